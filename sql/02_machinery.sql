@@ -1,0 +1,343 @@
+-- ============================================================================
+-- 02 machinery: what every tenant table gets, and the registries that the
+-- feature modules plug into (verify checks, scheduled jobs, the outbox)
+-- ============================================================================
+
+-- C trigger functions shared by all core tables.
+CREATE FUNCTION crm.trg_stamp() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'stamp_row'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm.trg_stamp() IS
+	'BEFORE row trigger: created_at/created_by on insert, updated_at/updated_by on update; id and organization_id are immutable.';
+
+CREATE FUNCTION crm.trg_audit() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'audit_capture'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm.trg_audit() IS
+	'AFTER statement trigger with transition tables: writes crm.audit_log, one row per changed record with only the changed columns.';
+
+CREATE FUNCTION crm.trg_custom_fields() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'custom_fields_validate'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm.trg_custom_fields() IS
+	'BEFORE row trigger: validates custom_fields against the tenant''s crm.custom_field definitions.';
+
+-- Registry of the tables crm manages per tenant, and what they get.
+CREATE TABLE crm.table_registry (
+	table_name	name NOT NULL,
+	is_audited	boolean NOT NULL,
+	entity_label text NOT NULL,
+	CONSTRAINT table_registry_pkey PRIMARY KEY (table_name)
+);
+COMMENT ON TABLE crm.table_registry IS 'The tenant tables of crm (filled by the install and upgrade scripts): tests and crm.verify() iterate over it.';
+COMMENT ON COLUMN crm.table_registry.table_name IS 'Table name in schema crm.';
+COMMENT ON COLUMN crm.table_registry.is_audited IS 'Whether changes are written to crm.audit_log.';
+COMMENT ON COLUMN crm.table_registry.entity_label IS 'Human name of one row (''contact'', ''audit entry'').';
+
+-- Comments of the columns every tenant table shares.
+CREATE FUNCTION crm._comment_common(tbl regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	c record;
+BEGIN
+	FOR c IN
+		SELECT a.attname, v.txt
+		  FROM pg_attribute a
+		  JOIN (VALUES
+			('id', 'Primary key within the organization (uuid v7, time-ordered).'),
+			('organization_id', 'The owning tenant (crm.organization); defaults to crm.current_org(). First column of every key.'),
+			('created_at', 'When the row was created (kept as given on import, else now()).'),
+			('updated_at', 'When the row last changed (maintained by crm.trg_stamp).'),
+			('created_by', 'The crm.app_user who created the row (crm.user_id); NULL for system writes.'),
+			('updated_by', 'The crm.app_user who last changed the row; NULL for system writes.'),
+			('deleted_at', 'Soft delete: set to hide the row from normal lists; unique keys ignore deleted rows.'),
+			('tags', 'Free tags (GIN indexed: WHERE tags @> ARRAY[''vip'']).'),
+			('custom_fields', 'Tenant-defined fields as a JSON object, validated against crm.custom_field.'),
+			('owner_id', 'The crm.app_user who owns the record.'),
+			('search_vector', 'Generated full-text vector for crm.search().')
+		  ) AS v(col, txt) ON v.col = a.attname
+		 WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
+	LOOP
+		EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', tbl, c.attname, c.txt);
+	END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION crm._comment_common(regclass) IS 'Install-time helper: comments the common columns of a tenant table.';
+
+-- Make a table a crm tenant table: row-level security with the tenant
+-- policy, included in pg_dump, the row-maintenance, custom-field and audit
+-- triggers, common column comments.  Install and upgrade scripts call it for
+-- every tenant table they create.
+CREATE FUNCTION crm._setup_tenant_table(tbl regclass, audited boolean DEFAULT true, label text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	rel name := (SELECT relname FROM pg_class WHERE oid = tbl);
+BEGIN
+	EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+	EXECUTE format('CREATE POLICY tenant_isolation ON %s '
+				   'USING (organization_id = crm.current_org()) '
+				   'WITH CHECK (organization_id = crm.current_org())', tbl);
+	PERFORM pg_catalog.pg_extension_config_dump(tbl, '');
+	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'updated_at' AND NOT attisdropped) THEN
+		EXECUTE format('CREATE TRIGGER crm_10_stamp BEFORE INSERT OR UPDATE ON %s '
+					   'FOR EACH ROW EXECUTE FUNCTION crm.trg_stamp()', tbl);
+	END IF;
+	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'custom_fields' AND NOT attisdropped) THEN
+		EXECUTE format('CREATE TRIGGER crm_20_custom_fields BEFORE INSERT OR UPDATE OF custom_fields ON %s '
+					   'FOR EACH ROW EXECUTE FUNCTION crm.trg_custom_fields()', tbl);
+	END IF;
+	IF audited THEN
+		EXECUTE format('CREATE TRIGGER crm_90_audit_insert AFTER INSERT ON %s '
+					   'REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit()', tbl);
+		EXECUTE format('CREATE TRIGGER crm_90_audit_update AFTER UPDATE ON %s '
+					   'REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit()', tbl);
+		EXECUTE format('CREATE TRIGGER crm_90_audit_delete AFTER DELETE ON %s '
+					   'REFERENCING OLD TABLE AS crm_old FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit()', tbl);
+	END IF;
+	PERFORM crm._comment_common(tbl);
+	INSERT INTO crm.table_registry (table_name, is_audited, entity_label)
+	VALUES (rel, audited, coalesce(label, replace(rel, '_', ' ')));
+END;
+$$;
+COMMENT ON FUNCTION crm._setup_tenant_table(regclass, boolean, text) IS
+	'Install-time helper: RLS tenant policy, pg_dump registration, stamp/custom-field/audit triggers for a tenant table.';
+
+-- ---------------------------------------------------------------------------
+-- Outbox: events to the outside, written in the same transaction as the
+-- change they describe; NOTIFY crm_events carries the outbox id.
+-- ---------------------------------------------------------------------------
+CREATE TABLE crm.outbox (
+	id			uuid NOT NULL DEFAULT crm.uuid_v7(),
+	organization_id uuid NOT NULL DEFAULT crm.current_org(),
+	event_type	text NOT NULL,
+	entity		text NOT NULL,
+	entity_id	uuid,
+	payload		jsonb NOT NULL DEFAULT '{}',
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT outbox_pkey PRIMARY KEY (organization_id, id),
+	CONSTRAINT outbox_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
+	CONSTRAINT outbox_event_type_format CHECK (event_type ~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$'),
+	CONSTRAINT outbox_payload_object CHECK (jsonb_typeof(payload) = 'object')
+);
+CREATE INDEX outbox_created_idx ON crm.outbox (organization_id, created_at);
+COMMENT ON TABLE crm.outbox IS 'Transactional outbox: one row per event, written with the change; consumers LISTEN crm_events and read by id.';
+COMMENT ON COLUMN crm.outbox.event_type IS 'Dotted lower-case event name, e.g. contact.duplicate_alert.';
+COMMENT ON COLUMN crm.outbox.entity IS 'The crm table the event is about (table name).';
+COMMENT ON COLUMN crm.outbox.entity_id IS 'The id of the record the event is about.';
+COMMENT ON COLUMN crm.outbox.payload IS 'Event data (JSON object).';
+SELECT crm._setup_tenant_table('crm.outbox', audited => false, label => 'outbox event');
+
+-- Write an event to the outbox and notify listeners; returns the event id.
+CREATE FUNCTION crm.emit(event_type text, entity regclass, id uuid, payload jsonb DEFAULT '{}')
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	ev uuid;
+	ent text := (SELECT CASE WHEN n.nspname = 'crm' THEN c.relname::text
+							 ELSE quote_ident(n.nspname) || '.' || quote_ident(c.relname) END
+				   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+				  WHERE c.oid = emit.entity);
+BEGIN
+	INSERT INTO crm.outbox AS o (organization_id, event_type, entity, entity_id, payload)
+	VALUES (crm.current_org(), emit.event_type, ent, emit.id, coalesce(emit.payload, '{}'))
+	RETURNING o.id INTO ev;
+	PERFORM pg_notify('crm_events', ev::text);
+	RETURN ev;
+END;
+$$;
+COMMENT ON FUNCTION crm.emit(text, regclass, uuid, jsonb) IS
+	'Writes an event to crm.outbox in the current transaction and sends NOTIFY crm_events with its id (delivered at commit).';
+
+-- Delete outbox events older than the given age; returns how many.
+CREATE FUNCTION crm.outbox_prune(older_than interval DEFAULT '30 days')
+RETURNS bigint
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+	WITH d AS (DELETE FROM crm.outbox WHERE created_at < pg_catalog.now() - older_than RETURNING 1)
+	SELECT count(*) FROM d;
+$$;
+COMMENT ON FUNCTION crm.outbox_prune(interval) IS
+	'Deletes outbox events older than the given age (all tenants when run by the owner, e.g. from pg_cron); returns the count.';
+
+-- ---------------------------------------------------------------------------
+-- crm.verify(): recomputes derived data and reports drift.  Each feature
+-- registers its checks here; a check is a function returning rows of
+-- (entity text, id uuid, expected text, actual text) for every record whose
+-- stored derived data differs from a recomputation.
+-- ---------------------------------------------------------------------------
+CREATE TABLE crm.verify_check (
+	name		text NOT NULL,
+	check_function regprocedure NOT NULL,
+	description	text NOT NULL,
+	CONSTRAINT verify_check_pkey PRIMARY KEY (name)
+);
+COMMENT ON TABLE crm.verify_check IS 'Registry of crm.verify() checks; features add theirs in their install/upgrade scripts.';
+COMMENT ON COLUMN crm.verify_check.name IS 'Check name, shown in the check column of crm.verify().';
+COMMENT ON COLUMN crm.verify_check.check_function IS 'Function () RETURNS TABLE(entity text, id uuid, expected text, actual text).';
+COMMENT ON COLUMN crm.verify_check.description IS 'What the check recomputes.';
+
+CREATE FUNCTION crm.verify()
+RETURNS TABLE ("check" text, entity text, id uuid, expected text, actual text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	c record;
+BEGIN
+	FOR c IN SELECT v.name, v.check_function::oid AS fn FROM crm.verify_check v ORDER BY v.name LOOP
+		RETURN QUERY EXECUTE format('SELECT %L::text, r.entity, r.id, r.expected, r.actual FROM %s() AS r',
+									c.name, (SELECT p.oid::regproc FROM pg_proc p WHERE p.oid = c.fn));
+	END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION crm.verify() IS
+	'Recomputes every registered derived datum and returns one row per drift (check, entity, id, expected, actual); no rows means healthy.';
+
+-- ---------------------------------------------------------------------------
+-- Scheduled jobs: a registry, scheduled through pg_cron when it is installed.
+-- ---------------------------------------------------------------------------
+CREATE TABLE crm.job (
+	name		text NOT NULL,
+	schedule	text NOT NULL,
+	command		text NOT NULL,
+	description	text NOT NULL,
+	CONSTRAINT job_pkey PRIMARY KEY (name),
+	CONSTRAINT job_name_format CHECK (name ~ '^[a-z][a-z0-9_]*$')
+);
+COMMENT ON TABLE crm.job IS 'Registry of crm''s periodic jobs; crm.schedule_jobs() creates them in pg_cron as crm.<name>.';
+COMMENT ON COLUMN crm.job.name IS 'Job name; the pg_cron job is called crm.<name>.';
+COMMENT ON COLUMN crm.job.schedule IS 'cron schedule, e.g. ''*/5 * * * *''.';
+COMMENT ON COLUMN crm.job.command IS 'SQL the job runs; always a plain crm function that can also be called by hand.';
+COMMENT ON COLUMN crm.job.description IS 'What the job does.';
+
+INSERT INTO crm.job (name, schedule, command, description) VALUES
+	('outbox_prune', '17 3 * * *', 'SELECT crm.outbox_prune(''30 days'')', 'Deletes outbox events older than 30 days.');
+
+-- Create (or update) the pg_cron jobs of the registry; idempotent.
+CREATE FUNCTION crm.schedule_jobs()
+RETURNS TABLE (job text, schedule text, status text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	j record;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE NOTICE 'pg_cron is not installed in this database: no job was scheduled'
+			USING HINT = 'Run the crm.job commands yourself, or install pg_cron (shared_preload_libraries = pg_cron, cron.database_name = this database; CREATE EXTENSION pg_cron) and call crm.schedule_jobs() again.';
+		RETURN QUERY SELECT 'crm.' || j2.name, j2.schedule, 'not scheduled: pg_cron is not installed'::text
+					   FROM crm.job j2 ORDER BY j2.name;
+		RETURN;
+	END IF;
+	FOR j IN SELECT * FROM crm.job ORDER BY name LOOP
+		-- cron.schedule(name, ...) replaces a job of the same name
+		EXECUTE 'SELECT cron.schedule($1, $2, $3)' USING 'crm.' || j.name, j.schedule, j.command;
+		job := 'crm.' || j.name;
+		schedule := j.schedule;
+		status := 'scheduled';
+		RETURN NEXT;
+	END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION crm.schedule_jobs() IS
+	'Schedules every crm.job in pg_cron (idempotent). Without pg_cron it schedules nothing, says so in a NOTICE and in the status column.';
+
+-- Remove crm's pg_cron jobs; idempotent.
+CREATE FUNCTION crm.unschedule_jobs()
+RETURNS TABLE (job text, status text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	j record;
+	existed boolean;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE NOTICE 'pg_cron is not installed in this database: no job to remove';
+		RETURN;
+	END IF;
+	FOR j IN SELECT name FROM crm.job ORDER BY name LOOP
+		EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1)' INTO existed USING 'crm.' || j.name;
+		IF existed THEN
+			EXECUTE 'SELECT cron.unschedule($1)' USING 'crm.' || j.name;
+		END IF;
+		job := 'crm.' || j.name;
+		status := CASE WHEN existed THEN 'unscheduled' ELSE 'was not scheduled' END;
+		RETURN NEXT;
+	END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION crm.unschedule_jobs() IS 'Removes crm''s pg_cron jobs (idempotent).';
+
+-- ---------------------------------------------------------------------------
+-- Hierarchies (account, territory, ...): a parent link must never close a
+-- cycle.  Changes of one tenant's hierarchy are serialised by an advisory
+-- lock, so two concurrent re-parentings cannot build a cycle between them
+-- (in READ COMMITTED; crm.verify() reports any cycle in any case).
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION crm.trg_no_cycle() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	parent_col text := TG_ARGV[0];
+	new_parent uuid;
+	hit boolean;
+BEGIN
+	IF current_setting('crm.restoring', true) = 'on' THEN
+		RETURN NEW;
+	END IF;
+	EXECUTE format('SELECT ($1).%I', parent_col) INTO new_parent USING NEW;
+	IF new_parent IS NULL THEN
+		RETURN NEW;
+	END IF;
+	PERFORM pg_advisory_xact_lock(hashtext(TG_TABLE_NAME), hashtext(NEW.organization_id::text));
+	EXECUTE format(
+		'WITH RECURSIVE up(id, depth) AS (
+			SELECT $1, 1
+			UNION ALL
+			SELECT t.%1$I, up.depth + 1 FROM %2$I.%3$I t JOIN up ON t.organization_id = $2 AND t.id = up.id
+			 WHERE t.%1$I IS NOT NULL AND up.depth < 10000)
+		 SELECT EXISTS (SELECT 1 FROM up WHERE id = $3)',
+		parent_col, TG_TABLE_SCHEMA, TG_TABLE_NAME)
+	INTO hit USING new_parent, NEW.organization_id, NEW.id;
+	IF hit THEN
+		RAISE EXCEPTION 'crm.% % cannot have % as its parent: that would make a cycle', TG_TABLE_NAME, NEW.id, new_parent
+			USING ERRCODE = 'integrity_constraint_violation',
+				  HINT = 'A record cannot be its own ancestor.';
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm.trg_no_cycle() IS
+	'BEFORE row trigger on hierarchies (argument: the parent column): refuses a parent that would close a cycle.';
+
+-- Drift check: records that are their own ancestor, in every hierarchy.
+CREATE FUNCTION crm.check_hierarchy_cycles()
+RETURNS TABLE (entity text, id uuid, expected text, actual text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	h record;
+BEGIN
+	FOR h IN SELECT * FROM (VALUES ('account', 'parent_account_id'), ('territory', 'parent_territory_id')) AS v(tbl, col) LOOP
+		RETURN QUERY EXECUTE format(
+			'WITH RECURSIVE up(start, org, cur, depth) AS (
+				SELECT t.id, t.organization_id, t.%1$I, 1 FROM crm.%2$I t WHERE t.%1$I IS NOT NULL
+				UNION ALL
+				SELECT up.start, up.org, t.%1$I, up.depth + 1 FROM crm.%2$I t
+				  JOIN up ON t.organization_id = up.org AND t.id = up.cur
+				 WHERE t.%1$I IS NOT NULL AND up.cur <> up.start AND up.depth < 1000)
+			 SELECT DISTINCT %2$L::text, start, ''no cycle''::text, ''is its own ancestor''::text FROM up WHERE cur = start',
+			h.col, h.tbl);
+	END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION crm.check_hierarchy_cycles() IS 'crm.verify() check: accounts and territories that are their own ancestor.';
+INSERT INTO crm.verify_check VALUES
+	('hierarchy_cycles', 'crm.check_hierarchy_cycles()', 'Accounts and territories never are their own ancestor.');

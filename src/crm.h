@@ -1,0 +1,32 @@
+/*
+ * crm.h
+ *		Declarations shared by the fmgr-facing C files of the crm extension.
+ *
+ * Pure-logic files (parsers, calendar arithmetic) have headers of their own
+ * and do not include this one.
+ */
+#ifndef CRM_H
+#define CRM_H
+
+#include "postgres.h"
+#include "utils/uuid.h"
+
+/* GUC variables, defined in crm.c */
+extern char *crm_organization_guc;
+extern char *crm_user_guc;
+extern bool crm_restoring;
+extern bool crm_allow_drop_with_data;
+
+/* tenancy.c */
+extern pg_uuid_t crm_current_org_uuid(void);
+extern bool crm_acting_user(pg_uuid_t *out);
+extern void crm_access_cache_reset(void);
+
+/* uuid7.c */
+extern void crm_uuid7_generate(pg_uuid_t *out);
+
+/* Namespace and relation lookups shared by triggers and functions. */
+extern Oid	crm_namespace_oid(void);
+extern Oid	crm_relation_oid(const char *relname);
+
+#endif							/* CRM_H */

@@ -1,0 +1,204 @@
+/*
+ * stamp.c
+ *		crm.trg_stamp(): the BEFORE INSERT OR UPDATE row trigger on every core
+ *		table that keeps the common columns honest.
+ *
+ * INSERT: created_at defaults to now() and updated_at to created_at when the
+ *		writer gave none (so imports can carry their history); created_by and
+ *		updated_by are the acting user (crm.user_id) when one is set.
+ * UPDATE: updated_at = now(), updated_by = the acting user (NULL when none:
+ *		a system write); created_at/created_by keep their old values, and id
+ *		and organization_id cannot change (a row never moves to another tenant).
+ * In restore mode (crm.restoring) rows are left exactly as loaded.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "crm.h"
+
+/* Attribute numbers of the common columns, found once per statement. */
+typedef struct StampColumns
+{
+	Oid			relid;
+	int			id;
+	int			org;
+	int			created_at;
+	int			updated_at;
+	int			created_by;
+	int			updated_by;
+} StampColumns;
+
+/* Attribute number of a column, or 0 when the table has none. */
+static int
+column_number(TupleDesc desc, const char *name)
+{
+	int			n = SPI_fnumber(desc, name);
+
+	return n > 0 ? n : 0;
+}
+
+/* The cached column numbers for this trigger's relation. */
+static StampColumns *
+stamp_columns(FunctionCallInfo fcinfo, Relation rel)
+{
+	StampColumns *c = (StampColumns *) fcinfo->flinfo->fn_extra;
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	if (c == NULL || c->relid != RelationGetRelid(rel))
+	{
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(StampColumns));
+		c->relid = RelationGetRelid(rel);
+		c->id = column_number(desc, "id");
+		c->org = column_number(desc, "organization_id");
+		c->created_at = column_number(desc, "created_at");
+		c->updated_at = column_number(desc, "updated_at");
+		c->created_by = column_number(desc, "created_by");
+		c->updated_by = column_number(desc, "updated_by");
+		fcinfo->flinfo->fn_extra = c;
+	}
+	return c;
+}
+
+/* Refuse a change of an identifying column. */
+static void
+check_unchanged(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc, int attnum, Relation rel)
+{
+	bool		oldnull,
+				newnull;
+	Datum		o,
+				n;
+
+	if (attnum == 0)
+		return;
+	o = heap_getattr(oldtup, attnum, desc, &oldnull);
+	n = heap_getattr(newtup, attnum, desc, &newnull);
+	if (oldnull != newnull || (!oldnull && !datumIsEqual(o, n, false, UUID_LEN)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION),
+				 errmsg("column \"%s\" of crm.%s cannot be changed",
+						NameStr(TupleDescAttr(desc, attnum - 1)->attname),
+						RelationGetRelationName(rel)),
+				 errdetail("A record keeps its id and its organization for life."),
+				 errhint("Create a new record instead.")));
+}
+
+PG_FUNCTION_INFO_V1(stamp_row);
+
+/* SQL: crm.trg_stamp() returns trigger (BEFORE INSERT OR UPDATE, FOR EACH ROW) */
+Datum
+stamp_row(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	desc;
+	StampColumns *c;
+	HeapTuple	tup;
+	int			cols[4];
+	Datum		vals[4];
+	bool		nulls[4];
+	int			n = 0;
+	pg_uuid_t  *actor;
+	bool		have_actor;
+	Datum		now;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		elog(ERROR, "crm.trg_stamp() must be a BEFORE INSERT OR UPDATE row trigger");
+
+	rel = td->tg_relation;
+	desc = RelationGetDescr(rel);
+	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+
+	if (crm_restoring)
+		return PointerGetDatum(tup);
+
+	c = stamp_columns(fcinfo, rel);
+	actor = palloc(UUID_LEN);
+	have_actor = crm_acting_user(actor);
+	now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		bool		isnull;
+		Datum		created = 0;
+
+		if (c->created_at)
+		{
+			created = heap_getattr(tup, c->created_at, desc, &isnull);
+			if (isnull)
+			{
+				created = now;
+				cols[n] = c->created_at;
+				vals[n] = now;
+				nulls[n++] = false;
+			}
+		}
+		if (c->updated_at)
+		{
+			(void) heap_getattr(tup, c->updated_at, desc, &isnull);
+			if (isnull)
+			{
+				cols[n] = c->updated_at;
+				vals[n] = c->created_at ? created : now;
+				nulls[n++] = false;
+			}
+		}
+		if (have_actor && c->created_by)
+		{
+			cols[n] = c->created_by;
+			vals[n] = UUIDPGetDatum(actor);
+			nulls[n++] = false;
+		}
+		if (have_actor && c->updated_by)
+		{
+			cols[n] = c->updated_by;
+			vals[n] = UUIDPGetDatum(actor);
+			nulls[n++] = false;
+		}
+	}
+	else
+	{
+		HeapTuple	old = td->tg_trigtuple;
+		bool		isnull;
+
+		check_unchanged(old, tup, desc, c->id, rel);
+		check_unchanged(old, tup, desc, c->org, rel);
+		if (c->created_at)
+		{
+			cols[n] = c->created_at;
+			vals[n] = heap_getattr(old, c->created_at, desc, &isnull);
+			nulls[n++] = isnull;
+		}
+		if (c->created_by)
+		{
+			cols[n] = c->created_by;
+			vals[n] = heap_getattr(old, c->created_by, desc, &isnull);
+			nulls[n++] = isnull;
+		}
+		if (c->updated_at)
+		{
+			cols[n] = c->updated_at;
+			vals[n] = now;
+			nulls[n++] = false;
+		}
+		if (c->updated_by)
+		{
+			cols[n] = c->updated_by;
+			vals[n] = have_actor ? UUIDPGetDatum(actor) : (Datum) 0;
+			nulls[n++] = !have_actor;
+		}
+	}
+
+	if (n > 0)
+		tup = heap_modify_tuple_by_cols(tup, desc, n, cols, vals, nulls);
+	return PointerGetDatum(tup);
+}
