@@ -341,3 +341,7 @@ $$;
 COMMENT ON FUNCTION crm.check_hierarchy_cycles() IS 'crm.verify() check: accounts and territories that are their own ancestor.';
 INSERT INTO crm.verify_check VALUES
 	('hierarchy_cycles', 'crm.check_hierarchy_cycles()', 'Accounts and territories never are their own ancestor.');
+
+-- The registries are metadata every role may read (crm.verify() and the
+-- tests iterate them).
+GRANT SELECT ON crm.table_registry, crm.verify_check, crm.job TO PUBLIC;
