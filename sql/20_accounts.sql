@@ -115,7 +115,7 @@ CREATE TABLE crm.contact (
 	deleted_at	timestamptz,
 	search_vector tsvector GENERATED ALWAYS AS (
 		setweight(to_tsvector('simple'::regconfig, coalesce(first_name, '') || ' ' || coalesce(last_name, '')), 'A') ||
-		setweight(to_tsvector('simple'::regconfig, coalesce(email, '')), 'A') ||
+		setweight(to_tsvector('simple'::regconfig, coalesce(email, '') || ' ' || coalesce(split_part(email, '@', 2), '')), 'A') ||
 		setweight(to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || coalesce(department, '')), 'C') ||
 		setweight(to_tsvector('simple'::regconfig, coalesce(phone, '') || ' ' || coalesce(mobile, '')), 'B')
 	) STORED,

@@ -37,7 +37,7 @@ CREATE TABLE crm.lead (
 	deleted_at	timestamptz,
 	search_vector tsvector GENERATED ALWAYS AS (
 		setweight(to_tsvector('simple'::regconfig, coalesce(first_name, '') || ' ' || coalesce(last_name, '')), 'A') ||
-		setweight(to_tsvector('simple'::regconfig, coalesce(email, '')), 'A') ||
+		setweight(to_tsvector('simple'::regconfig, coalesce(email, '') || ' ' || coalesce(split_part(email, '@', 2), '')), 'A') ||
 		setweight(to_tsvector('simple'::regconfig, coalesce(company, '')), 'B') ||
 		setweight(to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || coalesce(phone, '')), 'C')
 	) STORED,
