@@ -21,7 +21,7 @@ kwik=$(psql -X -At -d crm_demo -c "SELECT id FROM crm.account WHERE name = 'Kwik
 tour() { # title, then SQL run as the application role acting for Acme
 	printf '\n\033[1m-- %s\033[0m\n' "$1"
 	shift
-	PGOPTIONS="-c crm.organization_id=$acme" psql -X -d crm_demo -U postgres \
+	PGOPTIONS="-c crm.organization_id=$acme -c search_path=public,crm" psql -X -d crm_demo -U postgres \
 		-c "SET ROLE crm_app" "$@" 2>&1 | sed '/^SET$/d' || true
 }
 

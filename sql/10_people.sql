@@ -6,7 +6,7 @@ CREATE TABLE crm.app_user (
 	id			uuid NOT NULL DEFAULT crm.uuid_v7(),
 	organization_id uuid NOT NULL DEFAULT crm.current_org(),
 	name		text NOT NULL,
-	email		text NOT NULL,
+	email		crm.email NOT NULL,
 	title		text,
 	timezone	text NOT NULL DEFAULT 'UTC',
 	is_active	boolean NOT NULL DEFAULT true,
@@ -19,14 +19,13 @@ CREATE TABLE crm.app_user (
 	CONSTRAINT app_user_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT app_user_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT app_user_name_not_blank CHECK (pg_catalog.btrim(name) <> ''),
-	CONSTRAINT app_user_email_valid CHECK (email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'),
 	CONSTRAINT app_user_timezone_valid CHECK (crm.is_valid_timezone(timezone))
 );
-CREATE UNIQUE INDEX app_user_email_key ON crm.app_user (organization_id, lower(email)) WHERE deleted_at IS NULL;
+CREATE UNIQUE INDEX app_user_email_key ON crm.app_user (organization_id, email) WHERE deleted_at IS NULL;
 CREATE UNIQUE INDEX app_user_db_role_key ON crm.app_user (organization_id, db_role) WHERE deleted_at IS NULL AND db_role IS NOT NULL;
 COMMENT ON TABLE crm.app_user IS 'A CRM user of an organization (a salesperson, an agent): owner of records, actor in the audit log.';
 COMMENT ON COLUMN crm.app_user.name IS 'Full name.';
-COMMENT ON COLUMN crm.app_user.email IS 'Work email; unique per organization among users not deleted.';
+COMMENT ON COLUMN crm.app_user.email IS 'Work email; unique per organization among users not deleted (case-insensitive).';
 COMMENT ON COLUMN crm.app_user.title IS 'Job title.';
 COMMENT ON COLUMN crm.app_user.timezone IS 'IANA time zone the user works in.';
 COMMENT ON COLUMN crm.app_user.is_active IS 'False for a user who can no longer work in the CRM (keeps ownership history).';

@@ -16,7 +16,7 @@ CREATE TABLE crm.account (
 	currency	char(3),
 	website		text,
 	domain		text,
-	phone		text,
+	phone		crm.phone,
 	billing_address jsonb,
 	shipping_address jsonb,
 	description	text,
@@ -32,7 +32,7 @@ CREATE TABLE crm.account (
 	search_vector tsvector GENERATED ALWAYS AS (
 		setweight(to_tsvector('simple'::regconfig, coalesce(name, '')), 'A') ||
 		setweight(to_tsvector('simple'::regconfig, coalesce(domain, '') || ' ' || coalesce(website, '')), 'B') ||
-		setweight(to_tsvector('simple'::regconfig, coalesce(industry, '') || ' ' || coalesce(phone, '')), 'C')
+		setweight(to_tsvector('simple'::regconfig, coalesce(industry, '') || ' ' || coalesce(phone::text, '')), 'C')
 	) STORED,
 	CONSTRAINT account_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT account_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
@@ -72,7 +72,7 @@ COMMENT ON COLUMN crm.account.annual_revenue IS 'Annual revenue in currency.';
 COMMENT ON COLUMN crm.account.currency IS 'ISO 4217 code of annual_revenue (the organization default when NULL).';
 COMMENT ON COLUMN crm.account.website IS 'Web site URL.';
 COMMENT ON COLUMN crm.account.domain IS 'Internet domain, lower case (example.com): matches contacts'' email domains.';
-COMMENT ON COLUMN crm.account.phone IS 'Main phone number.';
+COMMENT ON COLUMN crm.account.phone IS 'Main phone number (crm.phone: E.164).';
 COMMENT ON COLUMN crm.account.billing_address IS 'Billing address (JSON object: street, city, region, postal_code, country).';
 COMMENT ON COLUMN crm.account.shipping_address IS 'Shipping address (JSON object, same keys as billing_address).';
 COMMENT ON COLUMN crm.account.description IS 'Free description.';
@@ -89,9 +89,9 @@ CREATE TABLE crm.contact (
 	account_id	uuid,
 	first_name	text,
 	last_name	text NOT NULL,
-	email		text,
-	phone		text,
-	mobile		text,
+	email		crm.email,
+	phone		crm.phone,
+	mobile		crm.phone,
 	title		text,
 	department	text,
 	lead_source	text,
@@ -115,16 +115,15 @@ CREATE TABLE crm.contact (
 	deleted_at	timestamptz,
 	search_vector tsvector GENERATED ALWAYS AS (
 		setweight(to_tsvector('simple'::regconfig, coalesce(first_name, '') || ' ' || coalesce(last_name, '')), 'A') ||
-		setweight(to_tsvector('simple'::regconfig, coalesce(email, '') || ' ' || coalesce(split_part(email, '@', 2), '')), 'A') ||
+		setweight(to_tsvector('simple'::regconfig, coalesce(email::text, '') || ' ' || coalesce(crm.email_domain(email), '')), 'A') ||
 		setweight(to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || coalesce(department, '')), 'C') ||
-		setweight(to_tsvector('simple'::regconfig, coalesce(phone, '') || ' ' || coalesce(mobile, '')), 'B')
+		setweight(to_tsvector('simple'::regconfig, coalesce(phone::text, '') || ' ' || coalesce(mobile::text, '')), 'B')
 	) STORED,
 	CONSTRAINT contact_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT contact_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT contact_account_fkey FOREIGN KEY (organization_id, account_id) REFERENCES crm.account (organization_id, id),
 	CONSTRAINT contact_owner_fkey FOREIGN KEY (organization_id, owner_id) REFERENCES crm.app_user (organization_id, id),
 	CONSTRAINT contact_last_name_not_blank CHECK (pg_catalog.btrim(last_name) <> ''),
-	CONSTRAINT contact_email_valid CHECK (email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'),
 	CONSTRAINT contact_preferred_contact_method_valid CHECK (preferred_contact_method IN ('email', 'phone', 'mobile', 'sms', 'mail', 'none')),
 	CONSTRAINT contact_timezone_valid CHECK (crm.is_valid_timezone(timezone)),
 	CONSTRAINT contact_locale_format CHECK (locale ~ '^[a-z]{2,3}([_-][A-Za-z0-9]{2,8})*$'),
@@ -135,7 +134,10 @@ CREATE TABLE crm.contact (
 );
 CREATE INDEX contact_owner_idx ON crm.contact (organization_id, owner_id, created_at DESC) WHERE deleted_at IS NULL;
 CREATE INDEX contact_account_idx ON crm.contact (organization_id, account_id) WHERE account_id IS NOT NULL;
-CREATE INDEX contact_email_idx ON crm.contact (organization_id, lower(email)) WHERE email IS NOT NULL;
+CREATE INDEX contact_email_idx ON crm.contact (organization_id, email) WHERE email IS NOT NULL;
+CREATE INDEX contact_email_domain_idx ON crm.contact (organization_id, crm.email_domain(email)) WHERE email IS NOT NULL;
+CREATE INDEX contact_phone_idx ON crm.contact (organization_id, phone) WHERE phone IS NOT NULL;
+CREATE INDEX contact_mobile_idx ON crm.contact (organization_id, mobile) WHERE mobile IS NOT NULL;
 CREATE INDEX contact_name_idx ON crm.contact (organization_id, lower(last_name) text_pattern_ops, lower(first_name));
 CREATE INDEX contact_recent_idx ON crm.contact (organization_id, created_at DESC) WHERE deleted_at IS NULL;
 CREATE INDEX contact_search_idx ON crm.contact USING gin (search_vector);
@@ -145,9 +147,9 @@ COMMENT ON TABLE crm.contact IS 'A person the tenant deals with, usually at an a
 COMMENT ON COLUMN crm.contact.account_id IS 'The crm.account the person works for, if any.';
 COMMENT ON COLUMN crm.contact.first_name IS 'Given name.';
 COMMENT ON COLUMN crm.contact.last_name IS 'Family name (required).';
-COMMENT ON COLUMN crm.contact.email IS 'Email address.';
-COMMENT ON COLUMN crm.contact.phone IS 'Phone number.';
-COMMENT ON COLUMN crm.contact.mobile IS 'Mobile phone number.';
+COMMENT ON COLUMN crm.contact.email IS 'Email address (crm.email: validated, compared case-insensitively).';
+COMMENT ON COLUMN crm.contact.phone IS 'Phone number (crm.phone: E.164).';
+COMMENT ON COLUMN crm.contact.mobile IS 'Mobile phone number (crm.phone: E.164).';
 COMMENT ON COLUMN crm.contact.title IS 'Job title.';
 COMMENT ON COLUMN crm.contact.department IS 'Department.';
 COMMENT ON COLUMN crm.contact.lead_source IS 'Where the contact came from (web, referral, event, ...).';

@@ -7,8 +7,8 @@ CREATE TABLE crm.lead (
 	organization_id uuid NOT NULL DEFAULT crm.current_org(),
 	first_name	text,
 	last_name	text NOT NULL,
-	email		text,
-	phone		text,
+	email		crm.email,
+	phone		crm.phone,
 	company		text,
 	title		text,
 	website		text,
@@ -37,9 +37,9 @@ CREATE TABLE crm.lead (
 	deleted_at	timestamptz,
 	search_vector tsvector GENERATED ALWAYS AS (
 		setweight(to_tsvector('simple'::regconfig, coalesce(first_name, '') || ' ' || coalesce(last_name, '')), 'A') ||
-		setweight(to_tsvector('simple'::regconfig, coalesce(email, '') || ' ' || coalesce(split_part(email, '@', 2), '')), 'A') ||
+		setweight(to_tsvector('simple'::regconfig, coalesce(email::text, '') || ' ' || coalesce(crm.email_domain(email), '')), 'A') ||
 		setweight(to_tsvector('simple'::regconfig, coalesce(company, '')), 'B') ||
-		setweight(to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || coalesce(phone, '')), 'C')
+		setweight(to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || coalesce(phone::text, '')), 'C')
 	) STORED,
 	CONSTRAINT lead_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT lead_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
@@ -47,7 +47,6 @@ CREATE TABLE crm.lead (
 	CONSTRAINT lead_converted_account_fkey FOREIGN KEY (organization_id, converted_account_id) REFERENCES crm.account (organization_id, id),
 	CONSTRAINT lead_converted_contact_fkey FOREIGN KEY (organization_id, converted_contact_id) REFERENCES crm.contact (organization_id, id),
 	CONSTRAINT lead_last_name_not_blank CHECK (pg_catalog.btrim(last_name) <> ''),
-	CONSTRAINT lead_email_valid CHECK (email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'),
 	CONSTRAINT lead_status_valid CHECK (status IN ('new', 'contacted', 'nurturing', 'qualified', 'unqualified', 'converted')),
 	CONSTRAINT lead_converted_consistent CHECK ((status = 'converted') = (converted_at IS NOT NULL)),
 	CONSTRAINT lead_employee_count_nonnegative CHECK (employee_count >= 0),
@@ -55,15 +54,16 @@ CREATE TABLE crm.lead (
 );
 CREATE INDEX lead_owner_idx ON crm.lead (organization_id, owner_id, created_at DESC) WHERE deleted_at IS NULL;
 CREATE INDEX lead_status_idx ON crm.lead (organization_id, status, created_at DESC) WHERE deleted_at IS NULL;
-CREATE INDEX lead_email_idx ON crm.lead (organization_id, lower(email)) WHERE email IS NOT NULL;
+CREATE INDEX lead_email_idx ON crm.lead (organization_id, email) WHERE email IS NOT NULL;
+CREATE INDEX lead_phone_idx ON crm.lead (organization_id, phone) WHERE phone IS NOT NULL;
 CREATE INDEX lead_search_idx ON crm.lead USING gin (search_vector);
 CREATE INDEX lead_tags_idx ON crm.lead USING gin (tags);
 CREATE INDEX lead_custom_fields_idx ON crm.lead USING gin (custom_fields);
 COMMENT ON TABLE crm.lead IS 'A prospective customer not yet qualified; converted into account, contact and opportunity.';
 COMMENT ON COLUMN crm.lead.first_name IS 'Given name.';
 COMMENT ON COLUMN crm.lead.last_name IS 'Family name (required).';
-COMMENT ON COLUMN crm.lead.email IS 'Email address.';
-COMMENT ON COLUMN crm.lead.phone IS 'Phone number.';
+COMMENT ON COLUMN crm.lead.email IS 'Email address (crm.email).';
+COMMENT ON COLUMN crm.lead.phone IS 'Phone number (crm.phone: E.164).';
 COMMENT ON COLUMN crm.lead.company IS 'Company name as given.';
 COMMENT ON COLUMN crm.lead.title IS 'Job title.';
 COMMENT ON COLUMN crm.lead.website IS 'Company web site.';

@@ -35,7 +35,7 @@ BEGIN
 	END IF;
 	RETURN QUERY
 	SELECT * FROM (
-		(SELECT 'contact'::text, c.id, concat_ws(' ', c.first_name, c.last_name), c.email, ts_rank(c.search_vector, q)
+		(SELECT 'contact'::text, c.id, concat_ws(' ', c.first_name, c.last_name), c.email::text, ts_rank(c.search_vector, q)
 		   FROM crm.contact c
 		  WHERE c.organization_id = org AND c.search_vector @@ q AND c.deleted_at IS NULL
 		  ORDER BY 5 DESC LIMIT lim)
@@ -45,7 +45,7 @@ BEGIN
 		  WHERE a.organization_id = org AND a.search_vector @@ q AND a.deleted_at IS NULL
 		  ORDER BY 5 DESC LIMIT lim)
 		UNION ALL
-		(SELECT 'lead'::text, l.id, concat_ws(' ', l.first_name, l.last_name), coalesce(l.company, l.email), ts_rank(l.search_vector, q)
+		(SELECT 'lead'::text, l.id, concat_ws(' ', l.first_name, l.last_name), coalesce(l.company, l.email::text), ts_rank(l.search_vector, q)
 		   FROM crm.lead l
 		  WHERE l.organization_id = org AND l.search_vector @@ q AND l.deleted_at IS NULL
 		  ORDER BY 5 DESC LIMIT lim)

@@ -64,6 +64,16 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomStringVariable("crm.default_country",
+							   "Country (ISO 3166 alpha-2) for phone numbers written without a country code.",
+							   "Used when text is converted to crm.phone: \"030 1234567\" with DE is +49301234567; "
+							   "its international and trunk prefixes are understood too.",
+							   &crm_default_country,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   phone_check_default_country, NULL, NULL);
+
 	MarkGUCPrefixReserved("crm");
 }
 

@@ -9,6 +9,7 @@
 #define CRM_H
 
 #include "postgres.h"
+#include "utils/guc.h"
 #include "utils/uuid.h"
 
 /* GUC variables, defined in crm.c */
@@ -16,6 +17,10 @@ extern char *crm_organization_guc;
 extern char *crm_user_guc;
 extern bool crm_restoring;
 extern bool crm_allow_drop_with_data;
+
+/* phone.c */
+extern char *crm_default_country;
+extern bool phone_check_default_country(char **newval, void **extra, GucSource source);
 
 /* tenancy.c */
 extern pg_uuid_t crm_current_org_uuid(void);
