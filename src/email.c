@@ -23,6 +23,8 @@
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
 
+#include "cmp_ops.h"
+
 #include "email_parse.h"
 
 /* Parse and validate s; on success return the stored (trimmed) value. */
@@ -125,61 +127,7 @@ email_compare_args(FunctionCallInfo fcinfo)
  * One set of comparison entry points serves email-email, email-text and
  * text-email: the argument types only matter to the catalog.
  */
-PG_FUNCTION_INFO_V1(email_cmp_fn);
-/* btree support: three-way comparison */
-Datum
-email_cmp_fn(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_INT32(email_compare_args(fcinfo));
-}
-
-PG_FUNCTION_INFO_V1(email_eq);
-/* operator = */
-Datum
-email_eq(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(email_compare_args(fcinfo) == 0);
-}
-
-PG_FUNCTION_INFO_V1(email_ne);
-/* operator <> */
-Datum
-email_ne(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(email_compare_args(fcinfo) != 0);
-}
-
-PG_FUNCTION_INFO_V1(email_lt);
-/* operator < */
-Datum
-email_lt(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(email_compare_args(fcinfo) < 0);
-}
-
-PG_FUNCTION_INFO_V1(email_le);
-/* operator <= */
-Datum
-email_le(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(email_compare_args(fcinfo) <= 0);
-}
-
-PG_FUNCTION_INFO_V1(email_gt);
-/* operator > */
-Datum
-email_gt(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(email_compare_args(fcinfo) > 0);
-}
-
-PG_FUNCTION_INFO_V1(email_ge);
-/* operator >= */
-Datum
-email_ge(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(email_compare_args(fcinfo) >= 0);
-}
+CRM_DEFINE_CMP_OPS(email, email_compare_args)
 
 PG_FUNCTION_INFO_V1(email_hash);
 

@@ -19,6 +19,8 @@
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
+
+#include "cmp_ops.h"
 #include "utils/guc.h"
 
 #include "crm.h"
@@ -207,61 +209,8 @@ phone_compare_args(FunctionCallInfo fcinfo)
 	return r;
 }
 
-PG_FUNCTION_INFO_V1(phone_cmp_fn);
-/* btree support: three-way comparison */
-Datum
-phone_cmp_fn(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_INT32(phone_compare_args(fcinfo));
-}
-
-PG_FUNCTION_INFO_V1(phone_eq);
-/* operator = */
-Datum
-phone_eq(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(phone_compare_args(fcinfo) == 0);
-}
-
-PG_FUNCTION_INFO_V1(phone_ne);
-/* operator <> */
-Datum
-phone_ne(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(phone_compare_args(fcinfo) != 0);
-}
-
-PG_FUNCTION_INFO_V1(phone_lt);
-/* operator < */
-Datum
-phone_lt(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(phone_compare_args(fcinfo) < 0);
-}
-
-PG_FUNCTION_INFO_V1(phone_le);
-/* operator <= */
-Datum
-phone_le(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(phone_compare_args(fcinfo) <= 0);
-}
-
-PG_FUNCTION_INFO_V1(phone_gt);
-/* operator > */
-Datum
-phone_gt(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(phone_compare_args(fcinfo) > 0);
-}
-
-PG_FUNCTION_INFO_V1(phone_ge);
-/* operator >= */
-Datum
-phone_ge(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(phone_compare_args(fcinfo) >= 0);
-}
+/* =, <>, <, <=, >, >= and the btree support function */
+CRM_DEFINE_CMP_OPS(phone, phone_compare_args)
 
 PG_FUNCTION_INFO_V1(phone_hash);
 /* hash support: 32-bit hash of the canonical bytes */
