@@ -1,0 +1,107 @@
+-- Bad input to every public function: each case must fail with the given
+-- SQLSTATE (and a message a user can act on).  The last query lists public
+-- functions that have no case here, so a new function without one fails
+-- this test.
+SET search_path = crm, public;
+\set org '0d0d0d0d-0000-7000-8000-00000000000d'
+INSERT INTO crm.organization (id, name) VALUES (:'org', 'Bad Input Org');
+DROP ROLE IF EXISTS crm_bad_input;
+CREATE ROLE crm_bad_input;
+SELECT crm.grant_access('crm_bad_input', 'user', ARRAY[:'org']::uuid[]);
+
+-- Run a statement as the application role; return the SQLSTATE it failed
+-- with, or 'no error'.
+CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE stmt;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE;
+END $$;
+GRANT EXECUTE ON FUNCTION pg_temp.sqlstate_of(text) TO crm_bad_input;
+
+CREATE TEMP TABLE bad_case (fn text, stmt text, expected text);
+GRANT SELECT ON bad_case TO crm_bad_input;
+INSERT INTO bad_case VALUES
+	-- tenancy
+	('current_org', $$SELECT set_config('crm.organization_id', '', true), crm.current_org()$$, '55000'),
+	('current_org', $$SELECT set_config('crm.organization_id', 'acme', true), crm.current_org()$$, '22P02'),
+	('current_org', $$SELECT set_config('crm.organization_id', '00000000-0000-7000-8000-0000000000ff', true), crm.current_org()$$, '42501'),
+	('current_user_id', $$SELECT set_config('crm.user_id', '', true), crm.current_user_id()$$, '55000'),
+	('current_user_id', $$SELECT set_config('crm.user_id', '{not a uuid}', true), crm.current_user_id()$$, '22P02'),
+	('acting_user', $$SELECT set_config('crm.user_id', 'bob', true), crm.acting_user()$$, '22P02'),
+	('create_organization', $$SELECT crm.create_organization('Nope')$$, '42501'),
+	('grant_access', $$SELECT crm.grant_access('crm_bad_input', 'user')$$, '42501'),
+	('revoke_access', $$SELECT crm.revoke_access('crm_bad_input')$$, '42501'),
+	('pre_restore', $$SELECT crm.pre_restore()$$, '42501'),
+	('post_restore', $$SELECT crm.post_restore()$$, '42501'),
+	-- records through the tables: constraint violations name the constraint
+	('(insert)', $$INSERT INTO crm.contact (last_name) VALUES ('  ')$$, '23514'),
+	('(insert)', $$INSERT INTO crm.contact (last_name, timezone) VALUES ('x', 'Mars/Olympus')$$, '23514'),
+	('(insert)', $$INSERT INTO crm.contact (last_name, email) VALUES ('x', 'x@@y.com')$$, '22P02'),
+	('(insert)', $$INSERT INTO crm.lead (last_name, status) VALUES ('x', 'converted')$$, '23514'),
+	('(insert)', $$INSERT INTO crm.account (name, domain) VALUES ('x', 'Not A Domain')$$, '23514'),
+	('(insert)', $$INSERT INTO crm.activity (type, subject) VALUES ('fax', 'x')$$, '23514'),
+	('(insert)', $$INSERT INTO crm.note (body) VALUES ('orphan')$$, '23514'),
+	('(insert)', $$INSERT INTO crm.contact (last_name, account_id) VALUES ('x', '00000000-0000-7000-8000-000000000001')$$, '23503'),
+	('(update)', $$UPDATE crm.contact SET id = crm.uuid_v7()$$, '23000'),
+	('(update)', $$UPDATE crm.contact SET organization_id = '00000000-0000-7000-8000-0000000000ff'$$, '23000'),
+	-- search and history
+	('search', $$SELECT * FROM crm.search('ann', 0)$$, '22023'),
+	('search', $$SELECT * FROM crm.search('ann', 100000)$$, '22023'),
+	('search', $$SELECT * FROM crm.search(NULL)$$, 'no error'),
+	('search_query', $$SELECT crm.search_query('&|!():*')$$, 'no error'),
+	('history', $$SELECT * FROM crm.history('crm.no_such_table', crm.uuid_v7())$$, '42P01'),
+	('emit', $$SELECT crm.emit('Not An Event', 'crm.contact', NULL)$$, '23514'),
+	('emit', $$SELECT crm.emit('contact.created', 'crm.nothing', NULL)$$, '42P01'),
+	('emit', $$SELECT crm.emit('contact.created', 'crm.contact', NULL, '[1, 2]')$$, '23514'),
+	('outbox_prune', $$SELECT crm.outbox_prune('1 day')$$, '42501'),  -- a job for the owner or an admin
+	('verify', $$SELECT * FROM crm.verify()$$, 'no error'),
+	('schedule_jobs', $$SELECT * FROM crm.schedule_jobs()$$, 'no error'),
+	('unschedule_jobs', $$SELECT * FROM crm.unschedule_jobs()$$, 'no error'),
+	('uuid_v7_time', $$SELECT crm.uuid_v7_time('not-a-uuid')$$, '22P02'),
+	('is_valid_timezone', $$SELECT crm.is_valid_timezone(repeat('x', 10000))$$, 'no error'),
+	-- email and phone
+	('email', $$SELECT crm.email('')$$, '22P02'),
+	('email', $$SELECT crm.email(repeat('a', 300) || '@example.com')$$, '22P02'),
+	('email', $$SELECT 'a@b'::crm.email$$, '22P02'),
+	('email_domain', $$SELECT crm.email_domain('no-at-sign')$$, '22P02'),
+	('email_local', $$SELECT crm.email_local('a@b@c.com')$$, '22P02'),
+	('email_in_domain', $$SELECT crm.email_in_domain('bad', 'example.com')$$, '22P02'),
+	('phone', $$SELECT crm.phone('555-0100')$$, '22P02'),
+	('phone', $$SELECT crm.phone('555-0100', 'XX')$$, '22023'),
+	('phone', $$SELECT crm.phone('+999 123 456')$$, '22P02'),
+	('phone', $$SELECT crm.phone(repeat('9', 100))$$, '22P02'),
+	('phone_format', $$SELECT crm.phone_format('+14155550100', 'fancy')$$, '22023'),
+	('phone_country', $$SELECT crm.phone_country('+1 199 555 0100')$$, '22P02'),
+	('phone_calling_code', $$SELECT crm.phone_calling_code('+')$$, '22P02'),
+	('phone_extension', $$SELECT crm.phone_extension('+1 415 555 0100 ext')$$, '22P02');
+
+-- One existing record to aim updates at.
+INSERT INTO crm.contact (organization_id, last_name) VALUES (:'org', 'Existing');
+
+SET ROLE crm_bad_input;
+SET crm.organization_id = :'org';
+-- Every case: the SQLSTATE it raised, flagged when it is not the expected one.
+SELECT fn, expected, got, CASE WHEN got = expected THEN 'ok' ELSE 'WRONG' END AS verdict
+  FROM (SELECT fn, expected, pg_temp.sqlstate_of(stmt) AS got FROM bad_case) s
+ ORDER BY fn, expected, got;
+-- The failures left nothing behind: only the one existing contact, unchanged.
+SELECT count(*) AS rows_left, bool_and(updated_at = created_at) AS unchanged FROM crm.contact;
+RESET ROLE;
+
+-- Public functions without a case above (trigger functions, type support
+-- functions and internal _functions excluded).
+SELECT p.proname
+  FROM pg_proc p
+ WHERE p.pronamespace = 'crm'::regnamespace
+   AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)
+   AND p.proname !~ '^_'
+   AND p.proname !~ '^(email|phone)_(in|out|recv|send|cmp|eq|ne|lt|le|gt|ge|hash|hash_extended)$'
+   AND p.proname NOT IN (SELECT fn FROM bad_case)
+   AND p.proname NOT IN ('uuid_v7', 'check_hierarchy_cycles')  -- no input to get wrong / a verify() check
+ ORDER BY 1;
+
+SELECT crm.revoke_access('crm_bad_input');
+DROP OWNED BY crm_bad_input;
+DROP ROLE crm_bad_input;
