@@ -115,15 +115,17 @@ COMMENT ON FUNCTION crm.post_restore() IS
 REVOKE ALL ON FUNCTION crm.post_restore() FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------
--- The DROP guard: DROP EXTENSION crm (or DROP SCHEMA crm CASCADE) would drop
--- every CRM table with its data.  It is refused while any CRM table has a
--- row, unless the superuser says SET crm.allow_drop_with_data = on first.
+-- The DROP guard: DROP EXTENSION crm (and DROP SCHEMA crm CASCADE, DROP
+-- EXTENSION plpgsql CASCADE, DROP OWNED BY its owner, which take it along)
+-- would drop every CRM table with its data.  It is refused while any CRM
+-- table has a row, unless the superuser says SET crm.allow_drop_with_data = on
+-- first (src/drop_guard.c).
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION crm.drop_guard() RETURNS event_trigger
 	AS 'MODULE_PATHNAME', 'drop_guard'
 	LANGUAGE C;
 COMMENT ON FUNCTION crm.drop_guard() IS
-	'Event trigger: refuses DROP EXTENSION crm / DROP SCHEMA crm while CRM data exists (crm.allow_drop_with_data overrides).';
+	'Event trigger: refuses DROP EXTENSION crm (or DROP SCHEMA crm CASCADE, DROP OWNED BY its owner, ...) while CRM data exists (crm.allow_drop_with_data overrides).';
 CREATE EVENT TRIGGER crm_drop_guard ON ddl_command_start
-	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
+	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')
 	EXECUTE FUNCTION crm.drop_guard();

@@ -1,0 +1,123 @@
+-- The DROP guard: DROP EXTENSION crm (and every statement that would drop it
+-- along with something else) is refused while any CRM table holds a row,
+-- unless a superuser sets crm.allow_drop_with_data = on.
+--
+-- The regression database is shared with the other tests and must keep its
+-- extension, so everything here happens in a database of its own.
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+CREATE DATABASE drop_guard_test;
+CREATE ROLE drop_guard_user LOGIN;
+CREATE ROLE drop_guard_owner SUPERUSER;
+\c drop_guard_test
+CREATE EXTENSION crm;
+
+-- A fresh install holds no CRM data (the registries crm.table_registry,
+-- crm.verify_check and crm.job are the extension's own, not CRM data):
+-- the drop goes through.
+DROP EXTENSION crm;
+SELECT count(*) AS crm_installed FROM pg_extension WHERE extname = 'crm';
+
+-- Now with data: one organization and an event in its outbox (a table
+-- without audit trigger, so that the list of tables below stays exactly
+-- these two).
+CREATE EXTENSION crm;
+SELECT crm.create_organization('Guarded Ltd', 'guarded') AS org \gset
+SET crm.organization_id = :'org';
+INSERT INTO crm.outbox (event_type, entity) VALUES ('guard.test', 'organization');
+
+-- DROP EXTENSION is refused with 2BP01, naming the tables that hold rows.
+DROP EXTENSION crm;
+\echo :LAST_ERROR_SQLSTATE
+-- ... also when crm is one of several extensions, with IF EXISTS and CASCADE.
+DROP EXTENSION IF EXISTS no_such_extension, crm CASCADE;
+\echo :LAST_ERROR_SQLSTATE
+
+-- The extension and the data are still there.
+SELECT count(*) AS crm_installed FROM pg_extension WHERE extname = 'crm';
+SELECT (SELECT count(*) FROM crm.organization) AS organizations,
+	   (SELECT count(*) FROM crm.outbox) AS events;
+
+-- DROP SCHEMA crm CASCADE would take the extension along: refused too.
+DROP SCHEMA crm CASCADE;
+\echo :LAST_ERROR_SQLSTATE
+-- Without CASCADE PostgreSQL refuses by itself (the extension depends on
+-- its schema); the guard does not get in the way of that message.
+DROP SCHEMA crm;
+\echo :LAST_ERROR_SQLSTATE
+
+-- crm requires plpgsql: DROP EXTENSION plpgsql CASCADE would drop crm.
+DROP EXTENSION plpgsql CASCADE;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS plpgsql_installed FROM pg_extension WHERE extname = 'plpgsql';
+
+-- Dropping other things is not the guard's business.
+CREATE SCHEMA unrelated;
+DROP SCHEMA unrelated CASCADE;
+DROP EXTENSION IF EXISTS no_such_extension;
+
+-- Only a superuser may lift the guard; a CRM user cannot.
+SELECT crm.grant_access('drop_guard_user', 'admin');
+SET ROLE drop_guard_user;
+SET crm.allow_drop_with_data = on;
+\echo :LAST_ERROR_SQLSTATE
+SHOW crm.allow_drop_with_data;
+-- (nor may such a user drop the extension at all)
+DROP EXTENSION crm;
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT crm.revoke_access('drop_guard_user');
+
+-- The superuser says so explicitly: the drop goes through despite the data.
+-- SET LOCAL keeps the permission to this one transaction.
+BEGIN;
+SET LOCAL crm.allow_drop_with_data = on;
+DROP EXTENSION crm;
+COMMIT;
+SHOW crm.allow_drop_with_data;
+SELECT count(*) AS crm_installed FROM pg_extension WHERE extname = 'crm';
+
+-- Rows written earlier in the same transaction count.
+CREATE EXTENSION crm;
+BEGIN;
+SELECT crm.create_organization('Just created') IS NOT NULL AS created;
+DROP EXTENSION crm;
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- Rolled back, the CRM is empty again and the drop goes through.
+DROP EXTENSION crm;
+SELECT count(*) AS crm_installed FROM pg_extension WHERE extname = 'crm';
+
+-- DROP OWNED BY the role that owns crm drops the extension: guarded.
+SET ROLE drop_guard_owner;
+CREATE EXTENSION crm;
+RESET ROLE;
+SELECT extowner::regrole AS owner FROM pg_extension WHERE extname = 'crm';
+SELECT crm.create_organization('Owned Inc') IS NOT NULL AS created;
+DROP OWNED BY drop_guard_owner;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS crm_installed FROM pg_extension WHERE extname = 'crm';
+
+-- Lifted for one transaction, DROP OWNED takes the extension and its data.
+BEGIN;
+SET LOCAL crm.allow_drop_with_data = on;
+DROP OWNED BY drop_guard_owner;
+COMMIT;
+SHOW crm.allow_drop_with_data;
+SELECT count(*) AS crm_installed FROM pg_extension WHERE extname = 'crm';
+
+-- Same for DROP SCHEMA crm CASCADE with data, under the session setting.
+CREATE EXTENSION crm;
+SELECT crm.create_organization('Cascade Co') IS NOT NULL AS created;
+SET crm.allow_drop_with_data = on;
+DROP SCHEMA crm CASCADE;
+RESET crm.allow_drop_with_data;
+SELECT count(*) AS crm_installed FROM pg_extension WHERE extname = 'crm';
+SELECT count(*) AS crm_schema FROM pg_namespace WHERE nspname = 'crm';
+
+\c contrib_regression
+DROP DATABASE drop_guard_test;
+DROP ROLE drop_guard_user;
+DROP ROLE drop_guard_owner;
+-- The shared regression database still has its extension.
+SELECT count(*) AS crm_installed FROM pg_extension WHERE extname = 'crm';
