@@ -238,11 +238,13 @@ DECLARE
 	t name;
 BEGIN
 	FOR t IN
-		SELECT r.table_name FROM crm.table_registry r
-		 WHERE EXISTS (SELECT 1 FROM pg_attribute a
-						WHERE a.attrelid = pg_catalog.to_regclass('crm.' || quote_ident(r.table_name))
-						  AND a.attname = 'custom_fields' AND NOT a.attisdropped)
-		 ORDER BY r.table_name
+		-- every crm table with custom_fields (the catalog, unlike
+		-- crm.table_registry, is readable by every role)
+		SELECT c.relname FROM pg_class c
+		  JOIN pg_attribute a ON a.attrelid = c.oid
+		 WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'r'
+		   AND a.attname = 'custom_fields' AND NOT a.attisdropped
+		 ORDER BY c.relname
 	LOOP
 		RETURN QUERY EXECUTE format(
 			'SELECT %1$L::text, x.id, ''custom_fields valid against the definitions''::text, x.problem

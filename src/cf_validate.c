@@ -409,6 +409,8 @@ cf_date_check(CfText t, char *reason, size_t sz)
  * ------------------------------------------------------------------------
  */
 
+static size_t cf_char_count(CfText t);
+
 static bool
 cf_is_alnum(unsigned char c)
 {
@@ -555,7 +557,7 @@ cf_url_check(CfText t, char *reason, size_t sz)
 	const char *why = NULL;
 	char		q[CF_QUOTE_MAX + 4];
 
-	if (len > CF_URL_MAX)
+	if (cf_char_count(t) > CF_URL_MAX)
 		return cf_fail(reason, sz, "the URL is longer than %d characters", CF_URL_MAX);
 	for (i = 0; i < len; i++)
 	{
@@ -635,7 +637,7 @@ cf_email_check(CfText t, char *reason, size_t sz)
 	char		q[CF_QUOTE_MAX + 4];
 
 	if (len > CF_EMAIL_MAX)
-		return cf_fail(reason, sz, "the e-mail address is longer than %d characters", CF_EMAIL_MAX);
+		return cf_fail(reason, sz, "the e-mail address is longer than %d bytes", CF_EMAIL_MAX);
 	for (i = 0; i < len; i++)
 		if (s[i] == '@')
 		{

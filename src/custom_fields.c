@@ -581,9 +581,8 @@ cf_check_object(CfOrgDefs *d, const char *entity, Jsonb *jb, CfProblem *p)
 			if (!cf_validate_value(def->type, &def->opts, &cv, reason, sizeof(reason)))
 				return cf_problem(p, ERRCODE_CHECK_VIOLATION,
 								  psprintf("invalid value for custom field \"%s\" of crm.%s", def->name, entity),
-								  psprintf("Field \"%s\" is of type %s and expects %s: %s. The value given is %s.",
-										   def->name, cf_type_name(def->type), cf_type_expectation(def->type),
-										   reason, cf_value_quote(&v)),
+								  psprintf("Field \"%s\" is of type %s: %s. The value given is %s.",
+										   def->name, cf_type_name(def->type), reason, cf_value_quote(&v)),
 								  NULL);
 		}
 	}
