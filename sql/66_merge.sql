@@ -75,11 +75,11 @@ BEGIN
 	 WHERE c.oid = _audit_write.entity AND n.nspname = 'crm'
 	   AND c.relname IN (SELECT r.table_name FROM crm.table_registry r WHERE r.is_audited);
 	IF rel IS NULL THEN
-		RAISE EXCEPTION '% is not an audited crm table', entity
+		RAISE EXCEPTION '% is not an audited crm table', crm._qualified(entity)
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF NOT pg_catalog.has_table_privilege(caller, entity, 'UPDATE') THEN
-		RAISE EXCEPTION 'permission denied to write audit entries for %', entity
+		RAISE EXCEPTION 'permission denied to write audit entries for %', crm._qualified(entity)
 			USING ERRCODE = 'insufficient_privilege',
 				  DETAIL = format('Role %s has no UPDATE privilege on the table.', caller);
 	END IF;
@@ -254,7 +254,7 @@ BEGIN
 	 WHERE c2.oid = merge.entity AND ns.nspname = 'crm'
 	   AND c2.relname IN (SELECT r.table_name FROM crm.table_registry r);
 	IF rel IS NULL THEN
-		RAISE EXCEPTION '% is not a crm tenant table', entity
+		RAISE EXCEPTION '% is not a crm tenant table', crm._qualified(entity)
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'crm.merge works on the tables listed in crm.table_registry, e.g. crm.contact, crm.lead, crm.account.';
 	END IF;

@@ -386,10 +386,10 @@ BEGIN
 	 WHERE c.oid = entity AND ns.nspname = 'crm'
 	   AND c.relname IN (SELECT r.table_name FROM crm.table_registry r);
 	IF rel IS NULL THEN
-		RAISE EXCEPTION '% is not a crm tenant table', entity USING ERRCODE = 'invalid_parameter_value';
+		RAISE EXCEPTION '% is not a crm tenant table', crm._qualified(entity) USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF NOT pg_catalog.has_table_privilege(caller, entity, 'UPDATE') THEN
-		RAISE EXCEPTION 'permission denied to scrub audit entries of %', entity
+		RAISE EXCEPTION 'permission denied to scrub audit entries of %', crm._qualified(entity)
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	-- personal columns, and generated columns computed from them
