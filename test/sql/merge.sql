@@ -318,3 +318,4 @@ SET ROLE crm_merge_admin;
 INSERT INTO crm.audit_log (table_name, row_id, action) VALUES ('contact', :'c1', 'MERGE');
 RESET ROLE;
 RESET crm.organization_id;
+DROP SCHEMA merge_app CASCADE;
