@@ -15,7 +15,7 @@ AS $$
 DECLARE
 	t record;
 	config_tables constant text[] := ARRAY['custom_field', 'team', 'team_member', 'territory', 'app_user'];
-	readonly_tables constant text[] := ARRAY['audit_log'];
+	readonly_tables constant text[] := ARRAY['audit_log', 'erasure_log'];
 BEGIN
 	IF level IS NULL OR level NOT IN ('admin', 'user', 'readonly') THEN
 		RAISE EXCEPTION 'unknown access level "%"', level

@@ -35,6 +35,9 @@ INSERT INTO crm.note (body, contact_id) VALUES ('B note', :'con_b') RETURNING id
 INSERT INTO crm.attachment (file_name, size_bytes, storage_key, note_id) VALUES ('b.pdf', 10, 's3://b/b.pdf', :'note_b');
 INSERT INTO crm.custom_field (entity, name, label, field_type) VALUES ('contact', 'b_only', 'B only', 'text');
 SELECT crm.emit('test.event', 'crm.contact', :'con_b', '{"x": 1}') IS NOT NULL AS emitted;
+-- an erasure record (crm.erasure_log is written only by crm.subject_erase)
+INSERT INTO crm.lead (last_name, email) VALUES ('Gone', 'gone@b.example');
+SELECT (crm.subject_erase('gone@b.example', 'tenancy test') -> 'records' ->> 'crm.lead')::int AS erased_leads;
 RESET crm.user_id;
 RESET ROLE;
 
@@ -59,7 +62,7 @@ BEGIN
 	FOR t IN SELECT table_name FROM crm.table_registry ORDER BY 1 LOOP
 		EXECUTE format('SELECT count(*) FROM crm.%I', t.table_name) INTO n_sel;
 		-- a no-op update and a delete of every row the session can see;
-		-- -1: not even allowed to try (the audit log is append-only)
+		-- -1: not even allowed to try (the audit and erasure logs are append-only)
 		BEGIN
 			EXECUTE format('WITH u AS (UPDATE crm.%I SET organization_id = organization_id RETURNING 1) SELECT count(*) FROM u', t.table_name) INTO n_upd;
 		EXCEPTION WHEN insufficient_privilege THEN
