@@ -85,14 +85,21 @@ AS $$
 $$;
 COMMENT ON FUNCTION crm._subject_key(text) IS 'Internal: the normalised subject address (lower case, trimmed) that is matched and hashed.';
 
--- SQL condition matching a subject-key column against $1 (a _subject_key).
-CREATE FUNCTION crm._subject_match_sql(col name) RETURNS text
+-- SQL condition matching a subject-key column against $1 (a _subject_key):
+-- crm.email columns compare through crm.email's case-insensitive = with
+-- text, which their (organization_id, email) btree indexes serve; text
+-- columns of user tables compare lower-cased.
+CREATE FUNCTION crm._subject_match_sql(tbl regclass, col name) RETURNS text
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT format('lower(%I::text) = $1', col);
+	SELECT CASE WHEN a.atttypid = 'crm.email'::regtype
+				THEN format('%I OPERATOR(crm.=) $1::text', col)
+				ELSE format('lower(%I::text) = $1', col) END
+	  FROM pg_attribute a
+	 WHERE a.attrelid = tbl AND a.attname = col AND NOT a.attisdropped;
 $$;
-COMMENT ON FUNCTION crm._subject_match_sql(name) IS 'Internal: SQL condition "column matches the subject $1" (case-insensitive; served by the lower(email) indexes).';
+COMMENT ON FUNCTION crm._subject_match_sql(regclass, name) IS 'Internal: SQL condition "column matches the subject $1" (case-insensitive; index-served for crm.email columns).';
 
 -- The proof value kept in crm.erasure_log: SHA-256 of the normalised
 -- address, salted with the organization (the same person erased by two
@@ -282,7 +289,7 @@ BEGIN
 	-- 1 and 2: matches, now and in the audit history
 	FOR p IN SELECT * FROM crm._pii_columns() c WHERE c.is_subject_key LOOP
 		EXECUTE format('SELECT array_agg(id) FROM %s WHERE organization_id = $2 AND %s',
-					   crm._qualified(p.tbl), crm._subject_match_sql(p.column_name))
+					   crm._qualified(p.tbl), crm._subject_match_sql(p.tbl, p.column_name))
 		   INTO ids USING subject_key, org;
 		f_tbl := f_tbl || array_fill(p.tbl::oid, ARRAY[coalesce(cardinality(ids), 0)]);
 		f_id := f_id || coalesce(ids, '{}');
@@ -451,7 +458,7 @@ BEGIN
 				USING ERRCODE = 'insufficient_privilege';
 		END IF;
 		EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE organization_id = $2 AND %s)',
-					   crm._qualified(p.tbl), crm._subject_match_sql(p.column_name))
+					   crm._qualified(p.tbl), crm._subject_match_sql(p.tbl, p.column_name))
 		   INTO left_over USING subject_key, org;
 		IF left_over THEN
 			RAISE EXCEPTION 'refusing to record an erasure: % still holds the address', crm._qualified(p.tbl)
@@ -472,14 +479,14 @@ COMMENT ON FUNCTION crm._erasure_write(uuid, text, text, jsonb) IS
 -- ---------------------------------------------------------------------------
 
 -- Everything the current organization holds about a person.
-CREATE FUNCTION crm.subject_export(email text)
+CREATE FUNCTION crm.subject_export(email crm.email)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	org uuid := crm.current_org();
-	key text := crm._subject_key(email);
+	key text := crm._subject_key(email::text);
 	r record;
 	rel name;
 	rows jsonb;
@@ -518,18 +525,18 @@ BEGIN
 		'audit_log', audit);
 END;
 $$;
-COMMENT ON FUNCTION crm.subject_export(text) IS
+COMMENT ON FUNCTION crm.subject_export(crm.email) IS
 	'Data-subject export: one JSON document with every record of the current organization about the person with this address (from crm.pii_column: matches, merged and referencing records) and their audit entries.';
 
 -- Erase a person from the current organization.
-CREATE FUNCTION crm.subject_erase(email text, reason text)
+CREATE FUNCTION crm.subject_erase(email crm.email, reason text)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	org uuid := crm.current_org();
-	key text := crm._subject_key(email);
+	key text := crm._subject_key(email::text);
 	erasure_id uuid := crm.uuid_v7();
 	r record;
 	rel name;
@@ -606,19 +613,19 @@ BEGIN
 	RETURN jsonb_build_object('erasure_id', erasure_id, 'subject_hash', h, 'records', counts);
 END;
 $$;
-COMMENT ON FUNCTION crm.subject_erase(text, text) IS
+COMMENT ON FUNCTION crm.subject_erase(crm.email, text) IS
 	'Data-subject erasure in the current organization: anonymises the crm.pii_column columns of every record about the person (soft-deleting contacts/leads/users), scrubs their audit entries, keeps non-personal data, writes crm.erasure_log. Returns the counts.';
 
 -- Find earlier erasures of an address (without the log keeping it).
-CREATE FUNCTION crm.erasure_lookup(email text)
+CREATE FUNCTION crm.erasure_lookup(email crm.email)
 RETURNS SETOF crm.erasure_log
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 	SELECT e.* FROM crm.erasure_log e
 	 WHERE e.organization_id = crm.current_org()
-	   AND e.subject_hash = crm._subject_hash(crm.current_org(), crm._subject_key(email))
+	   AND e.subject_hash = crm._subject_hash(crm.current_org(), crm._subject_key(email::text))
 	 ORDER BY e.erased_at, e.id;
 $$;
-COMMENT ON FUNCTION crm.erasure_lookup(text) IS
+COMMENT ON FUNCTION crm.erasure_lookup(crm.email) IS
 	'The current organization''s erasure records for an address (matched by its salted hash), e.g. to honour an erasure when the person shows up again.';

@@ -209,6 +209,13 @@ drops_via_owner(DropOwnedStmt *stmt, List *guarded)
 	return false;
 }
 
+/* A table pg_dump saves rows of, and the filter it dumps them with. */
+typedef struct DataTable
+{
+	Oid			relid;
+	char	   *condition;		/* "WHERE ..." or NULL: every row */
+} DataTable;
+
 /*
  * The tables that hold CRM data: those crm registers with
  * pg_extension_config_dump() so that pg_dump saves their rows, i.e.
@@ -225,9 +232,9 @@ crm_data_tables(Oid crm_oid)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args("SELECT c.oid"
+	rc = SPI_execute_with_args("SELECT c.oid, t.cond"
 							   "  FROM pg_catalog.pg_extension e"
-							   " CROSS JOIN LATERAL pg_catalog.unnest(e.extconfig) AS t(oid)"
+							   " CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(e.extconfig), pg_catalog.unnest(e.extcondition)) AS t(oid, cond)"
 							   "  JOIN pg_catalog.pg_class c ON c.oid = t.oid"
 							   " WHERE e.oid = $1"
 							   " ORDER BY c.relname",
@@ -239,9 +246,13 @@ crm_data_tables(Oid crm_oid)
 		bool		isnull;
 		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 														   SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *cond = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 		MemoryContext old = MemoryContextSwitchTo(caller);
+		DataTable  *t = palloc(sizeof(DataTable));
 
-		result = lappend_oid(result, relid);
+		t->relid = relid;
+		t->condition = (cond && cond[0] != '\0') ? pstrdup(cond) : NULL;
+		result = lappend(result, t);
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
@@ -284,6 +295,36 @@ table_has_rows(Oid relid, Snapshot snap)
 }
 
 /*
+ * Whether a table has a row that its pg_dump filter (a "WHERE ..." the
+ * extension registered, e.g. rows users added to a catalog the extension
+ * fills) would save.  Run through SPI by the user about to drop crm, who
+ * owns it (or is superuser) and so is not subject to row-level security.
+ */
+static bool
+table_has_rows_where(Oid relid, const char *condition)
+{
+	StringInfoData sql;
+	bool		found;
+	bool		isnull;
+	int			rc;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT EXISTS (SELECT 1 FROM ONLY %s %s)",
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												get_rel_name(relid)),
+					 condition);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute(sql.data, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not check %s for data: %s", sql.data, SPI_result_code_string(rc));
+	found = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	pfree(sql.data);
+	return found && !isnull;
+}
+
+/*
  * Refuse the drop when CRM tables hold data.  Each table (and partition) is
  * locked ACCESS EXCLUSIVE first, the lock the drop takes anyway: a writer
  * that inserted rows and has not committed yet is waited for, and its rows
@@ -299,15 +340,16 @@ refuse_if_data(Oid crm_oid, const char *command)
 	int			with_data = 0;
 
 	foreach(lc, tables)
-		list_free(find_all_inheritors(lfirst_oid(lc), AccessExclusiveLock, NULL));
+		list_free(find_all_inheritors(((DataTable *) lfirst(lc))->relid, AccessExclusiveLock, NULL));
 
 	initStringInfo(&names);
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	foreach(lc, tables)
 	{
-		Oid			relid = lfirst_oid(lc);
+		DataTable  *t = lfirst(lc);
+		Oid			relid = t->relid;
 
-		if (!table_has_rows(relid, snap))
+		if (t->condition ? !table_has_rows_where(relid, t->condition) : !table_has_rows(relid, snap))
 			continue;
 		appendStringInfo(&names, "%s%s", with_data > 0 ? ", " : "",
 						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
@@ -327,7 +369,7 @@ refuse_if_data(Oid crm_oid, const char *command)
 				 errhint("Back the data up first (pg_dump), then run SET crm.allow_drop_with_data = on "
 						 "as a superuser to drop it anyway.")));
 	pfree(names.data);
-	list_free(tables);
+	list_free_deep(tables);
 }
 
 PG_FUNCTION_INFO_V1(drop_guard);

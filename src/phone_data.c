@@ -16,7 +16,7 @@
  * Facts were checked against the ITU-T list of assigned country codes and
  * national numbering plans as summarised in public numbering-plan data.
  * Codes absent from the table (e.g. +0, +28x, +210, +259, +384, +388, +422,
- * +671, +684, +80x but 800/808, +969, +99 9) are unassigned, spare or
+ * +671, +684, +801..+807, +969, +999) are unassigned, spare or
  * reserved (e.g. +379 Vatican City, which in practice uses +39 06 698).
  *
  * Non-geographic codes (+800 international freephone, +808 shared cost,
@@ -157,7 +157,7 @@ const phone_cc_info phone_cc_table[] = {
 	{372, 7, 10, 0, "EE"},
 	{373, 8, 8, PHONE_CC_STRIP_ZERO, "MD"},
 	{374, 8, 8, PHONE_CC_STRIP_ZERO, "AM"},
-	{375, 6, 11, 0, "BY"},
+	{375, 6, 11, PHONE_CC_STRIP_ZERO, "BY"},
 	{376, 6, 9, 0, "AD"},
 	{377, 8, 9, PHONE_CC_STRIP_ZERO, "MC"},
 	{378, 8, 10, 0, "SM"},
@@ -253,7 +253,8 @@ const phone_cc_info phone_cc_table[] = {
 	{996, 9, 10, PHONE_CC_STRIP_ZERO, "KG"},
 	{998, 9, 9, 0, "UZ"},
 };
-const size_t phone_cc_table_len = sizeof(phone_cc_table) / sizeof(phone_cc_table[0]);
+const size_t phone_cc_table_len =
+	sizeof(phone_cc_table) / sizeof(phone_cc_table[0]);
 
 /*
  * Regions: {alpha-2, code, international prefixes (besides 00), trunk
@@ -521,7 +522,8 @@ const phone_region_info phone_region_table[] = {
 	{"ZM", 260, "", "0", "", ""},
 	{"ZW", 263, "", "0", "", ""},
 };
-const size_t phone_region_table_len = sizeof(phone_region_table) / sizeof(phone_region_table[0]);
+const size_t phone_region_table_len =
+	sizeof(phone_region_table) / sizeof(phone_region_table[0]);
 
 /*
  * Region inside a shared calling code, by leading NSN digits (longest match
@@ -645,7 +647,8 @@ const phone_subregion phone_subregion_table[] = {
 	{599, "4", "BQ"},
 	{599, "7", "BQ"},
 };
-const size_t phone_subregion_table_len = sizeof(phone_subregion_table) / sizeof(phone_subregion_table[0]);
+const size_t phone_subregion_table_len =
+	sizeof(phone_subregion_table) / sizeof(phone_subregion_table[0]);
 
 /* ASCII upper-casing, independent of the C locale. */
 static char
@@ -692,8 +695,10 @@ phone_region_lookup(const char *alpha2, size_t len)
 	{
 		size_t		mid = lo + (hi - lo) / 2;
 		const char *v = phone_region_table[mid].alpha2;
-		int			c = (v[0] != key[0]) ? (unsigned char) v[0] - (unsigned char) key[0]
-		: (unsigned char) v[1] - (unsigned char) key[1];
+		int			c = (unsigned char) v[0] - (unsigned char) key[0];
+
+		if (c == 0)
+			c = (unsigned char) v[1] - (unsigned char) key[1];
 
 		if (c == 0)
 			return &phone_region_table[mid];

@@ -18,7 +18,7 @@
 
 /* calling-code flags */
 #define PHONE_CC_NANP		0x01	/* +1: 10 digits, NPA/NXX rules */
-#define PHONE_CC_STRIP_ZERO	0x02	/* trunk prefix is 0: NSN never starts
+#define PHONE_CC_STRIP_ZERO	0x02	/* national prefix 0: NSN never starts
 									 * with 0, a 0 after +cc is dropped */
 #define PHONE_CC_NONGEO		0x04	/* non-geographic (region "001") */
 #define PHONE_CC_MX_MOBILE1	0x08	/* drop obsolete mobile '1' (+52 1 ...) */

@@ -782,6 +782,12 @@ phone_groups(unsigned cc, const char *d, size_t n, uint8_t *g)
 				return 2;
 			}
 			break;
+		case 972:
+			if (n == 8)
+				return phone_set_groups(g, 1, 3, 4, 0, 0);
+			if (n == 9)
+				return phone_set_groups(g, 2, 3, 4, 0, 0);
+			break;
 		case 52:
 			if (n == 10)
 				return phone_set_groups(g, 2, 4, 4, 0, 0);
@@ -905,7 +911,7 @@ phone_format_international(const phone_number *p, char *buf, size_t bufsz)
 	return phone_out_done(&o);
 }
 
-/* National form, see header. */
+/* National form (international form if that would be ambiguous). */
 int
 phone_format_national(const phone_number *p, char *buf, size_t bufsz)
 {
@@ -965,7 +971,25 @@ phone_format_national(const phone_number *p, char *buf, size_t bufsz)
 		phone_put_groups(&o, nsn, n, g, ng, 0);
 	}
 	phone_put_ext(&o, p, " ext. ");
-	return phone_out_done(&o);
+	if (phone_out_done(&o) < 0)
+		return -1;
+
+	/*
+	 * The national form must denote this very number when dialled inside
+	 * its region.  For odd numbers it might not (e.g. a national number
+	 * beginning with the region's international prefix, or an Israeli
+	 * 1-800 number that is dialled without the trunk 0): then use the
+	 * unambiguous international form instead.
+	 */
+	if (region != NULL)
+	{
+		phone_number q;
+
+		if (phone_parse(buf, o.len, region, strlen(region), &q, NULL) != PHONE_OK ||
+			phone_cmp(p, &q) != 0)
+			return phone_format_international(p, buf, bufsz);
+	}
+	return (int) o.len;
 }
 
 /* Static lower-case message for a status. */

@@ -121,8 +121,11 @@ typedef struct phone_error
 /*
  * Parse s[0..len) with an optional default country (ISO 3166 alpha-2,
  * case-insensitive, region[0..region_len); NULL or empty = none).
- * On PHONE_OK *out is filled; on error *out is zeroed and *err (if not NULL)
- * tells where the problem is.
+ * A non-empty region that is not a known alpha-2 code is an error
+ * (PHONE_UNKNOWN_COUNTRY) even when the number has a '+'.  "001" is not a
+ * valid default country.  On PHONE_OK *out is filled; on error *out is
+ * zeroed and *err (if not NULL) tells where the problem is.  out may be
+ * NULL to only validate.
  */
 extern phone_status phone_parse(const char *s, size_t len,
 								const char *region, size_t region_len,
@@ -143,8 +146,11 @@ extern int	phone_format_international(const phone_number *p, char *buf,
 
 /*
  * National form as dialled inside the number's region: "(415) 555-0100",
- * "020 7946 0958", "06 1234 5678" (IT keeps its 0), "8 495 123 4567".
- * Non-geographic numbers (+800 ...) get the international form.
+ * "020 7946 0958", "06 1234 5678" (IT keeps its 0), "8 495 123 45 67".
+ * Parsing it with the number's region (phone_region()) gives *p back: when
+ * a national form would be ambiguous (it would read as an international
+ * call, or the number is not dialled with the trunk prefix), and for
+ * non-geographic numbers (+800 ...), the international form is written.
  */
 extern int	phone_format_national(const phone_number *p, char *buf,
 								  size_t bufsz);

@@ -83,7 +83,16 @@ INSERT INTO bad_case VALUES
 	('custom_field_value_valid', $$SELECT crm.custom_field_value_valid('number', '{"min": "x"}', '1')$$, '22023'),
 	('custom_field_options_error', $$SELECT crm.custom_field_options_error('picklist', '5') IS NOT NULL$$, 'no error'),
 	('custom_fields_error', $$SELECT crm.custom_fields_error('contact', crm.current_org(), '[1]') IS NOT NULL$$, 'no error'),
-	('(insert)', $$INSERT INTO crm.contact (last_name, custom_fields) VALUES ('x', '{"no_such_field": 1}')$$, '23514');
+	('(insert)', $$INSERT INTO crm.contact (last_name, custom_fields) VALUES ('x', '{"no_such_field": 1}')$$, '23514'),
+	-- merge and privacy
+	('merge', $$SELECT crm.merge('pg_class', crm.uuid_v7(), ARRAY[crm.uuid_v7()])$$, '22023'),
+	('merge', $$SELECT crm.merge('crm.contact', crm.uuid_v7(), '{}')$$, '22023'),
+	('merge', $$SELECT crm.merge('crm.contact', crm.uuid_v7(), ARRAY[crm.uuid_v7()])$$, 'P0002'),
+	('merge', $$SELECT crm.merge('crm.contact', (SELECT id FROM crm.contact LIMIT 1), ARRAY[(SELECT id FROM crm.contact LIMIT 1)])$$, '22023'),
+	('subject_export', $$SELECT crm.subject_export('not an address')$$, '22P02'),
+	('subject_erase', $$SELECT crm.subject_erase('x@y.com', NULL)$$, '22023'),
+	('subject_erase', $$SELECT crm.subject_erase('@y.com', 'request')$$, '22P02'),
+	('erasure_lookup', $$SELECT crm.erasure_lookup('nobody')$$, '22P02');
 
 -- One existing record to aim updates at.
 INSERT INTO crm.contact (organization_id, last_name) VALUES (:'org', 'Existing');
