@@ -109,14 +109,16 @@ typedef struct AuditWriter
 	Datum		changed_at;
 	pg_uuid_t	actor;
 	bool		have_actor;
-	int			n;
+	int			n;				/* entries pending */
+	int			cap;			/* room for entries: the statement's row
+								 * count, at most AUDIT_BATCH_ROWS */
 	Size		bytes;
-	pg_uuid_t	orgs[AUDIT_BATCH_ROWS];
-	pg_uuid_t	ids[AUDIT_BATCH_ROWS];
-	Datum		olds[AUDIT_BATCH_ROWS];
-	Datum		news[AUDIT_BATCH_ROWS];
-	bool		oldnull[AUDIT_BATCH_ROWS];
-	bool		newnull[AUDIT_BATCH_ROWS];
+	pg_uuid_t  *orgs;
+	pg_uuid_t  *ids;
+	Datum	   *olds;
+	Datum	   *news;
+	bool	   *oldnull;
+	bool	   *newnull;
 } AuditWriter;
 
 /* The batch insert, prepared once per backend. */
@@ -333,7 +335,7 @@ audit_add(AuditWriter *w, const AuditKey *key, Jsonb *oldv, Jsonb *newv)
 	if (newv)
 		w->bytes += VARSIZE(newv);
 	w->n++;
-	if (w->n >= AUDIT_BATCH_ROWS || w->bytes >= AUDIT_BATCH_BYTES)
+	if (w->n >= w->cap || w->bytes >= AUDIT_BATCH_BYTES)
 		audit_flush(w);
 }
 
@@ -712,6 +714,14 @@ audit_capture(PG_FUNCTION_ARGS)
 									  ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(audit_cxt);
 	w = palloc0(sizeof(AuditWriter));
+	/* a one-row statement (the usual OLTP case) allocates for one entry */
+	w->cap = (int) Min(tuplestore_tuple_count(news ? news : olds), AUDIT_BATCH_ROWS);
+	w->orgs = palloc(sizeof(pg_uuid_t) * w->cap);
+	w->ids = palloc(sizeof(pg_uuid_t) * w->cap);
+	w->olds = palloc(sizeof(Datum) * w->cap);
+	w->news = palloc(sizeof(Datum) * w->cap);
+	w->oldnull = palloc(sizeof(bool) * w->cap);
+	w->newnull = palloc(sizeof(bool) * w->cap);
 	w->row_cxt = AllocSetContextCreate(audit_cxt, "crm audit row", ALLOCSET_DEFAULT_SIZES);
 	w->batch_cxt = AllocSetContextCreate(audit_cxt, "crm audit batch", ALLOCSET_DEFAULT_SIZES);
 	w->owner = audit_log_owner();

@@ -277,6 +277,25 @@ SELECT action, count(*), count(DISTINCT row_id) AS records, bool_and(actor_id = 
  GROUP BY action ORDER BY action;
 RESET ROLE;
 
+-- ---------------------------------------------------------------------------
+-- Misuse is refused with a clear error: the trigger needs its transition
+-- tables, fires per statement, and needs the uuid key columns.
+-- ---------------------------------------------------------------------------
+CREATE TABLE audit_misuse (organization_id uuid, id uuid);
+CREATE TRIGGER no_transition AFTER INSERT ON audit_misuse
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit();
+INSERT INTO audit_misuse VALUES (:'org_a', gen_random_uuid());
+DROP TRIGGER no_transition ON audit_misuse;
+CREATE TRIGGER per_row AFTER INSERT ON audit_misuse
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_audit();
+INSERT INTO audit_misuse VALUES (:'org_a', gen_random_uuid());
+DROP TRIGGER per_row ON audit_misuse;
+ALTER TABLE audit_misuse ALTER COLUMN id TYPE text;
+CREATE TRIGGER text_id AFTER INSERT ON audit_misuse
+	REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit();
+INSERT INTO audit_misuse VALUES (:'org_a', 'x');
+DROP TABLE audit_misuse;
+
 -- Clean up the roles (their grants first).
 DROP TABLE audit_types;
 DROP TYPE audit_mood;
