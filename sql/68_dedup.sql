@@ -28,13 +28,13 @@ CREATE FUNCTION crm.name_similarity(text, text) RETURNS real
 	AS 'MODULE_PATHNAME', 'dedup_name_similarity'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm.name_similarity(text, text) IS
-	'Similarity of two names in [0, 1]: mean of crm.jaro_winkler and 1 - crm.edit_distance / longer length (one typo in ten letters: about 0.93).';
+	'Similarity of two names in [0, 1]: 0.25 * crm.jaro_winkler + 0.75 * (1 - crm.edit_distance / longer length); one typo in ten letters gives about 0.92, a different ending of three letters in thirteen about 0.8.';
 
 CREATE FUNCTION crm.name_key(first text, last text) RETURNS text
 	AS 'MODULE_PATHNAME', 'dedup_name_key'
-	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	LANGUAGE C IMMUTABLE LEAKPROOF PARALLEL SAFE;
 COMMENT ON FUNCTION crm.name_key(text, text) IS
-	'Blocking key of a person''s name: phonetic code of the family name, '':'', class of the given name''s first letter (''John'', ''Smith'' -> S53:J; Smyth, Schmidt alike). NULL when the family name has no letter. name_key(last, first) is the key for swapped names.';
+	'Blocking key of a person''s name: phonetic code of the family name, '':'', class of the given name''s first letter (''John'', ''Smith'' -> S53:J; Smyth, Schmidt alike). NULL when the family name has no letter; a NULL argument counts as empty. name_key(last, first) is the key for swapped names. LEAKPROOF, so its indexes serve queries under row-level security.';
 
 CREATE FUNCTION crm.company_norm(name text) RETURNS text
 	AS 'MODULE_PATHNAME', 'dedup_company_norm'
@@ -44,26 +44,30 @@ COMMENT ON FUNCTION crm.company_norm(text) IS
 
 CREATE FUNCTION crm.company_key(name text) RETURNS text
 	AS 'MODULE_PATHNAME', 'dedup_company_key'
-	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	LANGUAGE C IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE;
 COMMENT ON FUNCTION crm.company_key(text) IS
-	'Blocking key of a company name: phonetic code of crm.company_norm(name) (''Acme Inc.'' and ''ACME Incorporated'' -> A25). NULL when the name has no letter or digit.';
+	'Blocking key of a company name: phonetic code of crm.company_norm(name) (''Acme Inc.'' and ''ACME Incorporated'' -> A25). NULL when the name has no letter or digit. LEAKPROOF (never fails), so its index serves queries under row-level security.';
 
--- Key functions in SQL: no SET clause and schema-qualified calls, so they are
--- inlined and safe in index expressions (pg_restore evaluates them with an
--- empty search_path).
+-- Key functions in C, LEAKPROOF (they never fail): under row-level security
+-- only leakproof functions may see a row before the tenant policy has, so
+-- only then can an index on the function serve a lookup.
 CREATE FUNCTION crm.email_key(email text) RETURNS text
-	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-	RETURN NULLIF(pg_catalog.lower(pg_catalog.btrim(email) COLLATE pg_catalog."C"), '');
+	AS 'MODULE_PATHNAME', 'dedup_email_key'
+	LANGUAGE C IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE;
 COMMENT ON FUNCTION crm.email_key(text) IS
 	'Blocking key of an email address: trimmed, ASCII lower case (crm.email_key(email::text)); NULL for an empty address.';
 
+CREATE FUNCTION crm.email_domain_key(email text) RETURNS text
+	AS 'MODULE_PATHNAME', 'dedup_email_domain_key'
+	LANGUAGE C IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE;
+COMMENT ON FUNCTION crm.email_domain_key(text) IS
+	'The domain of an email address (after the last @), trimmed, ASCII lower case; NULL when there is none. Indexed on contact to join contacts to account.domain.';
+
 CREATE FUNCTION crm.phone_key(phone text) RETURNS text
-	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-	RETURN pg_catalog.substring(
-		pg_catalog.regexp_replace(pg_catalog.regexp_replace(phone, '(;ext=|ext|x|#).*$', '', 'i'), '[^0-9]', '', 'g'),
-		'^[0-9]{7,15}$');
+	AS 'MODULE_PATHNAME', 'dedup_phone_key'
+	LANGUAGE C IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE;
 COMMENT ON FUNCTION crm.phone_key(text) IS
-	'Blocking key of a phone number: its digits before any extension (;ext=, ext, x, #); NULL unless 7 to 15 digits. For E.164 values (crm.phone) equal numbers give equal keys.';
+	'Blocking key of a phone number: its digits before any extension (;ext=, ext, x, #); NULL unless 7 to 15 digits. For E.164 values (crm.phone::text) equal numbers give equal keys.';
 
 CREATE FUNCTION crm.person_full_name(first text, last text) RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -79,67 +83,71 @@ COMMENT ON FUNCTION crm.person_full_name(text, text) IS
 CREATE INDEX contact_dedup_email_idx ON crm.contact (organization_id, crm.email_key(email::text)) WHERE deleted_at IS NULL;
 CREATE INDEX contact_dedup_phone_idx ON crm.contact (organization_id, crm.phone_key(phone::text)) WHERE deleted_at IS NULL;
 CREATE INDEX contact_dedup_mobile_idx ON crm.contact (organization_id, crm.phone_key(mobile::text)) WHERE deleted_at IS NULL;
-CREATE INDEX contact_dedup_name_idx ON crm.contact (organization_id, crm.name_key(coalesce(first_name, ''), last_name)) WHERE deleted_at IS NULL;
-CREATE INDEX contact_dedup_name_swapped_idx ON crm.contact (organization_id, crm.name_key(last_name, coalesce(first_name, ''))) WHERE deleted_at IS NULL;
+CREATE INDEX contact_dedup_name_idx ON crm.contact (organization_id, crm.name_key(first_name, last_name)) WHERE deleted_at IS NULL;
+CREATE INDEX contact_dedup_name_swapped_idx ON crm.contact (organization_id, crm.name_key(last_name, first_name)) WHERE deleted_at IS NULL;
 -- The contacts of an account by email domain:
 --   JOIN crm.contact c ON c.organization_id = a.organization_id
---    AND pg_catalog.split_part(crm.email_key(c.email::text), '@', 2) = a.domain AND c.deleted_at IS NULL
-CREATE INDEX contact_email_domain_idx ON crm.contact (organization_id, pg_catalog.split_part(crm.email_key(email::text), '@', 2)) WHERE deleted_at IS NULL;
+--    AND crm.email_domain_key(c.email::text) = a.domain AND c.deleted_at IS NULL
+CREATE INDEX contact_email_domain_idx ON crm.contact (organization_id, crm.email_domain_key(email::text)) WHERE deleted_at IS NULL;
 CREATE INDEX lead_dedup_email_idx ON crm.lead (organization_id, crm.email_key(email::text)) WHERE deleted_at IS NULL;
 CREATE INDEX lead_dedup_phone_idx ON crm.lead (organization_id, crm.phone_key(phone::text)) WHERE deleted_at IS NULL;
-CREATE INDEX lead_dedup_name_idx ON crm.lead (organization_id, crm.name_key(coalesce(first_name, ''), last_name)) WHERE deleted_at IS NULL;
-CREATE INDEX lead_dedup_name_swapped_idx ON crm.lead (organization_id, crm.name_key(last_name, coalesce(first_name, ''))) WHERE deleted_at IS NULL;
+CREATE INDEX lead_dedup_name_idx ON crm.lead (organization_id, crm.name_key(first_name, last_name)) WHERE deleted_at IS NULL;
+CREATE INDEX lead_dedup_name_swapped_idx ON crm.lead (organization_id, crm.name_key(last_name, first_name)) WHERE deleted_at IS NULL;
 CREATE INDEX account_dedup_phone_idx ON crm.account (organization_id, crm.phone_key(phone::text)) WHERE deleted_at IS NULL;
 CREATE INDEX account_dedup_name_idx ON crm.account (organization_id, crm.company_key(name)) WHERE deleted_at IS NULL;
 
 -- ---------------------------------------------------------------------------
--- Scoring.  Evidence is combined as a noisy-OR, 1 - (1-e)(1-p)(1-n), and
--- multiplied by a factor for each piece of contrary evidence:
+-- Scoring.  Each piece of evidence is a probability-like weight, combined as
+-- a noisy-OR, score = 1 - (1 - e*c)(1 - p*c)(1 - n*x):
 --   e  0.95 same email key; 0.75 emails one edit apart (6+ characters)
---   p  0.90 a phone key in common (persons), 0.80 (accounts: switchboards)
---   d  0.90 same domain (accounts)
---   n  name similarity (crm.name_similarity of full names, the better of
---      straight and first/last swapped) when >= 0.75, else 0
---   x  0.80 both have emails (domains for accounts) and they differ;
---      0.90 both have phones and none is shared; 0.85 names below 0.6.
+--   p  0.90 a phone key in common (persons); accounts: d 0.90 same domain,
+--      p 0.80 same phone (switchboards are shared)
+--   n  name similarity when >= 0.75, else 0: crm.name_similarity of the full
+--      names, the best of straight and first/last swapped order
+--   x  contrary evidence against a name-only match: 0.80 when both have
+--      emails (domains) and they differ, times 0.80 when both have phones and
+--      none is shared -- namesakes with different contact data stay below
+--      0.85
+--   c  0.85 when the names are dissimilar (< 0.6): a shared mailbox or
+--      switchboard alone is not the same person
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION crm.person_match(a_first text, a_last text, a_email text, a_phones text[],
 								 b_first text, b_last text, b_email text, b_phones text[])
 RETURNS TABLE (score real, reasons text[])
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-	SELECT (x.conflict * (1 - (1 - x.e) * (1 - x.p) * (1 - x.n)))::real,
+	SELECT (1 - (1 - x.e * x.c) * (1 - x.p * x.c) * (1 - x.n * x.x))::real,
 		   pg_catalog.array_remove(ARRAY[
 			   CASE WHEN x.e = 0.95 THEN 'same email' WHEN x.e > 0 THEN 'similar email' END,
 			   CASE WHEN x.p > 0 THEN 'same phone' END,
 			   CASE WHEN x.n > 0 THEN
 				   pg_catalog.format('similar name (%s%s)', pg_catalog.to_char(x.n, 'FM0.00'),
 									 CASE WHEN x.swapped THEN ', first and last swapped' ELSE '' END) END], NULL)
-	  FROM (SELECT s.straight, s.swapped_sim,
-				   s.swapped_sim > s.straight AS swapped,
+	  FROM (SELECT s.swapped_sim > s.straight AS swapped,
 				   e.e, p.p,
-				   CASE WHEN pg_catalog.greatest(s.straight, s.swapped_sim) >= 0.75
-						THEN pg_catalog.greatest(s.straight, s.swapped_sim) ELSE 0 END AS n,
+				   CASE WHEN greatest(s.straight, s.swapped_sim) >= 0.75
+						THEN greatest(s.straight, s.swapped_sim) ELSE 0 END AS n,
 				   CASE WHEN e.e = 0 AND a_email IS NOT NULL AND b_email IS NOT NULL THEN 0.80 ELSE 1 END
-				 * CASE WHEN p.p = 0 AND pg_catalog.cardinality(a_phones) > 0 AND pg_catalog.cardinality(b_phones) > 0 THEN 0.90 ELSE 1 END
-				 * CASE WHEN pg_catalog.greatest(s.straight, s.swapped_sim) < 0.6 THEN 0.85 ELSE 1 END AS conflict
+				 * CASE WHEN p.p = 0 AND pg_catalog.cardinality(a_phones) > 0 AND pg_catalog.cardinality(b_phones) > 0 THEN 0.80 ELSE 1 END AS x,
+				   CASE WHEN greatest(s.straight, s.swapped_sim) < 0.6 THEN 0.85 ELSE 1 END AS c
 			  FROM (SELECT crm.name_similarity(crm.person_full_name(a_first, a_last), crm.person_full_name(b_first, b_last)) AS straight,
-						   crm.name_similarity(crm.person_full_name(a_first, a_last), crm.person_full_name(b_last, b_first)) AS swapped_sim) s,
+						   greatest(crm.name_similarity(crm.person_full_name(a_first, a_last), crm.person_full_name(b_last, b_first)),
+									crm.name_similarity(crm.person_full_name(a_last, a_first), crm.person_full_name(b_first, b_last))) AS swapped_sim) s,
 				   (SELECT CASE WHEN a_email = b_email THEN 0.95
-								WHEN pg_catalog.least(pg_catalog.length(a_email), pg_catalog.length(b_email)) >= 6
+								WHEN least(pg_catalog.length(a_email), pg_catalog.length(b_email)) >= 6
 								 AND crm.edit_distance(a_email, b_email) = 1 THEN 0.75
 								ELSE 0 END AS e) e,
 				   (SELECT CASE WHEN a_phones OPERATOR(pg_catalog.&&) b_phones THEN 0.90 ELSE 0 END AS p) p) x
 $$;
 COMMENT ON FUNCTION crm.person_match(text, text, text, text[], text, text, text, text[]) IS
-	'Duplicate score in [0, 1] and reasons for two persons, given names, email keys and phone keys: noisy-OR of same email (0.95), shared phone (0.90), name similarity (best of straight and swapped order, if >= 0.75), times 0.80 for different emails, 0.90 for different phones, 0.85 for dissimilar names.';
+	'Duplicate score in [0, 1] and reasons for two persons, given names, email keys and phone keys: 1 - (1 - e*c)(1 - p*c)(1 - n*x) with e = 0.95 same email, p = 0.90 shared phone, n = name similarity (best of straight and swapped order, if >= 0.75), x = 0.80 per differing email / phones, c = 0.85 for dissimilar names.';
 
 CREATE FUNCTION crm.account_match(a_name text, a_domain text, a_phone text,
 								  b_name text, b_domain text, b_phone text)
 RETURNS TABLE (score real, reasons text[])
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-	SELECT (x.conflict * (1 - (1 - x.d) * (1 - x.p) * (1 - x.n)))::real,
+	SELECT (1 - (1 - x.d * x.c) * (1 - x.p * x.c) * (1 - x.n * x.x))::real,
 		   pg_catalog.array_remove(ARRAY[
 			   CASE WHEN x.d > 0 THEN 'same domain' END,
 			   CASE WHEN x.p > 0 THEN 'same phone' END,
@@ -147,18 +155,20 @@ AS $$
 	  FROM (SELECT d.d, p.p,
 				   CASE WHEN s.sim >= 0.75 THEN s.sim ELSE 0 END AS n,
 				   CASE WHEN d.d = 0 AND a_domain IS NOT NULL AND b_domain IS NOT NULL THEN 0.80 ELSE 1 END
-				 * CASE WHEN p.p = 0 AND a_phone IS NOT NULL AND b_phone IS NOT NULL THEN 0.90 ELSE 1 END
-				 * CASE WHEN s.sim < 0.6 THEN 0.85 ELSE 1 END AS conflict
+				 * CASE WHEN p.p = 0 AND a_phone IS NOT NULL AND b_phone IS NOT NULL THEN 0.80 ELSE 1 END AS x,
+				   CASE WHEN s.sim < 0.6 THEN 0.85 ELSE 1 END AS c
 			  FROM (SELECT crm.name_similarity(crm.company_norm(a_name), crm.company_norm(b_name)) AS sim) s,
 				   (SELECT CASE WHEN a_domain = b_domain THEN 0.90 ELSE 0 END AS d) d,
 				   (SELECT CASE WHEN a_phone = b_phone THEN 0.80 ELSE 0 END AS p) p) x
 $$;
 COMMENT ON FUNCTION crm.account_match(text, text, text, text, text, text) IS
-	'Duplicate score in [0, 1] and reasons for two accounts, given names, domains and phone keys: noisy-OR of same domain (0.90), same phone (0.80), similarity of normalised names (if >= 0.75), times 0.80 for different domains, 0.90 for different phones, 0.85 for dissimilar names.';
+	'Duplicate score in [0, 1] and reasons for two accounts, given names, domains and phone keys: 1 - (1 - d*c)(1 - p*c)(1 - n*x) with d = 0.90 same domain, p = 0.80 same phone, n = similarity of normalised names (if >= 0.75), x = 0.80 per differing domain / phone, c = 0.85 for dissimilar names.';
 
 -- ---------------------------------------------------------------------------
--- Candidates of one record: a UNION of index lookups on the blocking keys,
--- then scored.  Inlinable SQL (EXPLAIN of a call shows the real plan).
+-- Candidates of one record: a UNION of index lookups on the blocking keys
+-- (each branch fetches the candidate's columns itself, so no join back to
+-- the table), then scored.  Inlinable SQL (EXPLAIN of a call shows the real
+-- plan).
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION crm._contact_duplicates(org uuid, rec uuid, threshold real)
 RETURNS TABLE (candidate_id uuid, score real, reasons text[])
@@ -167,35 +177,39 @@ AS $$
 	WITH me AS (
 		SELECT c.id, c.first_name, c.last_name, crm.email_key(c.email::text) AS ek,
 			   pg_catalog.array_remove(ARRAY[crm.phone_key(c.phone::text), crm.phone_key(c.mobile::text)], NULL) AS pk,
-			   crm.name_key(coalesce(c.first_name, ''), c.last_name) AS nk1,
-			   crm.name_key(c.last_name, coalesce(c.first_name, '')) AS nk2
+			   crm.name_key(c.first_name, c.last_name) AS nk1,
+			   crm.name_key(c.last_name, c.first_name) AS nk2
 		  FROM crm.contact c
 		 WHERE c.organization_id = org AND c.id = rec
 	), cand AS (
-		SELECT c.id FROM me, crm.contact c
+		SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
+		  FROM me, crm.contact c
 		 WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.email_key(c.email::text) = me.ek
 		UNION
-		SELECT c.id FROM me, crm.contact c
+		SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
+		  FROM me, crm.contact c
 		 WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.phone_key(c.phone::text) = ANY (me.pk)
 		UNION
-		SELECT c.id FROM me, crm.contact c
+		SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
+		  FROM me, crm.contact c
 		 WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.phone_key(c.mobile::text) = ANY (me.pk)
 		UNION
-		SELECT c.id FROM me, crm.contact c
+		SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
+		  FROM me, crm.contact c
 		 WHERE c.organization_id = org AND c.deleted_at IS NULL
-		   AND crm.name_key(coalesce(c.first_name, ''), c.last_name) = ANY (ARRAY[me.nk1, me.nk2])
+		   AND crm.name_key(c.first_name, c.last_name) = ANY (ARRAY[me.nk1, me.nk2])
 		UNION
-		SELECT c.id FROM me, crm.contact c
+		SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
+		  FROM me, crm.contact c
 		 WHERE c.organization_id = org AND c.deleted_at IS NULL
-		   AND crm.name_key(c.last_name, coalesce(c.first_name, '')) = ANY (ARRAY[me.nk1, me.nk2])
+		   AND crm.name_key(c.last_name, c.first_name) = ANY (ARRAY[me.nk1, me.nk2])
 	)
 	SELECT c.id, m.score, m.reasons
-	  FROM me, cand
-	  JOIN crm.contact c ON c.organization_id = org AND c.id = cand.id
+	  FROM me, cand c
 	 CROSS JOIN LATERAL crm.person_match(
 			me.first_name, me.last_name, me.ek, me.pk,
-			c.first_name, c.last_name, crm.email_key(c.email::text),
-			pg_catalog.array_remove(ARRAY[crm.phone_key(c.phone::text), crm.phone_key(c.mobile::text)], NULL)) m
+			c.first_name, c.last_name, crm.email_key(c.email),
+			pg_catalog.array_remove(ARRAY[crm.phone_key(c.phone), crm.phone_key(c.mobile)], NULL)) m
 	 WHERE c.id <> me.id AND m.score >= threshold
 	 ORDER BY m.score DESC, c.id
 $$;
@@ -209,32 +223,35 @@ AS $$
 	WITH me AS (
 		SELECT l.id, l.first_name, l.last_name, crm.email_key(l.email::text) AS ek,
 			   pg_catalog.array_remove(ARRAY[crm.phone_key(l.phone::text)], NULL) AS pk,
-			   crm.name_key(coalesce(l.first_name, ''), l.last_name) AS nk1,
-			   crm.name_key(l.last_name, coalesce(l.first_name, '')) AS nk2
+			   crm.name_key(l.first_name, l.last_name) AS nk1,
+			   crm.name_key(l.last_name, l.first_name) AS nk2
 		  FROM crm.lead l
 		 WHERE l.organization_id = org AND l.id = rec
 	), cand AS (
-		SELECT l.id FROM me, crm.lead l
+		SELECT l.id, l.first_name, l.last_name, l.email::text AS email, l.phone::text AS phone
+		  FROM me, crm.lead l
 		 WHERE l.organization_id = org AND l.deleted_at IS NULL AND crm.email_key(l.email::text) = me.ek
 		UNION
-		SELECT l.id FROM me, crm.lead l
+		SELECT l.id, l.first_name, l.last_name, l.email::text AS email, l.phone::text AS phone
+		  FROM me, crm.lead l
 		 WHERE l.organization_id = org AND l.deleted_at IS NULL AND crm.phone_key(l.phone::text) = ANY (me.pk)
 		UNION
-		SELECT l.id FROM me, crm.lead l
+		SELECT l.id, l.first_name, l.last_name, l.email::text AS email, l.phone::text AS phone
+		  FROM me, crm.lead l
 		 WHERE l.organization_id = org AND l.deleted_at IS NULL
-		   AND crm.name_key(coalesce(l.first_name, ''), l.last_name) = ANY (ARRAY[me.nk1, me.nk2])
+		   AND crm.name_key(l.first_name, l.last_name) = ANY (ARRAY[me.nk1, me.nk2])
 		UNION
-		SELECT l.id FROM me, crm.lead l
+		SELECT l.id, l.first_name, l.last_name, l.email::text AS email, l.phone::text AS phone
+		  FROM me, crm.lead l
 		 WHERE l.organization_id = org AND l.deleted_at IS NULL
-		   AND crm.name_key(l.last_name, coalesce(l.first_name, '')) = ANY (ARRAY[me.nk1, me.nk2])
+		   AND crm.name_key(l.last_name, l.first_name) = ANY (ARRAY[me.nk1, me.nk2])
 	)
 	SELECT l.id, m.score, m.reasons
-	  FROM me, cand
-	  JOIN crm.lead l ON l.organization_id = org AND l.id = cand.id
+	  FROM me, cand l
 	 CROSS JOIN LATERAL crm.person_match(
 			me.first_name, me.last_name, me.ek, me.pk,
-			l.first_name, l.last_name, crm.email_key(l.email::text),
-			pg_catalog.array_remove(ARRAY[crm.phone_key(l.phone::text)], NULL)) m
+			l.first_name, l.last_name, crm.email_key(l.email),
+			pg_catalog.array_remove(ARRAY[crm.phone_key(l.phone)], NULL)) m
 	 WHERE l.id <> me.id AND m.score >= threshold
 	 ORDER BY m.score DESC, l.id
 $$;
@@ -250,19 +267,21 @@ AS $$
 		  FROM crm.account a
 		 WHERE a.organization_id = org AND a.id = rec
 	), cand AS (
-		SELECT a.id FROM me, crm.account a
+		SELECT a.id, a.name, a.domain, a.phone::text AS phone
+		  FROM me, crm.account a
 		 WHERE a.organization_id = org AND a.deleted_at IS NULL AND a.domain = me.domain
 		UNION
-		SELECT a.id FROM me, crm.account a
+		SELECT a.id, a.name, a.domain, a.phone::text AS phone
+		  FROM me, crm.account a
 		 WHERE a.organization_id = org AND a.deleted_at IS NULL AND crm.phone_key(a.phone::text) = me.pk
 		UNION
-		SELECT a.id FROM me, crm.account a
+		SELECT a.id, a.name, a.domain, a.phone::text AS phone
+		  FROM me, crm.account a
 		 WHERE a.organization_id = org AND a.deleted_at IS NULL AND crm.company_key(a.name) = me.ck
 	)
 	SELECT a.id, m.score, m.reasons
-	  FROM me, cand
-	  JOIN crm.account a ON a.organization_id = org AND a.id = cand.id
-	 CROSS JOIN LATERAL crm.account_match(me.name, me.domain, me.pk, a.name, a.domain, crm.phone_key(a.phone::text)) m
+	  FROM me, cand a
+	 CROSS JOIN LATERAL crm.account_match(me.name, me.domain, me.pk, a.name, a.domain, crm.phone_key(a.phone)) m
 	 WHERE a.id <> me.id AND m.score >= threshold
 	 ORDER BY m.score DESC, a.id
 $$;
@@ -343,8 +362,8 @@ AS $$
 	WITH k AS MATERIALIZED (
 		SELECT c.id, c.first_name, c.last_name, crm.email_key(c.email::text) AS ek,
 			   pg_catalog.array_remove(ARRAY[crm.phone_key(c.phone::text), crm.phone_key(c.mobile::text)], NULL) AS pk,
-			   crm.name_key(coalesce(c.first_name, ''), c.last_name) AS nk1,
-			   crm.name_key(c.last_name, coalesce(c.first_name, '')) AS nk2
+			   crm.name_key(c.first_name, c.last_name) AS nk1,
+			   crm.name_key(c.last_name, c.first_name) AS nk2
 		  FROM crm.contact c
 		 WHERE c.organization_id = org AND c.deleted_at IS NULL
 	), b AS (
@@ -356,11 +375,14 @@ AS $$
 		SELECT DISTINCT x.id AS id_a, y.id AS id_b
 		  FROM b x JOIN b y ON y.key = x.key AND x.id < y.id
 	)
-	SELECT p.id_a, p.id_b, m.score, m.reasons
-	  FROM pairs p
-	  JOIN k a ON a.id = p.id_a
-	  JOIN k b ON b.id = p.id_b
-	 CROSS JOIN LATERAL crm.person_match(a.first_name, a.last_name, a.ek, a.pk, b.first_name, b.last_name, b.ek, b.pk) m
+	SELECT j.id_a, j.id_b, m.score, m.reasons
+	  FROM (SELECT p.id_a, p.id_b, a.first_name AS a_first, a.last_name AS a_last, a.ek AS a_ek, a.pk AS a_pk,
+				   b.first_name AS b_first, b.last_name AS b_last, b.ek AS b_ek, b.pk AS b_pk
+			  FROM pairs p
+			  JOIN k a ON a.id = p.id_a
+			  JOIN k b ON b.id = p.id_b
+			OFFSET 0) j		-- a fence: score the pairs, not every combination of rows
+	 CROSS JOIN LATERAL crm.person_match(j.a_first, j.a_last, j.a_ek, j.a_pk, j.b_first, j.b_last, j.b_ek, j.b_pk) m
 	 WHERE m.score >= threshold
 $$;
 COMMENT ON FUNCTION crm._contact_pairs(uuid, real) IS
@@ -373,8 +395,8 @@ AS $$
 	WITH k AS MATERIALIZED (
 		SELECT l.id, l.first_name, l.last_name, crm.email_key(l.email::text) AS ek,
 			   pg_catalog.array_remove(ARRAY[crm.phone_key(l.phone::text)], NULL) AS pk,
-			   crm.name_key(coalesce(l.first_name, ''), l.last_name) AS nk1,
-			   crm.name_key(l.last_name, coalesce(l.first_name, '')) AS nk2
+			   crm.name_key(l.first_name, l.last_name) AS nk1,
+			   crm.name_key(l.last_name, l.first_name) AS nk2
 		  FROM crm.lead l
 		 WHERE l.organization_id = org AND l.deleted_at IS NULL
 	), b AS (
@@ -386,11 +408,14 @@ AS $$
 		SELECT DISTINCT x.id AS id_a, y.id AS id_b
 		  FROM b x JOIN b y ON y.key = x.key AND x.id < y.id
 	)
-	SELECT p.id_a, p.id_b, m.score, m.reasons
-	  FROM pairs p
-	  JOIN k a ON a.id = p.id_a
-	  JOIN k b ON b.id = p.id_b
-	 CROSS JOIN LATERAL crm.person_match(a.first_name, a.last_name, a.ek, a.pk, b.first_name, b.last_name, b.ek, b.pk) m
+	SELECT j.id_a, j.id_b, m.score, m.reasons
+	  FROM (SELECT p.id_a, p.id_b, a.first_name AS a_first, a.last_name AS a_last, a.ek AS a_ek, a.pk AS a_pk,
+				   b.first_name AS b_first, b.last_name AS b_last, b.ek AS b_ek, b.pk AS b_pk
+			  FROM pairs p
+			  JOIN k a ON a.id = p.id_a
+			  JOIN k b ON b.id = p.id_b
+			OFFSET 0) j		-- a fence: score the pairs, not every combination of rows
+	 CROSS JOIN LATERAL crm.person_match(j.a_first, j.a_last, j.a_ek, j.a_pk, j.b_first, j.b_last, j.b_ek, j.b_pk) m
 	 WHERE m.score >= threshold
 $$;
 COMMENT ON FUNCTION crm._lead_pairs(uuid, real) IS
@@ -412,11 +437,14 @@ AS $$
 		SELECT DISTINCT x.id AS id_a, y.id AS id_b
 		  FROM b x JOIN b y ON y.key = x.key AND x.id < y.id
 	)
-	SELECT p.id_a, p.id_b, m.score, m.reasons
-	  FROM pairs p
-	  JOIN k a ON a.id = p.id_a
-	  JOIN k b ON b.id = p.id_b
-	 CROSS JOIN LATERAL crm.account_match(a.name, a.domain, a.pk, b.name, b.domain, b.pk) m
+	SELECT j.id_a, j.id_b, m.score, m.reasons
+	  FROM (SELECT p.id_a, p.id_b, a.name AS a_name, a.domain AS a_domain, a.pk AS a_pk,
+				   b.name AS b_name, b.domain AS b_domain, b.pk AS b_pk
+			  FROM pairs p
+			  JOIN k a ON a.id = p.id_a
+			  JOIN k b ON b.id = p.id_b
+			OFFSET 0) j		-- a fence: score the pairs, not every combination of rows
+	 CROSS JOIN LATERAL crm.account_match(j.a_name, j.a_domain, j.a_pk, j.b_name, j.b_domain, j.b_pk) m
 	 WHERE m.score >= threshold
 $$;
 COMMENT ON FUNCTION crm._account_pairs(uuid, real) IS

@@ -103,19 +103,26 @@ dedup_name_similarity(PG_FUNCTION_ARGS)
 }
 
 PG_FUNCTION_INFO_V1(dedup_name_key);
-/* crm.name_key(first text, last text) RETURNS text; NULL for no key */
+/*
+ * crm.name_key(first text, last text) RETURNS text; NULL for no key.  Not
+ * strict: a NULL name counts as empty, so that index expressions need no
+ * COALESCE (which would keep them from serving queries under row-level
+ * security: only leakproof functions may see the rows before the policy).
+ */
 Datum
 dedup_name_key(PG_FUNCTION_ARGS)
 {
-	text	   *first = PG_GETARG_TEXT_PP(0);
-	text	   *last = PG_GETARG_TEXT_PP(1);
-	size_t		flen,
-				llen,
+	size_t		flen = 0,
+				llen = 0,
 				n;
-	const char *fs = text_utf8(first, &flen);
-	const char *ls = text_utf8(last, &llen);
+	const char *fs = "";
+	const char *ls = "";
 	char		key[SIM_KEY_BUFSIZE];
 
+	if (!PG_ARGISNULL(0))
+		fs = text_utf8(PG_GETARG_TEXT_PP(0), &flen);
+	if (!PG_ARGISNULL(1))
+		ls = text_utf8(PG_GETARG_TEXT_PP(1), &llen);
 	n = sim_name_key(fs, flen, ls, llen, key);
 	if (n == 0)
 		PG_RETURN_NULL();
@@ -152,4 +159,103 @@ dedup_company_norm(PG_FUNCTION_ARGS)
 
 	n = sim_company_norm(s, len, out);
 	PG_RETURN_TEXT_P(utf8_text(out, n));
+}
+
+/* Whether c is ASCII white space. */
+static inline bool
+dedup_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+PG_FUNCTION_INFO_V1(dedup_email_key);
+/*
+ * crm.email_key(text) RETURNS text: trimmed, ASCII lower case; NULL when
+ * empty.  Never fails (LEAKPROOF: usable in index conditions under RLS).
+ */
+Datum
+dedup_email_key(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	int			start = 0;
+	text	   *result;
+	char	   *d;
+
+	while (start < len && dedup_is_space(s[start]))
+		start++;
+	while (len > start && dedup_is_space(s[len - 1]))
+		len--;
+	if (len == start)
+		PG_RETURN_NULL();
+	result = (text *) palloc(VARHDRSZ + len - start);
+	SET_VARSIZE(result, VARHDRSZ + len - start);
+	d = VARDATA(result);
+	for (int i = start; i < len; i++)
+		d[i - start] = (s[i] >= 'A' && s[i] <= 'Z') ? s[i] + ('a' - 'A') : s[i];
+	PG_RETURN_TEXT_P(result);
+}
+
+PG_FUNCTION_INFO_V1(dedup_email_domain_key);
+/*
+ * crm.email_domain_key(text) RETURNS text: what follows the last '@',
+ * trimmed and in ASCII lower case; NULL when there is none.  LEAKPROOF.
+ */
+Datum
+dedup_email_domain_key(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	int			at = -1;
+	text	   *result;
+	char	   *d;
+
+	while (len > 0 && dedup_is_space(s[len - 1]))
+		len--;
+	for (int i = 0; i < len; i++)
+		if (s[i] == '@')
+			at = i;
+	if (at < 0 || at + 1 == len)
+		PG_RETURN_NULL();
+	result = (text *) palloc(VARHDRSZ + len - at - 1);
+	SET_VARSIZE(result, VARHDRSZ + len - at - 1);
+	d = VARDATA(result);
+	for (int i = at + 1; i < len; i++)
+		d[i - at - 1] = (s[i] >= 'A' && s[i] <= 'Z') ? s[i] + ('a' - 'A') : s[i];
+	PG_RETURN_TEXT_P(result);
+}
+
+PG_FUNCTION_INFO_V1(dedup_phone_key);
+/*
+ * crm.phone_key(text) RETURNS text: the digits of a phone number before any
+ * extension (the first ';', '#' or letter after a digit: ;ext=, ext., x);
+ * NULL unless there are 7 to 15 of them.  LEAKPROOF.
+ */
+Datum
+dedup_phone_key(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	char		digits[16];
+	int			n = 0;
+
+	for (int i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		if (c >= '0' && c <= '9')
+		{
+			if (n == 15)
+				PG_RETURN_NULL();	/* more than E.164 allows */
+			digits[n++] = c;
+		}
+		else if (n > 0 && (c == ';' || c == '#' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+			break;
+	}
+	if (n < 7)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(digits, n));
 }

@@ -328,7 +328,7 @@ sim_name_similarity(const char *a, size_t alen, const char *b, size_t blen)
 	if (longer == 0)
 		return 1.0;
 	edit = 1.0 - (double) sim_edit_distance(a, alen, b, blen) / longer;
-	return (sim_jaro_winkler(a, alen, b, blen) + edit) / 2.0;
+	return 0.25 * sim_jaro_winkler(a, alen, b, blen) + 0.75 * edit;
 }
 
 /* ------------------------------------------------------------------------
