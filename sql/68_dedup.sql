@@ -71,10 +71,9 @@ COMMENT ON FUNCTION crm.phone_key(text) IS
 
 CREATE FUNCTION crm.person_full_name(first text, last text) RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	RETURN pg_catalog.btrim(pg_catalog.regexp_replace(
-		pg_catalog.concat_ws(' ', first, last), '[[:space:]]+', ' ', 'g'));
+	RETURN pg_catalog.btrim(pg_catalog.concat_ws(' ', pg_catalog.btrim(first), pg_catalog.btrim(last)));
 COMMENT ON FUNCTION crm.person_full_name(text, text) IS
-	'Given and family name joined by one space, whitespace collapsed; what name similarity compares.';
+	'Given and family name, each trimmed, joined by one space; what name similarity compares.';
 
 -- ---------------------------------------------------------------------------
 -- Blocking indexes.  Partial on live rows: soft-deleted records are never
@@ -132,7 +131,8 @@ AS $$
 				   CASE WHEN greatest(s.straight, s.swapped_sim) < 0.6 THEN 0.85 ELSE 1 END AS c
 			  FROM (SELECT crm.name_similarity(crm.person_full_name(a_first, a_last), crm.person_full_name(b_first, b_last)) AS straight,
 						   greatest(crm.name_similarity(crm.person_full_name(a_first, a_last), crm.person_full_name(b_last, b_first)),
-									crm.name_similarity(crm.person_full_name(a_last, a_first), crm.person_full_name(b_first, b_last))) AS swapped_sim) s,
+									crm.name_similarity(crm.person_full_name(a_last, a_first), crm.person_full_name(b_first, b_last))) AS swapped_sim
+					OFFSET 0) s,	-- a fence: each similarity computed once, not once per use
 				   (SELECT CASE WHEN a_email = b_email THEN 0.95
 								WHEN least(pg_catalog.length(a_email), pg_catalog.length(b_email)) >= 6
 								 AND crm.edit_distance(a_email, b_email) = 1 THEN 0.75
@@ -157,7 +157,8 @@ AS $$
 				   CASE WHEN d.d = 0 AND a_domain IS NOT NULL AND b_domain IS NOT NULL THEN 0.80 ELSE 1 END
 				 * CASE WHEN p.p = 0 AND a_phone IS NOT NULL AND b_phone IS NOT NULL THEN 0.80 ELSE 1 END AS x,
 				   CASE WHEN s.sim < 0.6 THEN 0.85 ELSE 1 END AS c
-			  FROM (SELECT crm.name_similarity(crm.company_norm(a_name), crm.company_norm(b_name)) AS sim) s,
+			  FROM (SELECT crm.name_similarity(crm.company_norm(a_name), crm.company_norm(b_name)) AS sim
+					OFFSET 0) s,	-- a fence: computed once, not once per use
 				   (SELECT CASE WHEN a_domain = b_domain THEN 0.90 ELSE 0 END AS d) d,
 				   (SELECT CASE WHEN a_phone = b_phone THEN 0.80 ELSE 0 END AS p) p) x
 $$;

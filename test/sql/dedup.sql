@@ -385,7 +385,7 @@ BEGIN
 		UNION ALL
 		SELECT c FROM node, json_array_elements(node.j -> 'Plans') c)
 	SELECT concat_ws(' ', j ->> 'Node Type', 'using ' || (j ->> 'Index Name'), 'on ' || (j ->> 'Relation Name')), count(*)
-	  FROM node WHERE j ->> 'Node Type' LIKE '%Scan' AND j ->> 'Node Type' NOT IN ('CTE Scan', 'Function Scan')
+	  FROM node WHERE j ->> 'Node Type' LIKE '%Scan' AND j ->> 'Node Type' NOT IN ('CTE Scan', 'Function Scan', 'Subquery Scan')
 	 GROUP BY 1 ORDER BY 1;
 END;
 $$;
