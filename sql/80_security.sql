@@ -14,7 +14,7 @@ SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	t record;
-	config_tables constant text[] := ARRAY['custom_field', 'team', 'team_member', 'territory', 'app_user'];
+	config_tables constant text[] := ARRAY['custom_field', 'team', 'team_member', 'territory', 'app_user', 'duplicate_rule'];
 	readonly_tables constant text[] := ARRAY['audit_log', 'erasure_log'];
 BEGIN
 	IF level IS NULL OR level NOT IN ('admin', 'user', 'readonly') THEN

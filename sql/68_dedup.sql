@@ -1,0 +1,556 @@
+-- ============================================================================
+-- 68 duplicate detection: similarity functions (C), blocking keys and their
+-- indexes, crm.find_duplicates(), crm.duplicate_pairs(), per-tenant rules
+-- enforced on insert.  See doc/data_quality.md, "Duplicate detection".
+--
+-- Candidates come only from blocking keys, each served by an index that
+-- starts with organization_id: same normalised email, same phone digits, same
+-- phonetic name key (also with first and last name swapped), for accounts
+-- same domain and same phonetic company key.  Candidates are then scored.
+-- Keys are computed from email::text and phone::text, so they work for text
+-- columns and for the crm.email / crm.phone types alike.
+-- ============================================================================
+
+-- Similarity functions (pure C in src/similarity.c).
+CREATE FUNCTION crm.jaro_winkler(text, text) RETURNS real
+	AS 'MODULE_PATHNAME', 'dedup_jaro_winkler'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.jaro_winkler(text, text) IS
+	'Jaro-Winkler similarity in [0, 1] (prefix scale 0.1, prefix of at most 4, boost above 0.7) of two strings, compared by code point ignoring ASCII case and Latin accents; only the first 255 code points count.';
+
+CREATE FUNCTION crm.edit_distance(text, text) RETURNS integer
+	AS 'MODULE_PATHNAME', 'dedup_edit_distance'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.edit_distance(text, text) IS
+	'Optimal string alignment distance (insertions, deletions, substitutions, adjacent transpositions) between two strings, by code point ignoring ASCII case and Latin accents; only the first 255 code points count.';
+
+CREATE FUNCTION crm.name_similarity(text, text) RETURNS real
+	AS 'MODULE_PATHNAME', 'dedup_name_similarity'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.name_similarity(text, text) IS
+	'Similarity of two names in [0, 1]: 0.25 * crm.jaro_winkler + 0.75 * (1 - crm.edit_distance / longer length); one typo in ten letters gives about 0.92, a different ending of three letters in thirteen about 0.8.';
+
+CREATE FUNCTION crm.name_key(first text, last text) RETURNS text
+	AS 'MODULE_PATHNAME', 'dedup_name_key'
+	LANGUAGE C IMMUTABLE LEAKPROOF PARALLEL SAFE;
+COMMENT ON FUNCTION crm.name_key(text, text) IS
+	'Blocking key of a person''s name: phonetic code of the family name, '':'', class of the given name''s first letter (''John'', ''Smith'' -> S53:J; Smyth, Schmidt alike). NULL when the family name has no letter; a NULL argument counts as empty. name_key(last, first) is the key for swapped names. LEAKPROOF, so its indexes serve queries under row-level security.';
+
+CREATE FUNCTION crm.company_norm(name text) RETURNS text
+	AS 'MODULE_PATHNAME', 'dedup_company_norm'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.company_norm(text) IS
+	'A company name without case, accents, punctuation and legal-form words (''The ACME Corp., Inc.'' -> acme).';
+
+CREATE FUNCTION crm.company_key(name text) RETURNS text
+	AS 'MODULE_PATHNAME', 'dedup_company_key'
+	LANGUAGE C IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE;
+COMMENT ON FUNCTION crm.company_key(text) IS
+	'Blocking key of a company name: phonetic code of crm.company_norm(name) (''Acme Inc.'' and ''ACME Incorporated'' -> A25). NULL when the name has no letter or digit. LEAKPROOF (never fails), so its index serves queries under row-level security.';
+
+-- Key functions in C, LEAKPROOF (they never fail): under row-level security
+-- only leakproof functions may see a row before the tenant policy has, so
+-- only then can an index on the function serve a lookup.
+CREATE FUNCTION crm.email_key(email text) RETURNS text
+	AS 'MODULE_PATHNAME', 'dedup_email_key'
+	LANGUAGE C IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE;
+COMMENT ON FUNCTION crm.email_key(text) IS
+	'Blocking key of an email address: trimmed, ASCII lower case (crm.email_key(email::text)); NULL for an empty address.';
+
+CREATE FUNCTION crm.email_domain_key(email text) RETURNS text
+	AS 'MODULE_PATHNAME', 'dedup_email_domain_key'
+	LANGUAGE C IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE;
+COMMENT ON FUNCTION crm.email_domain_key(text) IS
+	'The domain of an email address (after the last @), trimmed, ASCII lower case; NULL when there is none. Indexed on contact to join contacts to account.domain.';
+
+CREATE FUNCTION crm.phone_key(phone text) RETURNS text
+	AS 'MODULE_PATHNAME', 'dedup_phone_key'
+	LANGUAGE C IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE;
+COMMENT ON FUNCTION crm.phone_key(text) IS
+	'Blocking key of a phone number: its digits before any extension (;ext=, ext, x, #); NULL unless 7 to 15 digits. For E.164 values (crm.phone::text) equal numbers give equal keys.';
+
+CREATE FUNCTION crm.person_full_name(first text, last text) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN pg_catalog.btrim(pg_catalog.concat_ws(' ', pg_catalog.btrim(first), pg_catalog.btrim(last)));
+COMMENT ON FUNCTION crm.person_full_name(text, text) IS
+	'Given and family name, each trimmed, joined by one space; what name similarity compares.';
+
+-- ---------------------------------------------------------------------------
+-- Blocking indexes.  Partial on live rows: soft-deleted records are never
+-- candidates.  account.domain is served by account_domain_idx.
+-- ---------------------------------------------------------------------------
+CREATE INDEX contact_dedup_email_idx ON crm.contact (organization_id, crm.email_key(email::text)) WHERE deleted_at IS NULL;
+CREATE INDEX contact_dedup_phone_idx ON crm.contact (organization_id, crm.phone_key(phone::text)) WHERE deleted_at IS NULL;
+CREATE INDEX contact_dedup_mobile_idx ON crm.contact (organization_id, crm.phone_key(mobile::text)) WHERE deleted_at IS NULL;
+CREATE INDEX contact_dedup_name_idx ON crm.contact (organization_id, crm.name_key(first_name, last_name)) WHERE deleted_at IS NULL;
+CREATE INDEX contact_dedup_name_swapped_idx ON crm.contact (organization_id, crm.name_key(last_name, first_name)) WHERE deleted_at IS NULL;
+-- The contacts of an account by email domain:
+--   JOIN crm.contact c ON c.organization_id = a.organization_id
+--    AND crm.email_domain_key(c.email::text) = a.domain AND c.deleted_at IS NULL
+CREATE INDEX contact_email_domain_idx ON crm.contact (organization_id, crm.email_domain_key(email::text)) WHERE deleted_at IS NULL;
+CREATE INDEX lead_dedup_email_idx ON crm.lead (organization_id, crm.email_key(email::text)) WHERE deleted_at IS NULL;
+CREATE INDEX lead_dedup_phone_idx ON crm.lead (organization_id, crm.phone_key(phone::text)) WHERE deleted_at IS NULL;
+CREATE INDEX lead_dedup_name_idx ON crm.lead (organization_id, crm.name_key(first_name, last_name)) WHERE deleted_at IS NULL;
+CREATE INDEX lead_dedup_name_swapped_idx ON crm.lead (organization_id, crm.name_key(last_name, first_name)) WHERE deleted_at IS NULL;
+CREATE INDEX account_dedup_phone_idx ON crm.account (organization_id, crm.phone_key(phone::text)) WHERE deleted_at IS NULL;
+CREATE INDEX account_dedup_name_idx ON crm.account (organization_id, crm.company_key(name)) WHERE deleted_at IS NULL;
+
+-- ---------------------------------------------------------------------------
+-- Scoring.  Each piece of evidence is a probability-like weight, combined as
+-- a noisy-OR, score = 1 - (1 - e*c)(1 - p*c)(1 - n*x):
+--   e  0.95 same email key; 0.75 emails one edit apart (6+ characters)
+--   p  0.90 a phone key in common (persons); accounts: d 0.90 same domain,
+--      p 0.80 same phone (switchboards are shared)
+--   n  name similarity when >= 0.75, else 0: crm.name_similarity of the full
+--      names, the best of straight and first/last swapped order
+--   x  contrary evidence against a name-only match: 0.80 when both have
+--      emails (domains) and they differ, times 0.80 when both have phones and
+--      none is shared -- namesakes with different contact data stay below
+--      0.85
+--   c  0.85 when the names are dissimilar (< 0.6): a shared mailbox or
+--      switchboard alone is not the same person
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION crm.person_match(a_first text, a_last text, a_email text, a_phones text[],
+								 b_first text, b_last text, b_email text, b_phones text[])
+RETURNS TABLE (score real, reasons text[])
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT (1 - (1 - x.e * x.c) * (1 - x.p * x.c) * (1 - x.n * x.x))::real,
+		   pg_catalog.array_remove(ARRAY[
+			   CASE WHEN x.e = 0.95 THEN 'same email' WHEN x.e > 0 THEN 'similar email' END,
+			   CASE WHEN x.p > 0 THEN 'same phone' END,
+			   CASE WHEN x.n > 0 THEN
+				   pg_catalog.format('similar name (%s%s)', pg_catalog.to_char(x.n, 'FM0.00'),
+									 CASE WHEN x.swapped THEN ', first and last swapped' ELSE '' END) END], NULL)
+	  FROM (SELECT s.swapped_sim > s.straight AS swapped,
+				   e.e, p.p,
+				   CASE WHEN greatest(s.straight, s.swapped_sim) >= 0.75
+						THEN greatest(s.straight, s.swapped_sim) ELSE 0 END AS n,
+				   CASE WHEN e.e = 0 AND a_email IS NOT NULL AND b_email IS NOT NULL THEN 0.80 ELSE 1 END
+				 * CASE WHEN p.p = 0 AND pg_catalog.cardinality(a_phones) > 0 AND pg_catalog.cardinality(b_phones) > 0 THEN 0.80 ELSE 1 END AS x,
+				   CASE WHEN greatest(s.straight, s.swapped_sim) < 0.6 THEN 0.85 ELSE 1 END AS c
+			  FROM (SELECT crm.name_similarity(crm.person_full_name(a_first, a_last), crm.person_full_name(b_first, b_last)) AS straight,
+						   greatest(crm.name_similarity(crm.person_full_name(a_first, a_last), crm.person_full_name(b_last, b_first)),
+									crm.name_similarity(crm.person_full_name(a_last, a_first), crm.person_full_name(b_first, b_last))) AS swapped_sim
+					OFFSET 0) s,	-- a fence: each similarity computed once, not once per use
+				   (SELECT CASE WHEN a_email = b_email THEN 0.95
+								WHEN least(pg_catalog.length(a_email), pg_catalog.length(b_email)) >= 6
+								 AND crm.edit_distance(a_email, b_email) = 1 THEN 0.75
+								ELSE 0 END AS e) e,
+				   (SELECT CASE WHEN a_phones OPERATOR(pg_catalog.&&) b_phones THEN 0.90 ELSE 0 END AS p) p) x
+$$;
+COMMENT ON FUNCTION crm.person_match(text, text, text, text[], text, text, text, text[]) IS
+	'Duplicate score in [0, 1] and reasons for two persons, given names, email keys and phone keys: 1 - (1 - e*c)(1 - p*c)(1 - n*x) with e = 0.95 same email, p = 0.90 shared phone, n = name similarity (best of straight and swapped order, if >= 0.75), x = 0.80 per differing email / phones, c = 0.85 for dissimilar names.';
+
+CREATE FUNCTION crm.account_match(a_name text, a_domain text, a_phone text,
+								  b_name text, b_domain text, b_phone text)
+RETURNS TABLE (score real, reasons text[])
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT (1 - (1 - x.d * x.c) * (1 - x.p * x.c) * (1 - x.n * x.x))::real,
+		   pg_catalog.array_remove(ARRAY[
+			   CASE WHEN x.d > 0 THEN 'same domain' END,
+			   CASE WHEN x.p > 0 THEN 'same phone' END,
+			   CASE WHEN x.n > 0 THEN pg_catalog.format('similar name (%s)', pg_catalog.to_char(x.n, 'FM0.00')) END], NULL)
+	  FROM (SELECT d.d, p.p,
+				   CASE WHEN s.sim >= 0.75 THEN s.sim ELSE 0 END AS n,
+				   CASE WHEN d.d = 0 AND a_domain IS NOT NULL AND b_domain IS NOT NULL THEN 0.80 ELSE 1 END
+				 * CASE WHEN p.p = 0 AND a_phone IS NOT NULL AND b_phone IS NOT NULL THEN 0.80 ELSE 1 END AS x,
+				   CASE WHEN s.sim < 0.6 THEN 0.85 ELSE 1 END AS c
+			  FROM (SELECT crm.name_similarity(crm.company_norm(a_name), crm.company_norm(b_name)) AS sim
+					OFFSET 0) s,	-- a fence: computed once, not once per use
+				   (SELECT CASE WHEN a_domain = b_domain THEN 0.90 ELSE 0 END AS d) d,
+				   (SELECT CASE WHEN a_phone = b_phone THEN 0.80 ELSE 0 END AS p) p) x
+$$;
+COMMENT ON FUNCTION crm.account_match(text, text, text, text, text, text) IS
+	'Duplicate score in [0, 1] and reasons for two accounts, given names, domains and phone keys: 1 - (1 - d*c)(1 - p*c)(1 - n*x) with d = 0.90 same domain, p = 0.80 same phone, n = similarity of normalised names (if >= 0.75), x = 0.80 per differing domain / phone, c = 0.85 for dissimilar names.';
+
+-- ---------------------------------------------------------------------------
+-- Candidates of one record: a UNION of index lookups on the blocking keys
+-- (each branch fetches the candidate's columns itself, so no join back to
+-- the table), then scored.  Inlinable SQL (EXPLAIN of a call shows the real
+-- plan).
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION crm._contact_duplicates(org uuid, rec uuid, threshold real)
+RETURNS TABLE (candidate_id uuid, score real, reasons text[])
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	WITH me AS (
+		SELECT c.id, c.first_name, c.last_name, crm.email_key(c.email::text) AS ek,
+			   pg_catalog.array_remove(ARRAY[crm.phone_key(c.phone::text), crm.phone_key(c.mobile::text)], NULL) AS pk,
+			   crm.name_key(c.first_name, c.last_name) AS nk1,
+			   crm.name_key(c.last_name, c.first_name) AS nk2
+		  FROM crm.contact c
+		 WHERE c.organization_id = org AND c.id = rec
+	), cand AS (
+		SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
+		  FROM me, crm.contact c
+		 WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.email_key(c.email::text) = me.ek
+		UNION
+		SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
+		  FROM me, crm.contact c
+		 WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.phone_key(c.phone::text) = ANY (me.pk)
+		UNION
+		SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
+		  FROM me, crm.contact c
+		 WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.phone_key(c.mobile::text) = ANY (me.pk)
+		UNION
+		SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
+		  FROM me, crm.contact c
+		 WHERE c.organization_id = org AND c.deleted_at IS NULL
+		   AND crm.name_key(c.first_name, c.last_name) = ANY (ARRAY[me.nk1, me.nk2])
+		UNION
+		SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
+		  FROM me, crm.contact c
+		 WHERE c.organization_id = org AND c.deleted_at IS NULL
+		   AND crm.name_key(c.last_name, c.first_name) = ANY (ARRAY[me.nk1, me.nk2])
+	)
+	SELECT c.id, m.score, m.reasons
+	  FROM me, cand c
+	 CROSS JOIN LATERAL crm.person_match(
+			me.first_name, me.last_name, me.ek, me.pk,
+			c.first_name, c.last_name, crm.email_key(c.email),
+			pg_catalog.array_remove(ARRAY[crm.phone_key(c.phone), crm.phone_key(c.mobile)], NULL)) m
+	 WHERE c.id <> me.id AND m.score >= threshold
+	 ORDER BY m.score DESC, c.id
+$$;
+COMMENT ON FUNCTION crm._contact_duplicates(uuid, uuid, real) IS
+	'Internal (crm.find_duplicates for contacts): candidates of one contact from the blocking indexes, scored by crm.person_match.';
+
+CREATE FUNCTION crm._lead_duplicates(org uuid, rec uuid, threshold real)
+RETURNS TABLE (candidate_id uuid, score real, reasons text[])
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	WITH me AS (
+		SELECT l.id, l.first_name, l.last_name, crm.email_key(l.email::text) AS ek,
+			   pg_catalog.array_remove(ARRAY[crm.phone_key(l.phone::text)], NULL) AS pk,
+			   crm.name_key(l.first_name, l.last_name) AS nk1,
+			   crm.name_key(l.last_name, l.first_name) AS nk2
+		  FROM crm.lead l
+		 WHERE l.organization_id = org AND l.id = rec
+	), cand AS (
+		SELECT l.id, l.first_name, l.last_name, l.email::text AS email, l.phone::text AS phone
+		  FROM me, crm.lead l
+		 WHERE l.organization_id = org AND l.deleted_at IS NULL AND crm.email_key(l.email::text) = me.ek
+		UNION
+		SELECT l.id, l.first_name, l.last_name, l.email::text AS email, l.phone::text AS phone
+		  FROM me, crm.lead l
+		 WHERE l.organization_id = org AND l.deleted_at IS NULL AND crm.phone_key(l.phone::text) = ANY (me.pk)
+		UNION
+		SELECT l.id, l.first_name, l.last_name, l.email::text AS email, l.phone::text AS phone
+		  FROM me, crm.lead l
+		 WHERE l.organization_id = org AND l.deleted_at IS NULL
+		   AND crm.name_key(l.first_name, l.last_name) = ANY (ARRAY[me.nk1, me.nk2])
+		UNION
+		SELECT l.id, l.first_name, l.last_name, l.email::text AS email, l.phone::text AS phone
+		  FROM me, crm.lead l
+		 WHERE l.organization_id = org AND l.deleted_at IS NULL
+		   AND crm.name_key(l.last_name, l.first_name) = ANY (ARRAY[me.nk1, me.nk2])
+	)
+	SELECT l.id, m.score, m.reasons
+	  FROM me, cand l
+	 CROSS JOIN LATERAL crm.person_match(
+			me.first_name, me.last_name, me.ek, me.pk,
+			l.first_name, l.last_name, crm.email_key(l.email),
+			pg_catalog.array_remove(ARRAY[crm.phone_key(l.phone)], NULL)) m
+	 WHERE l.id <> me.id AND m.score >= threshold
+	 ORDER BY m.score DESC, l.id
+$$;
+COMMENT ON FUNCTION crm._lead_duplicates(uuid, uuid, real) IS
+	'Internal (crm.find_duplicates for leads): candidates of one lead from the blocking indexes, scored by crm.person_match.';
+
+CREATE FUNCTION crm._account_duplicates(org uuid, rec uuid, threshold real)
+RETURNS TABLE (candidate_id uuid, score real, reasons text[])
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	WITH me AS (
+		SELECT a.id, a.name, a.domain, crm.phone_key(a.phone::text) AS pk, crm.company_key(a.name) AS ck
+		  FROM crm.account a
+		 WHERE a.organization_id = org AND a.id = rec
+	), cand AS (
+		SELECT a.id, a.name, a.domain, a.phone::text AS phone
+		  FROM me, crm.account a
+		 WHERE a.organization_id = org AND a.deleted_at IS NULL AND a.domain = me.domain
+		UNION
+		SELECT a.id, a.name, a.domain, a.phone::text AS phone
+		  FROM me, crm.account a
+		 WHERE a.organization_id = org AND a.deleted_at IS NULL AND crm.phone_key(a.phone::text) = me.pk
+		UNION
+		SELECT a.id, a.name, a.domain, a.phone::text AS phone
+		  FROM me, crm.account a
+		 WHERE a.organization_id = org AND a.deleted_at IS NULL AND crm.company_key(a.name) = me.ck
+	)
+	SELECT a.id, m.score, m.reasons
+	  FROM me, cand a
+	 CROSS JOIN LATERAL crm.account_match(me.name, me.domain, me.pk, a.name, a.domain, crm.phone_key(a.phone)) m
+	 WHERE a.id <> me.id AND m.score >= threshold
+	 ORDER BY m.score DESC, a.id
+$$;
+COMMENT ON FUNCTION crm._account_duplicates(uuid, uuid, real) IS
+	'Internal (crm.find_duplicates for accounts): candidates of one account from the blocking indexes (domain, phone, company key), scored by crm.account_match.';
+
+-- The entity name ('contact', 'lead', 'account') of a regclass, or an error.
+CREATE FUNCTION crm._dedup_entity(entity regclass) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+BEGIN
+	IF entity IN ('crm.contact'::regclass, 'crm.lead'::regclass, 'crm.account'::regclass) THEN
+		RETURN (SELECT c.relname::text FROM pg_class c WHERE c.oid = entity);
+	END IF;
+	RAISE EXCEPTION 'duplicate detection is not available for %', entity
+		USING ERRCODE = 'invalid_parameter_value',
+			  HINT = 'Use crm.contact, crm.lead or crm.account.';
+END;
+$$;
+COMMENT ON FUNCTION crm._dedup_entity(regclass) IS
+	'Internal: the table name of crm.contact, crm.lead or crm.account; an error for any other table.';
+
+-- Candidates of one record of an organization (shared by find_duplicates and
+-- the insert trigger).
+CREATE FUNCTION crm._duplicates(entity text, org uuid, rec uuid, threshold real)
+RETURNS TABLE (candidate_id uuid, score real, reasons text[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+BEGIN
+	IF threshold IS NULL OR threshold < 0 OR threshold > 1 THEN
+		RAISE EXCEPTION 'threshold must be between 0 and 1, not %', threshold
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	CASE entity
+		WHEN 'contact' THEN RETURN QUERY SELECT * FROM crm._contact_duplicates(org, rec, threshold);
+		WHEN 'lead' THEN RETURN QUERY SELECT * FROM crm._lead_duplicates(org, rec, threshold);
+		WHEN 'account' THEN RETURN QUERY SELECT * FROM crm._account_duplicates(org, rec, threshold);
+	END CASE;
+END;
+$$;
+COMMENT ON FUNCTION crm._duplicates(text, uuid, uuid, real) IS
+	'Internal: candidates of one contact, lead or account of an organization, scored, at or above the threshold.';
+
+CREATE FUNCTION crm.find_duplicates(entity regclass, id uuid, threshold real DEFAULT 0.85)
+RETURNS TABLE (candidate_id uuid, score real, reasons text[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	ent text := crm._dedup_entity(find_duplicates.entity);
+	org uuid := crm.current_org();
+	found_it boolean;
+BEGIN
+	EXECUTE format('SELECT EXISTS (SELECT 1 FROM crm.%I WHERE organization_id = $1 AND id = $2)', ent)
+		INTO found_it USING org, find_duplicates.id;
+	IF NOT found_it THEN
+		RAISE EXCEPTION '% % not found', ent, find_duplicates.id
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'The record must exist in the current organization (crm.organization_id).';
+	END IF;
+	RETURN QUERY SELECT * FROM crm._duplicates(ent, org, find_duplicates.id, find_duplicates.threshold);
+END;
+$$;
+COMMENT ON FUNCTION crm.find_duplicates(regclass, uuid, real) IS
+	'Likely duplicates of one contact, lead or account of the current organization: candidate_id, score in [0, 1] (at least threshold), reasons (same email, same phone, same domain, similar name (0.93)). Candidates come from indexed blocking keys only; best first.';
+
+-- ---------------------------------------------------------------------------
+-- All pairs of a tenant in one set-based pass: every row's blocking keys
+-- (tagged by kind) are self-joined, each pair kept once (id_a < id_b), then
+-- scored.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION crm._contact_pairs(org uuid, threshold real)
+RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	WITH k AS MATERIALIZED (
+		SELECT c.id, c.first_name, c.last_name, crm.email_key(c.email::text) AS ek,
+			   pg_catalog.array_remove(ARRAY[crm.phone_key(c.phone::text), crm.phone_key(c.mobile::text)], NULL) AS pk,
+			   crm.name_key(c.first_name, c.last_name) AS nk1,
+			   crm.name_key(c.last_name, c.first_name) AS nk2
+		  FROM crm.contact c
+		 WHERE c.organization_id = org AND c.deleted_at IS NULL
+	), b AS (
+		SELECT k.id, v.key FROM k CROSS JOIN LATERAL
+			(SELECT 'e:' || k.ek UNION ALL SELECT 'n:' || k.nk1 UNION ALL SELECT 'n:' || k.nk2
+			 UNION ALL SELECT 'p:' || p FROM pg_catalog.unnest(k.pk) p) AS v(key)
+		 WHERE v.key IS NOT NULL
+	), pairs AS (
+		SELECT DISTINCT x.id AS id_a, y.id AS id_b
+		  FROM b x JOIN b y ON y.key = x.key AND x.id < y.id
+	)
+	SELECT j.id_a, j.id_b, m.score, m.reasons
+	  FROM (SELECT p.id_a, p.id_b, a.first_name AS a_first, a.last_name AS a_last, a.ek AS a_ek, a.pk AS a_pk,
+				   b.first_name AS b_first, b.last_name AS b_last, b.ek AS b_ek, b.pk AS b_pk
+			  FROM pairs p
+			  JOIN k a ON a.id = p.id_a
+			  JOIN k b ON b.id = p.id_b
+			OFFSET 0) j		-- a fence: score the pairs, not every combination of rows
+	 CROSS JOIN LATERAL crm.person_match(j.a_first, j.a_last, j.a_ek, j.a_pk, j.b_first, j.b_last, j.b_ek, j.b_pk) m
+	 WHERE m.score >= threshold
+$$;
+COMMENT ON FUNCTION crm._contact_pairs(uuid, real) IS
+	'Internal (crm.duplicate_pairs for contacts): all candidate pairs of an organization from one self-join on the blocking keys, scored.';
+
+CREATE FUNCTION crm._lead_pairs(org uuid, threshold real)
+RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	WITH k AS MATERIALIZED (
+		SELECT l.id, l.first_name, l.last_name, crm.email_key(l.email::text) AS ek,
+			   pg_catalog.array_remove(ARRAY[crm.phone_key(l.phone::text)], NULL) AS pk,
+			   crm.name_key(l.first_name, l.last_name) AS nk1,
+			   crm.name_key(l.last_name, l.first_name) AS nk2
+		  FROM crm.lead l
+		 WHERE l.organization_id = org AND l.deleted_at IS NULL
+	), b AS (
+		SELECT k.id, v.key FROM k CROSS JOIN LATERAL
+			(SELECT 'e:' || k.ek UNION ALL SELECT 'n:' || k.nk1 UNION ALL SELECT 'n:' || k.nk2
+			 UNION ALL SELECT 'p:' || p FROM pg_catalog.unnest(k.pk) p) AS v(key)
+		 WHERE v.key IS NOT NULL
+	), pairs AS (
+		SELECT DISTINCT x.id AS id_a, y.id AS id_b
+		  FROM b x JOIN b y ON y.key = x.key AND x.id < y.id
+	)
+	SELECT j.id_a, j.id_b, m.score, m.reasons
+	  FROM (SELECT p.id_a, p.id_b, a.first_name AS a_first, a.last_name AS a_last, a.ek AS a_ek, a.pk AS a_pk,
+				   b.first_name AS b_first, b.last_name AS b_last, b.ek AS b_ek, b.pk AS b_pk
+			  FROM pairs p
+			  JOIN k a ON a.id = p.id_a
+			  JOIN k b ON b.id = p.id_b
+			OFFSET 0) j		-- a fence: score the pairs, not every combination of rows
+	 CROSS JOIN LATERAL crm.person_match(j.a_first, j.a_last, j.a_ek, j.a_pk, j.b_first, j.b_last, j.b_ek, j.b_pk) m
+	 WHERE m.score >= threshold
+$$;
+COMMENT ON FUNCTION crm._lead_pairs(uuid, real) IS
+	'Internal (crm.duplicate_pairs for leads): all candidate pairs of an organization from one self-join on the blocking keys, scored.';
+
+CREATE FUNCTION crm._account_pairs(org uuid, threshold real)
+RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	WITH k AS MATERIALIZED (
+		SELECT a.id, a.name, a.domain, crm.phone_key(a.phone::text) AS pk, crm.company_key(a.name) AS ck
+		  FROM crm.account a
+		 WHERE a.organization_id = org AND a.deleted_at IS NULL
+	), b AS (
+		SELECT k.id, v.key FROM k CROSS JOIN LATERAL
+			(VALUES ('d:' || k.domain), ('p:' || k.pk), ('c:' || k.ck)) AS v(key)
+		 WHERE v.key IS NOT NULL
+	), pairs AS (
+		SELECT DISTINCT x.id AS id_a, y.id AS id_b
+		  FROM b x JOIN b y ON y.key = x.key AND x.id < y.id
+	)
+	SELECT j.id_a, j.id_b, m.score, m.reasons
+	  FROM (SELECT p.id_a, p.id_b, a.name AS a_name, a.domain AS a_domain, a.pk AS a_pk,
+				   b.name AS b_name, b.domain AS b_domain, b.pk AS b_pk
+			  FROM pairs p
+			  JOIN k a ON a.id = p.id_a
+			  JOIN k b ON b.id = p.id_b
+			OFFSET 0) j		-- a fence: score the pairs, not every combination of rows
+	 CROSS JOIN LATERAL crm.account_match(j.a_name, j.a_domain, j.a_pk, j.b_name, j.b_domain, j.b_pk) m
+	 WHERE m.score >= threshold
+$$;
+COMMENT ON FUNCTION crm._account_pairs(uuid, real) IS
+	'Internal (crm.duplicate_pairs for accounts): all candidate pairs of an organization from one self-join on the blocking keys, scored.';
+
+CREATE FUNCTION crm.duplicate_pairs(entity regclass, threshold real DEFAULT 0.85)
+RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	ent text := crm._dedup_entity(duplicate_pairs.entity);
+	org uuid := crm.current_org();
+BEGIN
+	IF threshold IS NULL OR threshold < 0 OR threshold > 1 THEN
+		RAISE EXCEPTION 'threshold must be between 0 and 1, not %', threshold
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	CASE ent
+		WHEN 'contact' THEN RETURN QUERY SELECT * FROM crm._contact_pairs(org, threshold);
+		WHEN 'lead' THEN RETURN QUERY SELECT * FROM crm._lead_pairs(org, threshold);
+		WHEN 'account' THEN RETURN QUERY SELECT * FROM crm._account_pairs(org, threshold);
+	END CASE;
+END;
+$$;
+COMMENT ON FUNCTION crm.duplicate_pairs(regclass, real) IS
+	'Every likely duplicate pair of contacts, leads or accounts of the current organization (id_a < id_b, score at least threshold, reasons), found in one set-based pass over the blocking keys.';
+
+-- ---------------------------------------------------------------------------
+-- Rules: what happens when a new record has a duplicate.
+-- ---------------------------------------------------------------------------
+CREATE TABLE crm.duplicate_rule (
+	id			uuid NOT NULL DEFAULT crm.uuid_v7(),
+	organization_id uuid NOT NULL DEFAULT crm.current_org(),
+	entity		text NOT NULL,
+	action		text NOT NULL DEFAULT 'alert',
+	threshold	real NOT NULL DEFAULT 0.85,
+	is_active	boolean NOT NULL DEFAULT true,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	updated_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	created_by	uuid,
+	updated_by	uuid,
+	CONSTRAINT duplicate_rule_pkey PRIMARY KEY (organization_id, id),
+	CONSTRAINT duplicate_rule_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
+	CONSTRAINT duplicate_rule_entity_key UNIQUE (organization_id, entity),
+	CONSTRAINT duplicate_rule_entity_valid CHECK (entity IN ('contact', 'lead', 'account')),
+	CONSTRAINT duplicate_rule_action_valid CHECK (action IN ('allow', 'alert', 'block')),
+	CONSTRAINT duplicate_rule_threshold_range CHECK (threshold > 0 AND threshold <= 1)
+);
+COMMENT ON TABLE crm.duplicate_rule IS 'Per-organization duplicate rule of an entity: on insert, a record whose duplicate score reaches the threshold is allowed, alerted (outbox event <entity>.duplicate_alert) or blocked.';
+COMMENT ON COLUMN crm.duplicate_rule.entity IS 'contact, lead or account.';
+COMMENT ON COLUMN crm.duplicate_rule.action IS 'allow (do nothing), alert (emit <entity>.duplicate_alert with the candidates) or block (refuse the insert, SQLSTATE 23505).';
+COMMENT ON COLUMN crm.duplicate_rule.threshold IS 'Lowest crm.find_duplicates score that counts as a duplicate (0 < threshold <= 1).';
+COMMENT ON COLUMN crm.duplicate_rule.is_active IS 'False: the rule is kept but not applied (as if allow).';
+SELECT crm._setup_tenant_table('crm.duplicate_rule', label => 'duplicate rule');
+
+-- AFTER INSERT row trigger on contact, lead and account: applies the rule.
+CREATE FUNCTION crm.trg_duplicate_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	r record;
+	cands jsonb;
+	best jsonb;
+BEGIN
+	IF current_setting('crm.restoring', true) = 'on' OR NEW.deleted_at IS NOT NULL THEN
+		RETURN NULL;
+	END IF;
+	SELECT d.action, d.threshold INTO r
+	  FROM crm.duplicate_rule d
+	 WHERE d.organization_id = NEW.organization_id AND d.entity = TG_TABLE_NAME AND d.is_active;
+	IF NOT FOUND OR r.action = 'allow' THEN
+		RETURN NULL;
+	END IF;
+
+	SELECT jsonb_agg(jsonb_build_object('id', f.candidate_id, 'score', round(f.score::numeric, 3), 'reasons', to_jsonb(f.reasons))
+					 ORDER BY f.score DESC, f.candidate_id)
+	  INTO cands
+	  FROM crm._duplicates(TG_TABLE_NAME, NEW.organization_id, NEW.id, r.threshold) f;
+	IF cands IS NULL THEN
+		RETURN NULL;
+	END IF;
+
+	IF r.action = 'block' THEN
+		best := cands -> 0;
+		RAISE EXCEPTION 'new % is a duplicate of % %: %', TG_TABLE_NAME, TG_TABLE_NAME, best ->> 'id',
+			(SELECT string_agg(x, ', ') FROM jsonb_array_elements_text(best -> 'reasons') x)
+			USING ERRCODE = 'unique_violation',
+				  DETAIL = format('Score %s reaches the threshold %s of the organization''s duplicate rule for %s (action block); %s candidate(s): %s.',
+								  best ->> 'score', r.threshold, TG_TABLE_NAME, jsonb_array_length(cands),
+								  (SELECT string_agg(c ->> 'id', ', ') FROM jsonb_array_elements(cands) c)),
+				  HINT = format('Update the existing %s instead, merge the records with crm.merge(), or change the rule (crm.duplicate_rule: action alert or allow, or a higher threshold).', TG_TABLE_NAME);
+	END IF;
+	PERFORM crm.emit(TG_TABLE_NAME || '.duplicate_alert', TG_RELID::regclass, NEW.id,
+					 jsonb_build_object('threshold', r.threshold, 'candidates', cands));
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm.trg_duplicate_check() IS
+	'AFTER INSERT row trigger on contact, lead and account: applies the organization''s crm.duplicate_rule (block: error 23505 naming the best candidate; alert: outbox event <entity>.duplicate_alert). Off in restore mode.';
+
+CREATE TRIGGER crm_60_duplicate_check AFTER INSERT ON crm.contact
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_duplicate_check();
+CREATE TRIGGER crm_60_duplicate_check AFTER INSERT ON crm.lead
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_duplicate_check();
+CREATE TRIGGER crm_60_duplicate_check AFTER INSERT ON crm.account
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_duplicate_check();

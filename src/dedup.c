@@ -1,0 +1,261 @@
+/*
+ * dedup.c
+ *		SQL entry points of the duplicate-detection helpers: Jaro-Winkler
+ *		similarity, edit distance, and the person and company name keys used
+ *		as blocking keys by crm.find_duplicates() and crm.duplicate_pairs().
+ *		The logic is in similarity.c (pure C); this file only converts text.
+ *
+ * similarity.c works on UTF-8.  In a database of another encoding the text is
+ * converted to UTF-8 first and keys are converted back, so results do not
+ * depend on the encoding.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+
+#include "similarity.h"
+
+/*
+ * The bytes of a text argument in UTF-8 (a palloc'd copy only when the
+ * database encoding is not UTF-8).
+ */
+static const char *
+text_utf8(text *t, size_t *len)
+{
+	const char *s = VARDATA_ANY(t);
+	int			n = VARSIZE_ANY_EXHDR(t);
+
+	if (GetDatabaseEncoding() != PG_UTF8)
+	{
+		s = pg_server_to_any(s, n, PG_UTF8);
+		n = strlen(s);
+	}
+	*len = (size_t) n;
+	return s;
+}
+
+/* A text datum from UTF-8 bytes, converted to the database encoding. */
+static text *
+utf8_text(const char *s, size_t len)
+{
+	if (GetDatabaseEncoding() != PG_UTF8)
+	{
+		s = pg_any_to_server(s, (int) len, PG_UTF8);
+		len = strlen(s);
+	}
+	return cstring_to_text_with_len(s, (int) len);
+}
+
+PG_FUNCTION_INFO_V1(dedup_jaro_winkler);
+/* crm.jaro_winkler(text, text) RETURNS real */
+Datum
+dedup_jaro_winkler(PG_FUNCTION_ARGS)
+{
+	text	   *a = PG_GETARG_TEXT_PP(0);
+	text	   *b = PG_GETARG_TEXT_PP(1);
+	size_t		alen,
+				blen;
+	const char *as = text_utf8(a, &alen);
+	const char *bs = text_utf8(b, &blen);
+	double		r = sim_jaro_winkler(as, alen, bs, blen);
+
+	PG_FREE_IF_COPY(a, 0);
+	PG_FREE_IF_COPY(b, 1);
+	PG_RETURN_FLOAT4((float4) r);
+}
+
+PG_FUNCTION_INFO_V1(dedup_edit_distance);
+/* crm.edit_distance(text, text) RETURNS integer */
+Datum
+dedup_edit_distance(PG_FUNCTION_ARGS)
+{
+	text	   *a = PG_GETARG_TEXT_PP(0);
+	text	   *b = PG_GETARG_TEXT_PP(1);
+	size_t		alen,
+				blen;
+	const char *as = text_utf8(a, &alen);
+	const char *bs = text_utf8(b, &blen);
+	int			r = sim_edit_distance(as, alen, bs, blen);
+
+	PG_FREE_IF_COPY(a, 0);
+	PG_FREE_IF_COPY(b, 1);
+	PG_RETURN_INT32(r);
+}
+
+PG_FUNCTION_INFO_V1(dedup_name_similarity);
+/* crm.name_similarity(text, text) RETURNS real */
+Datum
+dedup_name_similarity(PG_FUNCTION_ARGS)
+{
+	text	   *a = PG_GETARG_TEXT_PP(0);
+	text	   *b = PG_GETARG_TEXT_PP(1);
+	size_t		alen,
+				blen;
+	const char *as = text_utf8(a, &alen);
+	const char *bs = text_utf8(b, &blen);
+	double		r = sim_name_similarity(as, alen, bs, blen);
+
+	PG_FREE_IF_COPY(a, 0);
+	PG_FREE_IF_COPY(b, 1);
+	PG_RETURN_FLOAT4((float4) r);
+}
+
+PG_FUNCTION_INFO_V1(dedup_name_key);
+/*
+ * crm.name_key(first text, last text) RETURNS text; NULL for no key.  Not
+ * strict: a NULL name counts as empty, so that index expressions need no
+ * COALESCE (which would keep them from serving queries under row-level
+ * security: only leakproof functions may see the rows before the policy).
+ */
+Datum
+dedup_name_key(PG_FUNCTION_ARGS)
+{
+	size_t		flen = 0,
+				llen = 0,
+				n;
+	const char *fs = "";
+	const char *ls = "";
+	char		key[SIM_KEY_BUFSIZE];
+
+	if (!PG_ARGISNULL(0))
+		fs = text_utf8(PG_GETARG_TEXT_PP(0), &flen);
+	if (!PG_ARGISNULL(1))
+		ls = text_utf8(PG_GETARG_TEXT_PP(1), &llen);
+	n = sim_name_key(fs, flen, ls, llen, key);
+	if (n == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(utf8_text(key, n));
+}
+
+PG_FUNCTION_INFO_V1(dedup_company_key);
+/* crm.company_key(name text) RETURNS text; NULL for no key */
+Datum
+dedup_company_key(PG_FUNCTION_ARGS)
+{
+	text	   *name = PG_GETARG_TEXT_PP(0);
+	size_t		len,
+				n;
+	const char *s = text_utf8(name, &len);
+	char		key[SIM_KEY_BUFSIZE];
+
+	n = sim_company_key(s, len, key);
+	if (n == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(utf8_text(key, n));
+}
+
+PG_FUNCTION_INFO_V1(dedup_company_norm);
+/* crm.company_norm(name text) RETURNS text */
+Datum
+dedup_company_norm(PG_FUNCTION_ARGS)
+{
+	text	   *name = PG_GETARG_TEXT_PP(0);
+	size_t		len,
+				n;
+	const char *s = text_utf8(name, &len);
+	char	   *out = palloc(SIM_NORM_BUFSIZE);
+
+	n = sim_company_norm(s, len, out);
+	PG_RETURN_TEXT_P(utf8_text(out, n));
+}
+
+/* Whether c is ASCII white space. */
+static inline bool
+dedup_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+PG_FUNCTION_INFO_V1(dedup_email_key);
+/*
+ * crm.email_key(text) RETURNS text: trimmed, ASCII lower case; NULL when
+ * empty.  Never fails (LEAKPROOF: usable in index conditions under RLS).
+ */
+Datum
+dedup_email_key(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	int			start = 0;
+	text	   *result;
+	char	   *d;
+
+	while (start < len && dedup_is_space(s[start]))
+		start++;
+	while (len > start && dedup_is_space(s[len - 1]))
+		len--;
+	if (len == start)
+		PG_RETURN_NULL();
+	result = (text *) palloc(VARHDRSZ + len - start);
+	SET_VARSIZE(result, VARHDRSZ + len - start);
+	d = VARDATA(result);
+	for (int i = start; i < len; i++)
+		d[i - start] = (s[i] >= 'A' && s[i] <= 'Z') ? s[i] + ('a' - 'A') : s[i];
+	PG_RETURN_TEXT_P(result);
+}
+
+PG_FUNCTION_INFO_V1(dedup_email_domain_key);
+/*
+ * crm.email_domain_key(text) RETURNS text: what follows the last '@',
+ * trimmed and in ASCII lower case; NULL when there is none.  LEAKPROOF.
+ */
+Datum
+dedup_email_domain_key(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	int			at = -1;
+	text	   *result;
+	char	   *d;
+
+	while (len > 0 && dedup_is_space(s[len - 1]))
+		len--;
+	for (int i = 0; i < len; i++)
+		if (s[i] == '@')
+			at = i;
+	if (at < 0 || at + 1 == len)
+		PG_RETURN_NULL();
+	result = (text *) palloc(VARHDRSZ + len - at - 1);
+	SET_VARSIZE(result, VARHDRSZ + len - at - 1);
+	d = VARDATA(result);
+	for (int i = at + 1; i < len; i++)
+		d[i - at - 1] = (s[i] >= 'A' && s[i] <= 'Z') ? s[i] + ('a' - 'A') : s[i];
+	PG_RETURN_TEXT_P(result);
+}
+
+PG_FUNCTION_INFO_V1(dedup_phone_key);
+/*
+ * crm.phone_key(text) RETURNS text: the digits of a phone number before any
+ * extension (the first ';', '#' or letter after a digit: ;ext=, ext., x);
+ * NULL unless there are 7 to 15 of them.  LEAKPROOF.
+ */
+Datum
+dedup_phone_key(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	char		digits[16];
+	int			n = 0;
+
+	for (int i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		if (c >= '0' && c <= '9')
+		{
+			if (n == 15)
+				PG_RETURN_NULL();	/* more than E.164 allows */
+			digits[n++] = c;
+		}
+		else if (n > 0 && (c == ';' || c == '#' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+			break;
+	}
+	if (n < 7)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(digits, n));
+}

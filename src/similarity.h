@@ -1,0 +1,98 @@
+/*
+ * similarity.h
+ *		String similarity and name keys for duplicate detection: pure C, no
+ *		PostgreSQL headers (unit-tested and fuzzed outside the server).
+ *
+ * All functions take UTF-8 byte strings with explicit lengths (no NUL
+ * needed) and work on Unicode code points, not bytes, after this folding:
+ *	- ASCII letters are lower-cased;
+ *	- the Latin letters of Latin-1 Supplement and Latin Extended-A
+ *	  (U+00C0..U+017F) lose their accents (é -> e, Ł -> l); ß, æ, œ, þ, ĳ
+ *	  become two letters (ss, ae, oe, th, ij);
+ *	- every other code point is left as it is (Greek, Cyrillic, CJK ...);
+ *	- a byte that does not start a valid UTF-8 sequence becomes one code
+ *	  point of its own (U+DC00 + byte, never a valid character), so
+ *	  arbitrary bytes are accepted and distinct bytes stay distinct.
+ * Inputs are compared on their first SIM_MAX_CODEPOINTS folded code points;
+ * anything beyond is ignored, so every call costs at most
+ * O(SIM_MAX_CODEPOINTS^2) time and O(SIM_MAX_CODEPOINTS) memory, on the
+ * stack (no allocation at all).
+ */
+#ifndef CRM_SIMILARITY_H
+#define CRM_SIMILARITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest input considered, in folded code points. */
+#define SIM_MAX_CODEPOINTS 255
+
+/* Big enough for any name key or company key, including the NUL. */
+#define SIM_KEY_BUFSIZE 64
+
+/* Big enough for any sim_company_norm() result, including the NUL. */
+#define SIM_NORM_BUFSIZE (SIM_MAX_CODEPOINTS * 4 + 1)
+
+/*
+ * Decode and fold s into at most max code points; returns how many were
+ * written.
+ */
+extern int	sim_fold(const char *s, size_t len, uint32_t *out, int max);
+
+/*
+ * Jaro-Winkler similarity in [0, 1] (prefix scale 0.1, at most 4 prefix
+ * code points).  1 for equal folded strings (two empty strings included),
+ * 0 when exactly one is empty.  Symmetric.
+ */
+extern double sim_jaro_winkler(const char *a, size_t alen, const char *b, size_t blen);
+
+/*
+ * Optimal string alignment distance (Levenshtein plus transposition of two
+ * adjacent code points, each substring edited once) between the folded
+ * strings; between 0 and SIM_MAX_CODEPOINTS.
+ */
+extern int	sim_edit_distance(const char *a, size_t alen, const char *b, size_t blen);
+
+/*
+ * Name similarity in [0, 1]: 0.25 * Jaro-Winkler + 0.75 * (1 - edit distance
+ * / longer length).  Jaro-Winkler alone rates strings with a common prefix
+ * generously ("john smith" / "jane smith" 0.88, "james dunnsen" / "james
+ * dunnini" 0.93); the edit term makes one typo count for much less than
+ * three.  The weights were chosen on the generated data set of the dedup
+ * regression test (doc/data_quality.md).  1 for equal folded strings,
+ * symmetric.
+ */
+extern double sim_name_similarity(const char *a, size_t alen, const char *b, size_t blen);
+
+/*
+ * Number of folded code points sim_jaro_winkler and sim_edit_distance see
+ * (at most SIM_MAX_CODEPOINTS).
+ */
+extern int	sim_length(const char *s, size_t len);
+
+/*
+ * Blocking key of a person's name: the phonetic code of the family name,
+ * ':', and the phonetic class of the given name's first letter; e.g.
+ * ("John", "Smith") -> "S53:J".  Writes a NUL-terminated key into out (at
+ * least SIM_KEY_BUFSIZE bytes) and returns its length, or 0 (empty key) when
+ * the family name has no letter.  Swapping the arguments gives the second
+ * key: ("Smith", "John") -> "J5:S".
+ */
+extern size_t sim_name_key(const char *first, size_t flen, const char *last, size_t llen, char *out);
+
+/*
+ * A company name without case, accents, punctuation and legal-form words
+ * ("The ACME Corp., Inc." -> "acme"): the tokens that remain, joined by one
+ * space.  When only such words remain, all tokens are kept.  Writes into out
+ * (at least SIM_NORM_BUFSIZE bytes) and returns the length.
+ */
+extern size_t sim_company_norm(const char *s, size_t len, char *out);
+
+/*
+ * Blocking key of a company name: phonetic code of the normalised name with
+ * its spaces removed ("Acme Widgets Ltd" -> "A25322").  Returns 0 when the
+ * name has no letter or digit.
+ */
+extern size_t sim_company_key(const char *s, size_t len, char *out);
+
+#endif							/* CRM_SIMILARITY_H */
