@@ -56,7 +56,7 @@ CREATE INDEX account_owner_idx ON crm.account (organization_id, owner_id, create
 CREATE INDEX account_parent_idx ON crm.account (organization_id, parent_account_id) WHERE parent_account_id IS NOT NULL;
 CREATE INDEX account_territory_idx ON crm.account (organization_id, territory_id) WHERE territory_id IS NOT NULL;
 CREATE INDEX account_domain_idx ON crm.account (organization_id, domain) WHERE domain IS NOT NULL;
-CREATE INDEX account_name_idx ON crm.account (organization_id, lower(name) text_pattern_ops);
+CREATE INDEX account_name_idx ON crm.account (organization_id, lower(name) text_pattern_ops) WHERE deleted_at IS NULL;
 CREATE INDEX account_search_idx ON crm.account USING gin (search_vector);
 CREATE INDEX account_tags_idx ON crm.account USING gin (tags);
 CREATE INDEX account_custom_fields_idx ON crm.account USING gin (custom_fields);
@@ -138,7 +138,7 @@ CREATE INDEX contact_email_idx ON crm.contact (organization_id, email) WHERE ema
 CREATE INDEX contact_email_domain_idx ON crm.contact (organization_id, crm.email_domain(email)) WHERE email IS NOT NULL;
 CREATE INDEX contact_phone_idx ON crm.contact (organization_id, phone) WHERE phone IS NOT NULL;
 CREATE INDEX contact_mobile_idx ON crm.contact (organization_id, mobile) WHERE mobile IS NOT NULL;
-CREATE INDEX contact_name_idx ON crm.contact (organization_id, lower(last_name) text_pattern_ops, lower(first_name));
+CREATE INDEX contact_name_idx ON crm.contact (organization_id, lower(last_name) text_pattern_ops, lower(first_name)) WHERE deleted_at IS NULL;
 CREATE INDEX contact_recent_idx ON crm.contact (organization_id, created_at DESC) WHERE deleted_at IS NULL;
 CREATE INDEX contact_search_idx ON crm.contact USING gin (search_vector);
 CREATE INDEX contact_tags_idx ON crm.contact USING gin (tags);

@@ -87,7 +87,7 @@ CREATE INDEX contact_dedup_name_swapped_idx ON crm.contact (organization_id, crm
 -- The contacts of an account by email domain:
 --   JOIN crm.contact c ON c.organization_id = a.organization_id
 --    AND crm.email_domain_key(c.email::text) = a.domain AND c.deleted_at IS NULL
-CREATE INDEX contact_email_domain_idx ON crm.contact (organization_id, crm.email_domain_key(email::text)) WHERE deleted_at IS NULL;
+CREATE INDEX contact_dedup_domain_idx ON crm.contact (organization_id, crm.email_domain_key(email::text)) WHERE deleted_at IS NULL;
 CREATE INDEX lead_dedup_email_idx ON crm.lead (organization_id, crm.email_key(email::text)) WHERE deleted_at IS NULL;
 CREATE INDEX lead_dedup_phone_idx ON crm.lead (organization_id, crm.phone_key(phone::text)) WHERE deleted_at IS NULL;
 CREATE INDEX lead_dedup_name_idx ON crm.lead (organization_id, crm.name_key(first_name, last_name)) WHERE deleted_at IS NULL;

@@ -1,7 +1,7 @@
 -- Structural invariants of the crm schema, checked from the catalog so that
 -- every table, key and function added later is held to them automatically.
 BEGIN;
-SELECT plan(20);
+SELECT plan(21);
 
 -- The tenant tables: every crm table with an organization_id column.
 CREATE TEMP VIEW tenant_tables AS
@@ -131,6 +131,22 @@ SELECT is_empty($$
 	 WHERE n.nspname = 'crm' AND c.relkind = 'v'
 	   AND NOT coalesce('security_invoker=true' = ANY (c.reloptions), false)
 $$, 'every crm view is security_invoker (RLS applies to the caller)');
+
+-- A foreign-key check runs "WHERE organization_id = $1 AND id = $2" with a
+-- plan cached per session.  If another full (non-partial) btree index of the
+-- referenced table also began with organization_id, a plan made while the
+-- table was small could pick it, and every check would then scan the whole
+-- tenant (quadratic bulk loads).  So on referenced tenant tables, every other
+-- btree index leading with organization_id is partial, and only the primary
+-- key can serve the check.
+SELECT is_empty($$
+	SELECT i.indexrelid::regclass FROM pg_index i
+	  JOIN tenant_tables t ON t.oid = i.indrelid
+	  JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
+	 WHERE am.amname = 'btree' AND NOT i.indisprimary AND i.indpred IS NULL
+	   AND (SELECT attname FROM pg_attribute WHERE attrelid = i.indrelid AND attnum = i.indkey[0]) = 'organization_id'
+	   AND EXISTS (SELECT 1 FROM pg_constraint k WHERE k.contype = 'f' AND k.confrelid = i.indrelid)
+$$, 'on referenced tenant tables only the primary key (and partial indexes) lead with organization_id, so FK checks always use it');
 
 SELECT * FROM finish();
 ROLLBACK;

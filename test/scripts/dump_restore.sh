@@ -131,6 +131,13 @@ BEGIN
 	INSERT INTO crm.attachment (file_name, size_bytes, storage_key, note_id, sha256)
 		VALUES ('minutes.pdf', 1024, 's3://bucket/' || n, nt, repeat('ab', 32));
 	PERFORM crm.emit('contact.created', 'crm.contact', c1, jsonb_build_object('n', n));
+	-- data-quality records: a duplicate rule, a merge, an erasure
+	SET ROLE crm_dr_admin;
+	INSERT INTO crm.duplicate_rule (entity, action) VALUES ('lead', 'alert');
+	INSERT INTO crm.contact (first_name, last_name, email) VALUES ('Ada', 'Lovelace ' || n, 'ada.l@leaf' || n || '.example') RETURNING id INTO c2;
+	PERFORM crm.merge('crm.contact', c1, ARRAY[c2]);
+	INSERT INTO crm.contact (last_name, email) VALUES ('Forget ' || n, 'forget' || n || '@t' || n || '.example');
+	PERFORM crm.subject_erase(('forget' || n || '@t' || n || '.example')::crm.email, 'request ' || n);
 	RESET ROLE;
 END;
 $$;

@@ -92,7 +92,25 @@ INSERT INTO bad_case VALUES
 	('subject_export', $$SELECT crm.subject_export('not an address')$$, '22P02'),
 	('subject_erase', $$SELECT crm.subject_erase('x@y.com', NULL)$$, '22023'),
 	('subject_erase', $$SELECT crm.subject_erase('@y.com', 'request')$$, '22P02'),
-	('erasure_lookup', $$SELECT crm.erasure_lookup('nobody')$$, '22P02');
+	('erasure_lookup', $$SELECT crm.erasure_lookup('nobody')$$, '22P02'),
+	-- duplicate detection: bounded work on any text, clear errors otherwise
+	('find_duplicates', $$SELECT * FROM crm.find_duplicates('pg_class', crm.uuid_v7())$$, '22023'),
+	('find_duplicates', $$SELECT * FROM crm.find_duplicates('crm.contact', crm.uuid_v7())$$, 'P0002'),
+	('find_duplicates', $$SELECT * FROM crm.find_duplicates('crm.contact', (SELECT id FROM crm.contact LIMIT 1), 1.5)$$, '22023'),
+	('duplicate_pairs', $$SELECT * FROM crm.duplicate_pairs('crm.note')$$, '22023'),
+	('duplicate_pairs', $$SELECT * FROM crm.duplicate_pairs('crm.contact', -1)$$, '22023'),
+	('jaro_winkler', $$SELECT crm.jaro_winkler(repeat('ab', 100000), E'\\xff\\xfe')$$, 'no error'),
+	('edit_distance', $$SELECT crm.edit_distance(repeat('é', 100000), '')$$, 'no error'),
+	('name_similarity', $$SELECT crm.name_similarity(repeat('x', 5000), 'x')$$, 'no error'),
+	('name_key', $$SELECT crm.name_key(NULL, repeat('ß', 1000))$$, 'no error'),
+	('company_key', $$SELECT crm.company_key('   ')$$, 'no error'),
+	('company_norm', $$SELECT crm.company_norm(repeat('Inc. ', 1000))$$, 'no error'),
+	('email_key', $$SELECT crm.email_key('not an email')$$, 'no error'),
+	('email_domain_key', $$SELECT crm.email_domain_key('@@@')$$, 'no error'),
+	('phone_key', $$SELECT crm.phone_key('call me maybe')$$, 'no error'),
+	('person_full_name', $$SELECT crm.person_full_name(NULL, NULL)$$, 'no error'),
+	('person_match', $$SELECT crm.person_match(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)$$, 'no error'),
+	('account_match', $$SELECT crm.account_match(NULL, NULL, NULL, NULL, NULL, NULL)$$, 'no error');
 
 -- One existing record to aim updates at.
 INSERT INTO crm.contact (organization_id, last_name) VALUES (:'org', 'Existing');
