@@ -143,7 +143,13 @@ load_access(Oid userid, Oid sessionid)
 	 * session user) may act only for organizations both allow.
 	 */
 	rel = table_open(relid, AccessShareLock);
-	snap = RegisterSnapshot(GetLatestSnapshot());
+
+	/*
+	 * The running query's snapshot when there is one: it exists in parallel
+	 * workers too, where a new snapshot may not be taken (the policy runs
+	 * there: crm.current_org() is parallel safe).
+	 */
+	snap = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
 	scan = table_beginscan(rel, snap, 0, NULL);
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{

@@ -141,6 +141,21 @@ RESET ROLE;
 RESET SESSION AUTHORIZATION;
 REVOKE crm_tenancy_pool FROM crm_tenancy_a_only;
 
+-- The policy works inside parallel workers too (crm.current_org() is
+-- parallel safe and reads the role's restrictions there with the query's
+-- snapshot), for restricted and unrestricted roles.
+SET force_parallel_mode = on;
+SET ROLE crm_tenancy_a_only;
+SET crm.organization_id = :'org_a';
+SELECT count(*) AS a_accounts_in_worker FROM crm.account;
+SET crm.organization_id = :'org_b';
+SELECT count(*) FROM crm.account;
+RESET ROLE;
+SET ROLE crm_tenancy_pool;
+SELECT count(*) > 0 AS pool_sees_b_in_worker FROM crm.contact;
+RESET ROLE;
+RESET force_parallel_mode;
+
 -- Missing or malformed tenant: a clear error, never an empty result.
 SET ROLE crm_tenancy_pool;
 RESET crm.organization_id;
