@@ -2,6 +2,40 @@
 -- 70 search: ranked full-text search across contacts, accounts and leads
 -- ============================================================================
 
+-- Full-text matching that row-level security lets an index serve.  Under
+-- RLS, PostgreSQL evaluates a user's condition inside an index scan only if
+-- its function is LEAKPROOF, and the built-in @@ is not marked so: a tenant's
+-- search would then scan every row of the tenant.  crm.ts_match is the same
+-- built-in function (ts_match_vq: a pure function of its two arguments that
+-- raises no error about them) declared LEAKPROOF, crm.@@ its operator, and
+-- crm.tsvector_ops a GIN operator class for it built from the standard
+-- tsvector support functions.  Write OPERATOR(crm.@@) to use it.
+CREATE FUNCTION crm.ts_match(tsvector, tsquery) RETURNS boolean
+	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF
+	AS 'ts_match_vq';
+COMMENT ON FUNCTION crm.ts_match(tsvector, tsquery) IS
+	'tsvector @@ tsquery, declared LEAKPROOF so that indexes serve it under row-level security; operator crm.@@.';
+CREATE OPERATOR crm.@@ (LEFTARG = tsvector, RIGHTARG = tsquery, FUNCTION = crm.ts_match,
+						RESTRICT = tsmatchsel, JOIN = tsmatchjoinsel);
+COMMENT ON OPERATOR crm.@@ (tsvector, tsquery) IS
+	'Full-text match usable by the search indexes under row-level security: search_vector OPERATOR(crm.@@) crm.search_query(''ann'').';
+CREATE OPERATOR CLASS crm.tsvector_ops FOR TYPE tsvector USING gin AS
+	OPERATOR 1 crm.@@ (tsvector, tsquery),
+	FUNCTION 1 pg_catalog.gin_cmp_tslexeme(text, text),
+	FUNCTION 2 pg_catalog.gin_extract_tsvector(tsvector, internal, internal),
+	FUNCTION 3 pg_catalog.gin_extract_tsquery(tsvector, internal, smallint, internal, internal, internal, internal),
+	FUNCTION 4 pg_catalog.gin_tsquery_consistent(internal, smallint, tsvector, integer, internal, internal, internal, internal),
+	FUNCTION 5 pg_catalog.gin_cmp_prefix(text, text, smallint, internal),
+	FUNCTION 6 pg_catalog.gin_tsquery_triconsistent(internal, smallint, tsvector, integer, internal, internal, internal),
+	STORAGE text;
+COMMENT ON OPERATOR FAMILY crm.tsvector_ops USING gin IS 'GIN index support of crm.@@ (full-text match under row-level security).';
+
+-- The search indexes of contact, account and lead use it (they serve
+-- crm.search and any query written with OPERATOR(crm.@@)).
+CREATE INDEX contact_search_idx ON crm.contact USING gin (search_vector crm.tsvector_ops);
+CREATE INDEX account_search_idx ON crm.account USING gin (search_vector crm.tsvector_ops);
+CREATE INDEX lead_search_idx ON crm.lead USING gin (search_vector crm.tsvector_ops);
+
 -- Turn what a user types into a prefix tsquery: every word must match the
 -- start of a token ("ann smi" finds Ann Smith).  Operators in the input are
 -- treated as text, never as tsquery syntax.
@@ -37,17 +71,17 @@ BEGIN
 	SELECT * FROM (
 		(SELECT 'contact'::text, c.id, concat_ws(' ', c.first_name, c.last_name), c.email::text, ts_rank(c.search_vector, q)
 		   FROM crm.contact c
-		  WHERE c.organization_id = org AND c.search_vector @@ q AND c.deleted_at IS NULL
+		  WHERE c.organization_id = org AND c.search_vector OPERATOR(crm.@@) q AND c.deleted_at IS NULL
 		  ORDER BY 5 DESC LIMIT lim)
 		UNION ALL
 		(SELECT 'account'::text, a.id, a.name, a.domain, ts_rank(a.search_vector, q)
 		   FROM crm.account a
-		  WHERE a.organization_id = org AND a.search_vector @@ q AND a.deleted_at IS NULL
+		  WHERE a.organization_id = org AND a.search_vector OPERATOR(crm.@@) q AND a.deleted_at IS NULL
 		  ORDER BY 5 DESC LIMIT lim)
 		UNION ALL
 		(SELECT 'lead'::text, l.id, concat_ws(' ', l.first_name, l.last_name), coalesce(l.company, l.email::text), ts_rank(l.search_vector, q)
 		   FROM crm.lead l
-		  WHERE l.organization_id = org AND l.search_vector @@ q AND l.deleted_at IS NULL
+		  WHERE l.organization_id = org AND l.search_vector OPERATOR(crm.@@) q AND l.deleted_at IS NULL
 		  ORDER BY 5 DESC LIMIT lim)
 	) hits (entity, id, title, subtitle, rank)
 	ORDER BY hits.rank DESC, hits.entity, hits.id

@@ -51,6 +51,7 @@ INSERT INTO bad_case VALUES
 	('search', $$SELECT * FROM crm.search('ann', 100000)$$, '22023'),
 	('search', $$SELECT * FROM crm.search(NULL)$$, 'no error'),
 	('search_query', $$SELECT crm.search_query('&|!():*')$$, 'no error'),
+	('ts_match', $$SELECT crm.ts_match('a b', crm.search_query(repeat('x ', 5000)))$$, 'no error'),
 	('history', $$SELECT * FROM crm.history('crm.no_such_table', crm.uuid_v7())$$, '42P01'),
 	('emit', $$SELECT crm.emit('Not An Event', 'crm.contact', NULL)$$, '23514'),
 	('emit', $$SELECT crm.emit('contact.created', 'crm.nothing', NULL)$$, '42P01'),
