@@ -10,7 +10,7 @@ su_val() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$BENCH_DB" -c "$1"; }
 # One value from the application role: a non-superuser acting for the big
 # tenant as one of its users, under row-level security.
 app_val() {
-	PGUSER=$BENCH_ROLE PGOPTIONS="-c crm.organization_id=$BIG_ORG -c crm.user_id=$BIG_ACTOR" \
+	PGUSER=$BENCH_ROLE PGOPTIONS="-c crm.organization_id=$BIG_ORG -c crm.user_id=$BIG_ACTOR ${BENCH_PGOPTIONS_EXTRA:-}" \
 		psql -X -q -At -v ON_ERROR_STOP=1 -d "$BENCH_DB" -c "$1"
 }
 
@@ -25,6 +25,9 @@ record() {
 	printf '    %-60s %-8s %s %s\n' "$2" "$3" "$4" "$5" >&2
 }
 
+# A warning: on the terminal and in the report.
+warn() { echo "WARNING: $*" | tee -a "$OUT/warnings.txt" >&2; }
+
 # Seconds since the epoch, with fractions.
 now_s() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -34,10 +37,10 @@ elapsed() { awk -v a="$1" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }'; }
 check_plan() { # FILE NAME
 	local f=$1 name=$2 hit
 	if hit=$(grep -Eo 'Seq Scan on ([a-z_]+\.)?(contact|account|activity|lead|note|audit_log)\b' "$f" | sort -u | tr '\n' ' ') && [ -n "$hit" ]; then
-		echo "WARNING: $name: $hit(plan in ${f#$CRM_ROOT/})" | tee -a "$OUT/warnings.txt" >&2
+		warn "$name: $hit(plan in ${f#$CRM_ROOT/})"
 	fi
 	if hit=$(grep -Eo 'Rows Removed by Filter: [0-9]+' "$f" | awk '$5 > 10000 { printf "%s ", $5 }') && [ -n "$hit" ]; then
-		echo "WARNING: $name: a scan removed $hit rows by filter: an index does not serve a condition (plan in ${f#$CRM_ROOT/})" | tee -a "$OUT/warnings.txt" >&2
+		warn "$name: a scan removed $hit rows by filter: an index does not serve a condition (plan in ${f#$CRM_ROOT/})"
 	fi
 	return 0
 }

@@ -23,11 +23,11 @@ AS $$
 		   CASE WHEN r.target_value IS NULL AND r.target_ratio IS NULL THEN NULL
 				ELSE coalesce(c.value <= r.target_value, true)
 					 AND coalesce(c.value / nullif(b.value, 0) <= r.target_ratio, true) END
-	  FROM (SELECT DISTINCT ON (label) label, seq, unit, baseline_kind, target_value, target_ratio
+	  FROM (SELECT DISTINCT ON (label) label, figure, seq, unit, baseline_kind, target_value, target_ratio
 			  FROM bench.result ORDER BY label, seq) r
 	  LEFT JOIN bench.result c ON c.label = r.label AND c.side = 'crm'
 	  LEFT JOIN bench.result b ON b.label = r.label AND b.side = 'baseline'
-	 ORDER BY r.seq
+	 ORDER BY r.figure, r.seq
 $$;
 
 CREATE FUNCTION bench.report() RETURNS SETOF text
