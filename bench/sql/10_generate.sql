@@ -113,11 +113,11 @@ BEGIN
 	-- owners skewed (low-numbered users own more)
 	DROP TABLE IF EXISTS bench_gen.acc;
 	EXECUTE format($q$CREATE UNLOGGED TABLE bench_gen.acc AS
-		SELECT a, size, start, 1 + floor(50 * bench.rnd(a, 201 + 1000 * %1$s) ^ 1.6)::bigint AS owner_u FROM (
+		SELECT a, size, start, 1 + floor(50 * bench.rnd(a, 201 + 1000 * %2$s) ^ 1.6)::bigint AS owner_u FROM (
 			SELECT a, size, (sum(size) OVER (ORDER BY a) - size)::bigint AS start
-			  FROM (SELECT a, 1 + floor(49 * bench.rnd(a, 200 + 1000 * %1$s) ^ 3)::bigint AS size
+			  FROM (SELECT a, 1 + floor(49 * bench.rnd(a, 200 + 1000 * %2$s) ^ 3)::bigint AS size
 					  FROM generate_series(1, %1$s / 6 + 10) a) s) s2
-		 WHERE start < %1$s$q$, n);
+		 WHERE start < %1$s$q$, n, t);
 	SELECT count(*) INTO na FROM bench_gen.acc;
 	IF (SELECT max(start + size) FROM bench_gen.acc) < n THEN
 		RAISE EXCEPTION 'generator: accounts cover too few contacts';
