@@ -281,7 +281,7 @@ echo
 echo "$table"
 echo
 [ -n "$misses" ] && printf 'Targets missed:\n%s\n' "$misses"
-[ -s "$OUT/warnings.txt" ] && { echo "Plan warnings:"; cat "$OUT/warnings.txt"; }
+[ -s "$OUT/warnings.txt" ] && { echo "Warnings:"; cat "$OUT/warnings.txt"; }
 echo "bench took $total s"
 
 mkdir -p "$(dirname "$BENCH_DOC")"
@@ -297,7 +297,7 @@ $table
 
 The ratio is crm ÷ baseline: above 1 crm is slower for times, below 1 crm has fewer transactions per second for pgbench.
 $([ -n "$misses" ] && printf '\nTargets missed in this run:\n\n%s\n' "$misses")
-$([ -s "$OUT/warnings.txt" ] && printf '\nPlan warnings (EXPLAIN ANALYZE of each query as the application role):\n\n%s\n' "$(sed 's/^/- /' "$OUT/warnings.txt")")
+$([ -s "$OUT/warnings.txt" ] && printf '\nWarnings (plans: EXPLAIN ANALYZE of each query once as the application role):\n\n%s\n' "$(sed 's/^WARNING: /- /' "$OUT/warnings.txt")")
 
 ## Run
 
