@@ -1,0 +1,8 @@
+-- pgbench (crm): log a call on a random contact of the big tenant.
+\set k random(1, :n)
+INSERT INTO crm.activity (type, subject, status, activity_at, completed_at, duration_minutes, direction, outcome,
+                          contact_id, account_id, owner_id, assignee_id)
+SELECT 'call', 'Call with ' || c.first_name, 'completed', now(), now(), 12, 'outbound', 'connected',
+       c.id, c.account_id, c.owner_id, c.owner_id
+  FROM crm.contact c
+ WHERE c.id = bench.gid(0, 2, :k, :n);

@@ -1,0 +1,19 @@
+-- pgbench (crm): read the 360° view of a random contact of the big tenant
+-- (the query of figure c).
+\set k random(1, :n)
+SELECT jsonb_build_object(
+        'contact', to_jsonb(c) - 'search_vector',
+        'account', to_jsonb(a) - 'search_vector',
+        'colleagues', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', o.id, 'name', concat_ws(' ', o.first_name, o.last_name),
+                                            'title', o.title, 'email', o.email) ORDER BY o.last_name, o.first_name), '[]')
+                         FROM crm.contact o
+                        WHERE o.organization_id = c.organization_id AND o.account_id = c.account_id
+                          AND o.id <> c.id AND o.deleted_at IS NULL),
+        'activities', (SELECT coalesce(jsonb_agg(x ORDER BY x.activity_at DESC), '[]')
+                         FROM (SELECT v.id, v.type, v.subject, v.status, v.activity_at, v.owner_id
+                                 FROM crm.activity v
+                                WHERE v.organization_id = c.organization_id AND v.contact_id = c.id AND v.deleted_at IS NULL
+                                ORDER BY v.activity_at DESC LIMIT 20) x))
+  FROM crm.contact c
+  LEFT JOIN crm.account a ON a.organization_id = c.organization_id AND a.id = c.account_id
+ WHERE c.id = bench.gid(0, 2, :k, :n);
