@@ -36,20 +36,25 @@ CREATE INDEX contact_search_idx ON crm.contact USING gin (search_vector crm.tsve
 CREATE INDEX account_search_idx ON crm.account USING gin (search_vector crm.tsvector_ops);
 CREATE INDEX lead_search_idx ON crm.lead USING gin (search_vector crm.tsvector_ops);
 
--- Turn what a user types into a prefix tsquery: every word must match the
--- start of a token ("ann smi" finds Ann Smith).  Operators in the input are
--- treated as text, never as tsquery syntax.
+-- Turn what a user types into a tsquery, as search-as-you-type expects:
+-- every word must match a word of the record, the last one as a prefix
+-- ("ann smi" finds Ann Smith and Ann Smithers).  Only the last word is a
+-- prefix because a prefix term makes the index union every word it begins
+-- (all the "ann..." names of every tenant), while a whole word is one cheap
+-- lookup.  Operators in the input are treated as text, never as tsquery
+-- syntax.
 CREATE FUNCTION crm.search_query(query text) RETURNS tsquery
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE WHEN count(*) = 0 THEN NULL
-				ELSE string_agg(quote_literal(w) || ':*', ' & ')::tsquery END
-	  FROM regexp_split_to_table(lower(query), '[^[:alnum:]@._+-]+') AS w
-	 WHERE w <> '';
+				ELSE string_agg(quote_literal(w) || CASE WHEN k = last THEN ':*' ELSE '' END, ' & ' ORDER BY k)::tsquery END
+	  FROM (SELECT w, row_number() OVER (ORDER BY n) AS k, count(*) OVER () AS last
+			  FROM regexp_split_to_table(lower(query), '[^[:alnum:]@._+-]+') WITH ORDINALITY AS t(w, n)
+			 WHERE w <> '') words;
 $$;
 COMMENT ON FUNCTION crm.search_query(text) IS
-	'The prefix tsquery crm.search() uses for a user''s input (every word must start some token).';
+	'The tsquery crm.search() uses for a user''s input: every word must match a word, the last one as a prefix.';
 
 CREATE FUNCTION crm.search(query text, lim integer DEFAULT 20)
 RETURNS TABLE (entity text, id uuid, title text, subtitle text, rank real)
@@ -89,4 +94,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.search(text, integer) IS
-	'Ranked full-text search over the current organization''s contacts, accounts and leads (prefix match on every word).';
+	'Ranked full-text search over the current organization''s contacts, accounts and leads (every word matches a word, the last as a prefix).';

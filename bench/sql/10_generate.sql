@@ -135,7 +135,7 @@ BEGIN
 			   bench.pick('{USD,USD,EUR,GBP}', bench.rnd(a, 219 + 1000 * %1$s)),
 			   'https://' || lower(bench.pick(bench.company_heads(), bench.rnd(a, 210 + 1000 * %1$s))) || '-' || a || '.example.com',
 			   lower(bench.pick(bench.company_heads(), bench.rnd(a, 210 + 1000 * %1$s))) || '-' || a || '.example.com',
-			   '+1 555 ' || lpad(bench.rint(a, 220 + 1000 * %1$s, 0, 9999999)::text, 7, '0'),
+			   '+1 555 ' || (2000000 + bench.rint(a, 220 + 1000 * %1$s, 0, 7999999))::text,
 			   jsonb_build_object('city', bench.pick('{Berlin,Paris,London,New York,Tokyo,Madrid,Toronto,Sydney}', bench.rnd(a, 221 + 1000 * %1$s)),
 								  'country', bench.pick('{DE,FR,GB,US,JP,ES,CA,AU}', bench.rnd(a, 221 + 1000 * %1$s))),
 			   bench.user_id(%1$s, owner_u),
@@ -161,8 +161,8 @@ BEGIN
 	EXECUTE format($q$COPY (
 		SELECT id, %2$L::uuid, account_id, first_name, last_name,
 			   lower(first_name || '.' || last_name) || '.' || k || '@' || domain,
-			   '+1 555 ' || lpad(bench.rint(k, 310 + 1000 * %1$s, 0, 9999999)::text, 7, '0'),
-			   CASE WHEN bench.rnd(k, 311 + 1000 * %1$s) < 0.5 THEN '+1 556 ' || lpad(bench.rint(k, 312 + 1000 * %1$s, 0, 9999999)::text, 7, '0') END,
+			   '+1 555 ' || (2000000 + bench.rint(k, 310 + 1000 * %1$s, 0, 7999999))::text,
+			   CASE WHEN bench.rnd(k, 311 + 1000 * %1$s) < 0.5 THEN '+1 556 ' || (2000000 + bench.rint(k, 312 + 1000 * %1$s, 0, 7999999))::text END,
 			   bench.pick('{CEO,CTO,CFO,VP Sales,Head of IT,Buyer,Engineer,Office Manager,Consultant,Director of Operations}', bench.rnd(k, 313 + 1000 * %1$s)),
 			   bench.pick('{Sales,IT,Finance,Operations,Marketing,Procurement,Engineering,Management}', bench.rnd(k, 314 + 1000 * %1$s)),
 			   bench.pick('{web,referral,event,cold_call,partner,advertising}', bench.rnd(k, 315 + 1000 * %1$s)),
@@ -191,7 +191,7 @@ BEGIN
 	EXECUTE format($q$COPY (
 		SELECT bench.gid(%1$s, 4, l, %3$s), %2$L::uuid, fn, ln,
 			   lower(fn || '.' || ln) || '.' || l || '@lead' || l || '.example.org',
-			   '+1 557 ' || lpad(bench.rint(l, 410 + 1000 * %1$s, 0, 9999999)::text, 7, '0'),
+			   '+1 557 ' || (2000000 + bench.rint(l, 410 + 1000 * %1$s, 0, 7999999))::text,
 			   bench.pick(bench.company_heads(), bench.rnd(l, 411 + 1000 * %1$s)) || ' ' || bench.pick(bench.company_tails(), bench.rnd(l, 412 + 1000 * %1$s)),
 			   bench.pick('{CEO,CTO,VP Sales,Head of IT,Buyer,Engineer}', bench.rnd(l, 413 + 1000 * %1$s)),
 			   bench.pick('{Software,Manufacturing,Retail,Finance,Healthcare,Education}', bench.rnd(l, 414 + 1000 * %1$s)),

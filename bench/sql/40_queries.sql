@@ -53,20 +53,20 @@ $q$SELECT * FROM bench.search_bare($1)$q$),
 ('b', 'b2. search: direct tsvector query on contact', 10, 'full_names',
 $q$SELECT c.id, c.first_name, c.last_name, c.email
   FROM crm.contact c
- WHERE c.search_vector @@ plainto_tsquery('simple', $1) AND c.deleted_at IS NULL
+ WHERE c.search_vector OPERATOR(crm.@@) plainto_tsquery('simple', $1) AND c.deleted_at IS NULL
  ORDER BY ts_rank(c.search_vector, plainto_tsquery('simple', $1)) DESC LIMIT 20$q$,
 $q$SELECT c.id, c.first_name, c.last_name, c.email
   FROM bare.contact c
- WHERE c.organization_id = {org} AND c.search_vector @@ plainto_tsquery('simple', $1) AND c.deleted_at IS NULL
+ WHERE c.organization_id = {org} AND c.search_vector OPERATOR(crm.@@) plainto_tsquery('simple', $1) AND c.deleted_at IS NULL
  ORDER BY ts_rank(c.search_vector, plainto_tsquery('simple', $1)) DESC LIMIT 20$q$),
 
 ('b', 'b3. search: contact by email', 10, 'emails',
 $q$SELECT c.id, c.first_name, c.last_name, c.account_id
   FROM crm.contact c
- WHERE lower(c.email) = lower($1) AND c.deleted_at IS NULL$q$,
+ WHERE c.email OPERATOR(crm.=) $1::text AND c.deleted_at IS NULL$q$,
 $q$SELECT c.id, c.first_name, c.last_name, c.account_id
   FROM bare.contact c
- WHERE c.organization_id = {org} AND lower(c.email) = lower($1) AND c.deleted_at IS NULL$q$),
+ WHERE c.organization_id = {org} AND c.email OPERATOR(crm.=) $1::text AND c.deleted_at IS NULL$q$),
 
 ('c', 'c. customer 360° view', 5, 'contacts',
 $q$SELECT jsonb_build_object(

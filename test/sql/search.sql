@@ -24,8 +24,9 @@ SET crm.organization_id = :'org_b';
 INSERT INTO crm.contact (first_name, last_name, email) VALUES ('Ann', 'Smith', 'ann@tenant-b.example');
 SET crm.organization_id = :'org_a';
 
--- Prefixes of every word: "ann" finds Ann, Annabel and Annand; "ann smi"
--- only those with a word starting "smi" as well (the lead's company counts).
+-- Every word must match a word, the last one as a prefix: "ann" finds Ann,
+-- Annabel and Annand; "ann smi" only Anns with a word starting "smi" too (the
+-- lead's company counts), not Annabel Smithers: "ann" is a whole word there.
 SELECT entity, title, subtitle FROM crm.search('ann') ORDER BY rank DESC, entity, title;
 SELECT entity, title, subtitle FROM crm.search('ann smi') ORDER BY rank DESC, entity, title;
 -- A company name finds the account and the contacts whose email domain it is.
