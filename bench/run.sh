@@ -266,6 +266,51 @@ for c in $BENCH_CLIENTS; do
 done
 
 # ---------------------------------------------------------------------------
+# g. crm.email / crm.phone against text: index build over the big tenant's
+# addresses and numbers, and equality lookups (medians), in plain tables.
+# ---------------------------------------------------------------------------
+say "g. email and phone types vs text"
+su_sql -f "$BENCH_DIR/sql/60_types.sql"
+n_emails=$(su_val "SELECT to_char(count(*), 'FM9,999,999') FROM bench.email_typed")
+n_phones=$(su_val "SELECT to_char(count(*), 'FM9,999,999') FROM bench.phone_typed")
+for side in crm baseline; do
+	if [ $side = crm ]; then
+		ms=$(su_val "SELECT round(bench.time_ms('CREATE INDEX email_typed_idx ON bench.email_typed (email)')::numeric, 1)")
+	else
+		ms=$(su_val "SELECT round(bench.time_ms('CREATE INDEX email_text_idx ON bench.email_text (lower(email))')::numeric, 1)")
+	fi
+	record g "g. index build over $n_emails emails (crm.email btree vs text lower() index)" $side "$ms" ms "text column, lower() expression index" "" "" 1
+done
+for side in crm baseline; do
+	if [ $side = crm ]; then
+		ms=$(su_val "SELECT round(bench.time_ms('CREATE INDEX phone_typed_idx ON bench.phone_typed (phone)')::numeric, 1)")
+	else
+		ms=$(su_val "SELECT round(bench.time_ms('CREATE INDEX phone_text_idx ON bench.phone_text (phone)')::numeric, 1)")
+	fi
+	record g "g. index build over $n_phones phones (crm.phone btree vs E.164 text btree)" $side "$ms" ms "E.164 text column, btree index" "" "" 1
+done
+su_sql -c "ANALYZE bench.email_typed, bench.email_text, bench.phone_typed, bench.phone_text"
+for side in crm baseline; do
+	if [ $side = crm ]; then
+		q='SELECT count(*) FROM bench.email_typed WHERE email OPERATOR(crm.=) $1::text'
+	else
+		q='SELECT count(*) FROM bench.email_text WHERE lower(email) = lower($1)'
+	fi
+	res=$(su_val "SELECT round(bench.median(x)::numeric, 4) || ' ' || cardinality(x) FROM bench.param p, LATERAL bench.time_query($(lit "$q"), p.vals, $BENCH_ROUNDS) x WHERE p.name = 'emails_upper'")
+	record g "g. email lookup in another case (crm.email = vs lower() = lower())" $side "${res% *}" ms "text column, lower() expression index" "" "" "${res#* }"
+done
+for side in crm baseline; do
+	if [ $side = crm ]; then
+		q='SELECT count(*) FROM bench.phone_typed WHERE phone = crm.phone($1, '"''"'US'"''"')'
+	else
+		q='SELECT count(*) FROM bench.phone_text WHERE phone = $1'
+	fi
+	[ $side = crm ] && p=phones_typed || p=phones_e164
+	res=$(su_val "SELECT round(bench.median(x)::numeric, 4) || ' ' || cardinality(x) FROM bench.param p, LATERAL bench.time_query($(lit "$q"), p.vals, $BENCH_ROUNDS) x WHERE p.name = '$p'")
+	record g "g. phone lookup (crm.phone parsing what people type vs E.164 text given exactly)" $side "${res% *}" ms "E.164 text column, btree index, input already normalised" "" "" "${res#* }"
+done
+
+# ---------------------------------------------------------------------------
 # The table, on the terminal and in doc/benchmarks.md.
 # ---------------------------------------------------------------------------
 total=$(elapsed "$run_started")
@@ -319,6 +364,7 @@ $tenants
 - **Reads (a–c)**: run by a non-superuser role set up with \`crm.grant_access(role, 'user')\` and \`crm.organization_id\` / \`crm.user_id\` set for the big tenant, so row-level security applies; the crm queries carry no tenant filter of their own. Each query runs once per value of a parameter set (50 owners, contacts, emails, names; \`bench/sql/40_queries.sql\`) for BENCH_ROUNDS passes after a warm-up, parsed and planned every time (PL/pgSQL EXECUTE, server side, so no client round trip), and the median is reported (a query slower than its 20 s budget stops after at least 5 runs). b1's baseline is crm.search()'s own PL/pgSQL body pointed at the bare tables. Each query also runs once under auto_explain (ANALYZE, BUFFERS, nested statements) as the same role; plans are in bench/out/plans/ and a sequential scan of a big table or a scan filtering away more than 10,000 rows is reported above.
 - **d**: one multi-row INSERT of 200 accounts and one of 1,000 contacts (ids from crm.uuid_v7(), custom fields, tags) by the application role; median of 7 imports.
 - **e**: COPY of the big tenant's contacts and activities from a CSV file as the superuser (COPY FROM a file needs it; row-level security does not apply to it), with a CHECKPOINT before each: into the crm tables with all triggers, into the bare copies, and into copies of the crm tables (\`bench/sql/30_plpgsql_audit.sql\`) whose audit triggers are a PL/pgSQL statement-level trigger with transition tables doing the same job (whole row on insert, only changed columns on update, into crm.audit_log), rolled back afterwards. Target: crm ≤ 1.3 × bare.
+- **g** (\`bench/sql/60_types.sql\`): the big tenant's email addresses and phone numbers copied into plain tables, once as crm.email / crm.phone and once as text; index build time (one run each) and the median of equality lookups: crm.email's case-insensitive \`=\` (with a text parameter in another case) against the usual \`lower(email) = lower(\$1)\` with a lower() expression index, and crm.phone parsing what people type (\`+1 415-555-0100\` style, crm.phone(\$1, 'US')) against an E.164 text column given exactly the stored text.
 - **f**: \`pgbench -M prepared\` over the Unix socket as the application role, scripts in \`bench/pgbench/\` weighted create contact with account 1, log activity 3, update contact 2, 360° view 4; BENCH_PGBENCH_SECONDS per run, crm and bare alternating at each client count.
 DOC
 say "wrote ${BENCH_DOC#$CRM_ROOT/}"

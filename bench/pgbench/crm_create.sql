@@ -8,5 +8,5 @@ VALUES ('Bench ' || :r::text || ' Ltd', 'bench-' || :r::text || '.example.com', 
 RETURNING id AS acc \gset
 INSERT INTO crm.contact (account_id, first_name, last_name, email, phone, title, owner_id, tags, custom_fields)
 VALUES (:acc, 'Pat', 'Bench' || :r::text, 'pat.bench' || :r::text || '@bench-' || :r::text || '.example.com',
-        '+1 555 0100', 'Buyer', bench.user_id(0, :u), '{new}', '{"segment": "smb", "newsletter": true}');
+        '+1 555 201 0100', 'Buyer', bench.user_id(0, :u), '{new}', '{"segment": "smb", "newsletter": true}');
 END;

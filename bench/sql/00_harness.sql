@@ -199,7 +199,7 @@ BEGIN
 									lead_source, owner_id, tags, custom_fields)
 			SELECT $2, $1[1 + g %% cardinality($1)], 'Imported', 'Person' || g,
 				   'imported.' || $4 || '.' || g || '@import' || $4 || '-' || (1 + g %% cardinality($1)) || '.example.com',
-				   '+1 555 ' || lpad(g::text, 7, '0'), 'Buyer', 'import', $3, ARRAY['imported'],
+				   '+1 555 ' || (2000000 + g)::text, 'Buyer', 'import', $3, ARRAY['imported'],
 				   jsonb_build_object('segment', 'smb', 'newsletter', g %% 2 = 0)
 			  FROM generate_series(1, $5) g$q$, sch)
 			USING acc, org, owner, b, n;
