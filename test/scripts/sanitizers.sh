@@ -55,7 +55,6 @@
 set -uo pipefail
 
 root=${CRM_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-PGBIN=/usr/lib/postgresql/15/bin
 san_port=${CRM_SAN_PGPORT:-$((${PGPORT:-54329} + 1))}
 SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1"
 
@@ -83,22 +82,14 @@ if [ ! -e "$libasan" ] || [ ! -e "$(gcc -print-file-name=libubsan.so)" ]; then
 fi
 libasan=$(readlink -f "$libasan")
 
-# The scratch directory sits in /tmp so the postgres user can reach it even
-# when the checkout is in a private home directory.
-WORK=$(mktemp -d /tmp/crm-san.XXXXXX)
-chmod 755 "$WORK"
-SRC=$WORK/src
-OVERLAY=$WORK/root
-OVERLAY_BIN=$OVERLAY$PGBIN
-SAN_DATA=$WORK/data
-SAN_SOCK=$WORK/sock
+. "$root/test/sanitizers/scratch.sh"
+scratch_init crm-san
 SAN_LOGS=$WORK/reports
-SERVER_LOG=$WORK/log/server.log
+mkdir -p "$SAN_LOGS"
+if [ "$(id -u)" = 0 ]; then chown postgres: "$SAN_LOGS"; fi
 
 cleanup() {
-	if [ -f "$SAN_DATA/postmaster.pid" ]; then
-		as_pg "$PGBIN/pg_ctl" -D "$SAN_DATA" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
+	scratch_stop
 	if [ "$failed" = 0 ] && [ -z "${CRM_SAN_KEEP:-}" ]; then
 		rm -rf "$WORK"
 	else
@@ -108,27 +99,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'failed=$((failed + 1)); exit 1' INT TERM
 
-# 1. Scratch copy of the source: the tracked files plus untracked ones that
-#    are not ignored (a new test not yet committed), nothing built.
-mkdir -p "$SRC"
-if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
-	(cd "$root" && git ls-files -co --exclude-standard | while IFS= read -r f; do
-		if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\n' "$f"; fi
-	done) |
-		tar -C "$root" -cf - -T - | tar -C "$SRC" -xf -
-else
-	tar -C "$root" --exclude=./.pg --exclude='*.o' --exclude='*.so' -cf - . | tar -C "$SRC" -xf -
-fi
-
-# 2. Instrumented build.
+# 1. Scratch copy of the source and instrumented build.
+scratch_copy
 lap >/dev/null
-if make -C "$SRC" -s -j"$(nproc)" PG_CFLAGS="-Werror $SAN_FLAGS" >"$WORK/build.log" 2>&1; then
-	pass "crm builds with $SAN_FLAGS ($(lap))"
-else
-	cat "$WORK/build.log"
-	fail "crm builds with $SAN_FLAGS"
-	exit 1
-fi
+scratch_build "$SAN_FLAGS"
+pass "crm builds with $SAN_FLAGS ($(lap))"
 syms=$(nm -D "$SRC/crm.so")
 if grep -q '__asan_report' <<<"$syms" && grep -q '__ubsan_handle' <<<"$syms"; then
 	pass "crm.so is instrumented (calls into the ASan and UBSan runtimes)"
@@ -136,71 +111,43 @@ else
 	fail "crm.so is instrumented (calls into the ASan and UBSan runtimes)"
 fi
 
-# 3. Private install tree (as crm_overlay in scripts/lib.sh): the server binary
-#    copied, everything else symlinked, crm installed with DESTDIR.
-mkdir -p "$OVERLAY_BIN" "$OVERLAY/usr/share/postgresql"
-cp -rs "/usr/lib/postgresql/15/lib" "$OVERLAY/usr/lib/postgresql/15/lib"
-cp -rs "/usr/share/postgresql/15" "$OVERLAY/usr/share/postgresql/15"
-cp "$PGBIN/postgres" "$OVERLAY_BIN/postgres"
-# Never let the install write through a symlink into the system tree.
-find "$OVERLAY" \( -name 'crm.so' -o -name 'crm.control' -o -name 'crm--*.sql' \) -delete
-make -C "$SRC" -s install DESTDIR="$OVERLAY" >>"$WORK/build.log" 2>&1 || {
-	fail "install into the private tree"
-	exit 1
-}
+# 2. Private install tree.
+scratch_overlay
 
-# 4. The sanitizer cluster.
+# 3. The sanitizer cluster, configured as the main test cluster.
 gcc -shared -fPIC -O2 -Wall -Werror -o "$WORK/preload.so" "$SRC/test/sanitizers/preload.c" -ldl || {
 	fail "test/sanitizers/preload.c builds"
 	exit 1
 }
 preload="$libasan:$WORK/preload.so"
-mkdir -p "$SAN_DATA" "$SAN_SOCK" "$SAN_LOGS" "$WORK/log"
-[ "$(id -u)" = 0 ] && chown postgres: "$SAN_DATA" "$SAN_SOCK" "$SAN_LOGS" "$WORK/log"
-chmod 700 "$SAN_DATA"
-as_pg "$PGBIN/initdb" -D "$SAN_DATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >"$WORK/initdb.log" 2>&1 || {
-	cat "$WORK/initdb.log"
-	fail "initdb"
-	exit 1
-}
-cat >>"$SAN_DATA/postgresql.conf" <<CONF
-port = $san_port
-listen_addresses = ''
-unix_socket_directories = '$SAN_SOCK'
+scratch_initdb "$san_port"
+cat >>"$DATA/postgresql.conf" <<CONF
 shared_preload_libraries = 'pg_cron'
 cron.database_name = 'contrib_regression'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-max_connections = 120
-shared_buffers = 128MB
-max_prepared_transactions = 10
-log_min_messages = warning
 CONF
 asan_options="detect_leaks=0:abort_on_error=1:halt_on_error=1:disable_coredump=1:log_path=$SAN_LOGS/asan"
 ubsan_options="print_stacktrace=1:halt_on_error=1:abort_on_error=1"
 if as_pg env LD_PRELOAD="$preload" ASAN_OPTIONS="$asan_options" UBSAN_OPTIONS="$ubsan_options" \
-	"$PGBIN/pg_ctl" -D "$SAN_DATA" -p "$OVERLAY_BIN/postgres" -l "$SERVER_LOG" -w -t 60 start >/dev/null; then
-	pass "sanitizer cluster started (port $san_port, socket $SAN_SOCK, ASan runtime preloaded)"
+	"$PGBIN/pg_ctl" -D "$DATA" -p "$OVERLAY_BIN/postgres" -l "$SERVER_LOG" -w -t 60 start >/dev/null; then
+	pass "sanitizer cluster started (port $san_port, socket $SOCK, ASan runtime preloaded)"
 else
 	cat "$SERVER_LOG"
 	fail "sanitizer cluster started"
 	exit 1
 fi
-export PGHOST=$SAN_SOCK PGPORT=$san_port PGUSER=postgres
+export PGHOST=$SOCK PGPORT=$san_port PGUSER=postgres
 export PATH=$PGBIN:$PATH
 unset PGDATABASE
 
-# The backends really run with the runtime: crm.so is mapped next to libasan.
-psql -X -q -d postgres -c "LOAD '$OVERLAY/usr/lib/postgresql/15/lib/crm.so'" -c "SELECT 1" >/dev/null 2>&1
-pm_pid=$(head -n 1 "$SAN_DATA/postmaster.pid")
+# The runtime is really in the server (backends are forks of the postmaster).
+pm_pid=$(head -n 1 "$DATA/postmaster.pid")
 if grep -q libasan "/proc/$pm_pid/maps" 2>/dev/null; then
 	pass "postmaster has the ASan runtime mapped"
 else
 	fail "postmaster has the ASan runtime mapped"
 fi
 
-# 5. The suites.
+# 4. The suites.
 lap >/dev/null
 make -C "$SRC" -s installcheck >"$WORK/installcheck.log" 2>&1
 rc=$?
@@ -226,7 +173,7 @@ if command -v pg_prove >/dev/null && ls "$SRC"/test/pgtap/*.sql >/dev/null 2>&1;
 	fi
 fi
 
-# 6. Clean?  No report file, no report line, no process killed.
+# 5. Clean?  No report file, no report line, no process killed.
 reports=$(find "$SAN_LOGS" -type f | sort)
 if [ -z "$reports" ] && ! grep -qE 'AddressSanitizer|UndefinedBehaviorSanitizer|runtime error:' "$SERVER_LOG"; then
 	pass "no ASan or UBSan report"
@@ -245,45 +192,12 @@ else
 	fail "no server process crashed"
 fi
 
-# 7. The net is live: a canary module, built with the same flags, makes a
-#    heap overflow and a shift out of range in a backend; each must produce a
-#    report and kill that backend.  (Run last: the postmaster reinitialises
+# 6. The net is live: a canary module (test/sanitizers/canary.c), built with
+#    the same flags, makes a heap overflow and a shift out of range in a
+#    backend; each must produce a report and kill that backend.  (Run last: the postmaster reinitialises
 #    after each kill.)
-cat >"$WORK/canary.c" <<'C'
-/* Sanitizer canary: deliberate bugs the instrumented build must catch. */
-#include "postgres.h"
-#include "fmgr.h"
-#include <stdlib.h>
-
-PG_MODULE_MAGIC;
-
-/* Reads one byte past a malloc'd buffer. */
-PG_FUNCTION_INFO_V1(canary_heap_overflow);
-Datum
-canary_heap_overflow(PG_FUNCTION_ARGS)
-{
-	int32		n = PG_GETARG_INT32(0);
-	volatile char *p = malloc(n);
-	int32		r;
-
-	memset((char *) p, 'x', n);
-	r = p[n];
-	free((char *) p);
-	PG_RETURN_INT32(r);
-}
-
-/* Shifts by more than the width of int. */
-PG_FUNCTION_INFO_V1(canary_bad_shift);
-Datum
-canary_bad_shift(PG_FUNCTION_ARGS)
-{
-	int32		n = PG_GETARG_INT32(0);
-
-	PG_RETURN_INT32(1 << n);
-}
-C
 # shellcheck disable=SC2086
-gcc -shared -fPIC $SAN_FLAGS -I"$(pg_config --includedir-server)" -o "$WORK/canary.so" "$WORK/canary.c" 2>"$WORK/canary.log"
+gcc -shared -fPIC $SAN_FLAGS -I"$(pg_config --includedir-server)" -o "$WORK/canary.so" "$SRC/test/sanitizers/canary.c" 2>"$WORK/canary.log"
 chmod 755 "$WORK/canary.so" 2>/dev/null
 # Everything the sanitizers have said: report files and server log.
 said() { cat "$SAN_LOGS"/* "$SERVER_LOG" 2>/dev/null; }
