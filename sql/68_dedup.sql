@@ -423,7 +423,8 @@ COMMENT ON FUNCTION crm.find_duplicates(regclass, uuid, real) IS
 
 -- ---------------------------------------------------------------------------
 -- All pairs of a tenant in one set-based pass: every live row's blocking
--- keys (tagged by kind) with the row's scoring fields; blocks of one record
+-- keys (tagged by kind), each with the row's scoring fields (no join back
+-- to the table afterwards); blocks of one record
 -- (most emails and phones) and blocks over crm.dedup_block_limit() are
 -- dropped; the rest are self-joined on the key (id_a < id_b) and each
 -- pair scored in C.  A pair that shares several keys is scored once per key
@@ -435,7 +436,7 @@ CREATE FUNCTION crm._contact_pairs(org uuid, threshold real)
 RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-	WITH k AS MATERIALIZED (
+	WITH k AS (
 		SELECT c.id, c.first_name, c.last_name, crm.email_key(c.email::text) AS ek,
 			   pg_catalog.array_remove(ARRAY[crm.phone_key(c.phone::text), crm.phone_key(c.mobile::text)], NULL) AS pk,
 			   crm.name_key(c.first_name, c.last_name) AS nk1,
@@ -443,8 +444,9 @@ AS $$
 		  FROM crm.contact c
 		 WHERE c.organization_id = org AND c.deleted_at IS NULL
 	), b AS MATERIALIZED (
-		SELECT s.id, s.key
-		  FROM (SELECT k.id, v.key, pg_catalog.count(*) OVER (PARTITION BY v.key) AS n
+		SELECT s.id, s.key, s.first_name, s.last_name, s.ek, s.pk
+		  FROM (SELECT k.id, v.key, k.first_name, k.last_name, k.ek, k.pk,
+					   pg_catalog.count(*) OVER (PARTITION BY v.key) AS n
 				  FROM k CROSS JOIN LATERAL
 					   (SELECT 'e:' || k.ek UNION ALL SELECT 'n:' || k.nk1 UNION ALL SELECT 'n:' || k.nk2
 						UNION ALL SELECT 'p:' || p FROM pg_catalog.unnest(k.pk) p) AS v(key)
@@ -452,18 +454,16 @@ AS $$
 		 WHERE s.n BETWEEN 2 AND crm.dedup_block_limit()
 	), scored AS (
 		SELECT x.id AS id_a, y.id AS id_b,
-			   crm.person_score(a.first_name, a.last_name, a.ek, a.pk, c.first_name, c.last_name, c.ek, c.pk) AS score
+			   crm.person_score(x.first_name, x.last_name, x.ek, x.pk, y.first_name, y.last_name, y.ek, y.pk) AS score,
+			   x.first_name AS a_first, x.last_name AS a_last, x.ek AS a_ek, x.pk AS a_pk,
+			   y.first_name AS b_first, y.last_name AS b_last, y.ek AS b_ek, y.pk AS b_pk
 		  FROM b x
 		  JOIN b y ON y.key = x.key AND x.id < y.id
-		  JOIN k a ON a.id = x.id
-		  JOIN k c ON c.id = y.id
 		OFFSET 0					-- a fence: score each pair once
 	)
 	SELECT DISTINCT ON (s.id_a, s.id_b) s.id_a, s.id_b, s.score,
-		   crm.person_reasons(a.first_name, a.last_name, a.ek, a.pk, c.first_name, c.last_name, c.ek, c.pk)
+		   crm.person_reasons(s.a_first, s.a_last, s.a_ek, s.a_pk, s.b_first, s.b_last, s.b_ek, s.b_pk)
 	  FROM scored s
-	  JOIN k a ON a.id = s.id_a
-	  JOIN k c ON c.id = s.id_b
 	 WHERE s.score >= threshold
 	 ORDER BY s.id_a, s.id_b
 $$;
@@ -474,7 +474,7 @@ CREATE FUNCTION crm._lead_pairs(org uuid, threshold real)
 RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-	WITH k AS MATERIALIZED (
+	WITH k AS (
 		SELECT l.id, l.first_name, l.last_name, crm.email_key(l.email::text) AS ek,
 			   pg_catalog.array_remove(ARRAY[crm.phone_key(l.phone::text)], NULL) AS pk,
 			   crm.name_key(l.first_name, l.last_name) AS nk1,
@@ -482,8 +482,9 @@ AS $$
 		  FROM crm.lead l
 		 WHERE l.organization_id = org AND l.deleted_at IS NULL
 	), b AS MATERIALIZED (
-		SELECT s.id, s.key
-		  FROM (SELECT k.id, v.key, pg_catalog.count(*) OVER (PARTITION BY v.key) AS n
+		SELECT s.id, s.key, s.first_name, s.last_name, s.ek, s.pk
+		  FROM (SELECT k.id, v.key, k.first_name, k.last_name, k.ek, k.pk,
+					   pg_catalog.count(*) OVER (PARTITION BY v.key) AS n
 				  FROM k CROSS JOIN LATERAL
 					   (SELECT 'e:' || k.ek UNION ALL SELECT 'n:' || k.nk1 UNION ALL SELECT 'n:' || k.nk2
 						UNION ALL SELECT 'p:' || p FROM pg_catalog.unnest(k.pk) p) AS v(key)
@@ -491,18 +492,16 @@ AS $$
 		 WHERE s.n BETWEEN 2 AND crm.dedup_block_limit()
 	), scored AS (
 		SELECT x.id AS id_a, y.id AS id_b,
-			   crm.person_score(a.first_name, a.last_name, a.ek, a.pk, c.first_name, c.last_name, c.ek, c.pk) AS score
+			   crm.person_score(x.first_name, x.last_name, x.ek, x.pk, y.first_name, y.last_name, y.ek, y.pk) AS score,
+			   x.first_name AS a_first, x.last_name AS a_last, x.ek AS a_ek, x.pk AS a_pk,
+			   y.first_name AS b_first, y.last_name AS b_last, y.ek AS b_ek, y.pk AS b_pk
 		  FROM b x
 		  JOIN b y ON y.key = x.key AND x.id < y.id
-		  JOIN k a ON a.id = x.id
-		  JOIN k c ON c.id = y.id
 		OFFSET 0					-- a fence: score each pair once
 	)
 	SELECT DISTINCT ON (s.id_a, s.id_b) s.id_a, s.id_b, s.score,
-		   crm.person_reasons(a.first_name, a.last_name, a.ek, a.pk, c.first_name, c.last_name, c.ek, c.pk)
+		   crm.person_reasons(s.a_first, s.a_last, s.a_ek, s.a_pk, s.b_first, s.b_last, s.b_ek, s.b_pk)
 	  FROM scored s
-	  JOIN k a ON a.id = s.id_a
-	  JOIN k c ON c.id = s.id_b
 	 WHERE s.score >= threshold
 	 ORDER BY s.id_a, s.id_b
 $$;
@@ -513,31 +512,29 @@ CREATE FUNCTION crm._account_pairs(org uuid, threshold real)
 RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-	WITH k AS MATERIALIZED (
+	WITH k AS (
 		SELECT a.id, a.name, a.domain, crm.phone_key(a.phone::text) AS pk, crm.company_key(a.name) AS ck
 		  FROM crm.account a
 		 WHERE a.organization_id = org AND a.deleted_at IS NULL
 	), b AS MATERIALIZED (
-		SELECT s.id, s.key
-		  FROM (SELECT k.id, v.key, pg_catalog.count(*) OVER (PARTITION BY v.key) AS n
+		SELECT s.id, s.key, s.name, s.domain, s.pk
+		  FROM (SELECT k.id, v.key, k.name, k.domain, k.pk, pg_catalog.count(*) OVER (PARTITION BY v.key) AS n
 				  FROM k CROSS JOIN LATERAL
 					   (VALUES ('d:' || k.domain), ('p:' || k.pk), ('c:' || k.ck)) AS v(key)
 				 WHERE v.key IS NOT NULL) s
 		 WHERE s.n BETWEEN 2 AND crm.dedup_block_limit()
 	), scored AS (
 		SELECT x.id AS id_a, y.id AS id_b,
-			   crm.account_score(a.name, a.domain, a.pk, c.name, c.domain, c.pk) AS score
+			   crm.account_score(x.name, x.domain, x.pk, y.name, y.domain, y.pk) AS score,
+			   x.name AS a_name, x.domain AS a_domain, x.pk AS a_pk,
+			   y.name AS b_name, y.domain AS b_domain, y.pk AS b_pk
 		  FROM b x
 		  JOIN b y ON y.key = x.key AND x.id < y.id
-		  JOIN k a ON a.id = x.id
-		  JOIN k c ON c.id = y.id
 		OFFSET 0					-- a fence: score each pair once
 	)
 	SELECT DISTINCT ON (s.id_a, s.id_b) s.id_a, s.id_b, s.score,
-		   crm.account_reasons(a.name, a.domain, a.pk, c.name, c.domain, c.pk)
+		   crm.account_reasons(s.a_name, s.a_domain, s.a_pk, s.b_name, s.b_domain, s.b_pk)
 	  FROM scored s
-	  JOIN k a ON a.id = s.id_a
-	  JOIN k c ON c.id = s.id_b
 	 WHERE s.score >= threshold
 	 ORDER BY s.id_a, s.id_b
 $$;
@@ -548,6 +545,7 @@ CREATE FUNCTION crm.duplicate_pairs(entity regclass, threshold real DEFAULT 0.85
 RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, crm, pg_temp
+SET work_mem = '128MB'			-- one batch pass: sort and join blocks in memory
 AS $$
 DECLARE
 	ent text := crm._dedup_entity(duplicate_pairs.entity);
