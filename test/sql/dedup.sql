@@ -20,8 +20,9 @@ SELECT crm.jaro_winkler('DUANE', 'DWAYNE') = crm.jaro_winkler('DWAYNE', 'DUANE')
 -- Inputs are compared on their first 255 code points: cost is bounded.
 SELECT crm.edit_distance(repeat('a', 10000), repeat('a', 300) || 'b') AS cut_at_255,
        crm.edit_distance(repeat('x', 10000), '') AS at_most_255;
--- Blocking keys: phonetic family name + class of the given name's initial,
--- and the key for swapped names; company keys ignore legal forms.
+-- Blocking keys: phonetic family name + the first two symbols of the given
+-- name's code (John, Jon, Jane, Jim: J5; an initial alone: J), and the key
+-- for swapped names; company keys ignore legal forms.
 SELECT f, l, crm.name_key(f, l) AS key, crm.name_key(l, f) AS swapped_key
   FROM (VALUES ('John', 'Smith'), ('Jon', 'Smyth'), ('J.', 'Schmidt'), ('Smith', 'John'),
                ('Catherine', 'Meyer'), ('Katherine', 'Maier'), ('', 'Smith'), ('Иван', 'Петров')) AS v(f, l);
@@ -155,6 +156,38 @@ RESET ROLE;
 SET crm.organization_id = :'org_a';
 SELECT count(*) FILTER (WHERE candidate_id = '00000000-0000-7000-8000-00000000b001') AS b_row_for_superuser
   FROM crm.find_duplicates('crm.contact', '00000000-0000-7000-8000-00000000c001', 0.1);
+RESET crm.organization_id;
+
+-- ---------------------------------------------------------------------------
+-- 3b. Block limit: a key value shared by more than crm.dedup_block_limit()
+-- live records (here a shared mailbox) proposes no candidates, in
+-- find_duplicates and duplicate_pairs alike; at the limit it still does.
+-- ---------------------------------------------------------------------------
+SELECT crm.dedup_block_limit() AS block_limit;
+SET ROLE crm_dedup_user;
+SET crm.organization_id = :'org_b';
+-- 1,001 people with one email address and unrelated (random letter) names.
+INSERT INTO crm.contact (id, first_name, last_name, email)
+SELECT ('00000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid,
+       translate(left(md5(i::text), 8), '0123456789', 'ghijklmnop'),
+       translate(right(md5(i::text), 8), '0123456789', 'ghijklmnop'), 'info@big.test'
+  FROM generate_series(1, 1001) i;
+-- 1,001 > 1,000: the shared email is ignored (it would score 0.81 each).
+SELECT count(*) AS over_limit_candidates
+  FROM crm.find_duplicates('crm.contact', '00000000-0000-7000-8000-000000000001', 0.5);
+-- duplicate_pairs agrees: no pair with ...0001, and only the pairs proposed
+-- by similar name keys (which then also count the shared email) instead of
+-- all 500,500.
+SELECT count(*) FILTER (WHERE '00000000-0000-7000-8000-000000000001' IN (id_a, id_b)) AS over_limit_pairs_0001,
+       count(*) < 1000 AS name_key_pairs_only
+  FROM crm.duplicate_pairs('crm.contact', 0.5);
+-- One of them soft-deleted: 1,000 live records share it, the key counts.
+UPDATE crm.contact SET deleted_at = now() WHERE id = '00000000-0000-7000-8000-000000001001';
+SELECT count(*) AS at_limit_candidates, min(score) = max(score) AS same_score, min(reasons) AS reasons
+  FROM crm.find_duplicates('crm.contact', '00000000-0000-7000-8000-000000000001', 0.5);
+-- Clean up (hard delete as the superuser), so later counts in B are as before.
+RESET ROLE;
+DELETE FROM crm.contact WHERE organization_id = :'org_b' AND email::text = 'info@big.test';
 RESET crm.organization_id;
 
 -- ---------------------------------------------------------------------------
@@ -377,7 +410,9 @@ SELECT count(*) AS missing_from_find_duplicates
 
 -- ---------------------------------------------------------------------------
 -- 6. Plans: candidates come from index lookups on the blocking keys only,
--- never from a scan of the tenant's table.  crm.find_duplicates runs exactly
+-- never from a scan of the tenant's table.  Each key is looked up twice:
+-- once to count its block (at most crm.dedup_block_limit() + 1 entries),
+-- once to fetch the candidates.  crm.find_duplicates runs exactly
 -- these inlined SQL functions; plan_scans lists the scan nodes of a plan
 -- (the full EXPLAIN repeats the whole scoring formula several times).
 -- ---------------------------------------------------------------------------
