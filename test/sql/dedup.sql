@@ -413,10 +413,11 @@ SELECT count(*) AS missing_from_find_duplicates
 -- never from a scan of the tenant's table.  Each key is looked up twice:
 -- once to count its block (at most crm.dedup_block_limit() + 1 entries),
 -- once to fetch the candidates.  crm.find_duplicates runs exactly
--- these inlined SQL functions; plan_scans lists the scan nodes of a plan
--- (the full EXPLAIN repeats the whole scoring formula several times).
+-- these inlined SQL functions; plan_scans lists the indexes a plan reads
+-- (plain or bitmap index scans, whichever the statistics favour) and any
+-- scan that is not an index scan (there is none).
 -- ---------------------------------------------------------------------------
-CREATE FUNCTION pg_temp.plan_scans(q text) RETURNS TABLE (scan text, n bigint)
+CREATE FUNCTION pg_temp.plan_scans(q text) RETURNS TABLE (scan text)
 LANGUAGE plpgsql AS $$
 DECLARE
 	p json;
@@ -427,9 +428,11 @@ BEGIN
 		SELECT p -> 0 -> 'Plan'
 		UNION ALL
 		SELECT c FROM node, json_array_elements(node.j -> 'Plans') c)
-	SELECT concat_ws(' ', j ->> 'Node Type', 'using ' || (j ->> 'Index Name'), 'on ' || (j ->> 'Relation Name')), count(*)
-	  FROM node WHERE j ->> 'Node Type' LIKE '%Scan' AND j ->> 'Node Type' NOT IN ('CTE Scan', 'Function Scan', 'Subquery Scan')
-	 GROUP BY 1 ORDER BY 1;
+	SELECT DISTINCT CASE WHEN j ->> 'Index Name' IS NOT NULL THEN 'index ' || (j ->> 'Index Name')
+						 ELSE (j ->> 'Node Type') || ' on ' || (j ->> 'Relation Name') END
+	  FROM node WHERE j ->> 'Node Type' LIKE '%Scan'
+	   AND j ->> 'Node Type' NOT IN ('CTE Scan', 'Function Scan', 'Subquery Scan', 'Bitmap Heap Scan')
+	 ORDER BY 1;
 END;
 $$;
 SELECT * FROM pg_temp.plan_scans($q$SELECT * FROM crm._contact_duplicates(crm.current_org(), '00000000-0000-7000-9000-000000000001', 0.85)$q$);
