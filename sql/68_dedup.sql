@@ -34,7 +34,7 @@ CREATE FUNCTION crm.name_key(first text, last text) RETURNS text
 	AS 'MODULE_PATHNAME', 'dedup_name_key'
 	LANGUAGE C IMMUTABLE LEAKPROOF PARALLEL SAFE;
 COMMENT ON FUNCTION crm.name_key(text, text) IS
-	'Blocking key of a person''s name: phonetic code of the family name, '':'', class of the given name''s first letter (''John'', ''Smith'' -> S53:J; Smyth, Schmidt alike). NULL when the family name has no letter; a NULL argument counts as empty. name_key(last, first) is the key for swapped names. LEAKPROOF, so its indexes serve queries under row-level security.';
+	'Blocking key of a person''s name: phonetic code of the family name, '':'', the first two symbols of the given name''s code (''John'', ''Smith'' -> S53:J5; Jon Smyth, Jane Schmidt, Jim Smith alike; Robert Smith S53:R1). NULL when the family name has no letter; a NULL argument counts as empty. name_key(last, first) is the key for swapped names. LEAKPROOF, so its indexes serve queries under row-level security.';
 
 CREATE FUNCTION crm.company_norm(name text) RETURNS text
 	AS 'MODULE_PATHNAME', 'dedup_company_norm'
@@ -96,8 +96,9 @@ CREATE INDEX account_dedup_phone_idx ON crm.account (organization_id, crm.phone_
 CREATE INDEX account_dedup_name_idx ON crm.account (organization_id, crm.company_key(name)) WHERE deleted_at IS NULL;
 
 -- ---------------------------------------------------------------------------
--- Scoring.  Each piece of evidence is a probability-like weight, combined as
--- a noisy-OR, score = 1 - (1 - e*c)(1 - p*c)(1 - n*x):
+-- Scoring, in C (src/similarity.c: sim_person_match, sim_account_match).
+-- Each piece of evidence is a probability-like weight, combined as a
+-- noisy-OR, score = 1 - (1 - e*c)(1 - p*c)(1 - n*x):
 --   e  0.95 same email key; 0.75 emails one edit apart (6+ characters)
 --   p  0.90 a phone key in common (persons); accounts: d 0.90 same domain,
 --      p 0.80 same phone (switchboards are shared)
@@ -109,67 +110,84 @@ CREATE INDEX account_dedup_name_idx ON crm.account (organization_id, crm.company
 --      0.85
 --   c  0.85 when the names are dissimilar (< 0.6): a shared mailbox or
 --      switchboard alone is not the same person
+-- The score functions are what candidate filters call (a few microseconds a
+-- pair); the reasons functions run only for the pairs that are kept.
 -- ---------------------------------------------------------------------------
+CREATE FUNCTION crm.person_score(a_first text, a_last text, a_email text, a_phones text[],
+								 b_first text, b_last text, b_email text, b_phones text[])
+	RETURNS real
+	AS 'MODULE_PATHNAME', 'dedup_person_score'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.person_score(text, text, text, text[], text, text, text, text[]) IS
+	'Duplicate score in [0, 1] of two persons, given first and last names, email keys and phone keys (NULLs allowed): 1 - (1 - e*c)(1 - p*c)(1 - n*x) with e = 0.95 same email (0.75 one edit apart), p = 0.90 shared phone, n = name similarity (best of straight and swapped order, if >= 0.75), x = 0.80 per differing email / phones, c = 0.85 for dissimilar names (< 0.6). In C.';
+
+CREATE FUNCTION crm.person_reasons(a_first text, a_last text, a_email text, a_phones text[],
+								   b_first text, b_last text, b_email text, b_phones text[])
+	RETURNS text[]
+	AS 'MODULE_PATHNAME', 'dedup_person_reasons'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.person_reasons(text, text, text, text[], text, text, text, text[]) IS
+	'What contributed to crm.person_score: same email, similar email, same phone, similar name (0.93), similar name (0.93, first and last swapped).';
+
+CREATE FUNCTION crm.account_score(a_name text, a_domain text, a_phone text,
+								  b_name text, b_domain text, b_phone text)
+	RETURNS real
+	AS 'MODULE_PATHNAME', 'dedup_account_score'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.account_score(text, text, text, text, text, text) IS
+	'Duplicate score in [0, 1] of two accounts, given names, domains and phone keys: 1 - (1 - d*c)(1 - p*c)(1 - n*x) with d = 0.90 same domain, p = 0.80 same phone, n = similarity of crm.company_norm names (if >= 0.75), x = 0.80 per differing domain / phone, c = 0.85 for dissimilar names. In C.';
+
+CREATE FUNCTION crm.account_reasons(a_name text, a_domain text, a_phone text,
+									b_name text, b_domain text, b_phone text)
+	RETURNS text[]
+	AS 'MODULE_PATHNAME', 'dedup_account_reasons'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.account_reasons(text, text, text, text, text, text) IS
+	'What contributed to crm.account_score: same domain, same phone, similar name (0.93).';
+
 CREATE FUNCTION crm.person_match(a_first text, a_last text, a_email text, a_phones text[],
 								 b_first text, b_last text, b_email text, b_phones text[])
 RETURNS TABLE (score real, reasons text[])
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-	SELECT (1 - (1 - x.e * x.c) * (1 - x.p * x.c) * (1 - x.n * x.x))::real,
-		   pg_catalog.array_remove(ARRAY[
-			   CASE WHEN x.e = 0.95 THEN 'same email' WHEN x.e > 0 THEN 'similar email' END,
-			   CASE WHEN x.p > 0 THEN 'same phone' END,
-			   CASE WHEN x.n > 0 THEN
-				   pg_catalog.format('similar name (%s%s)', pg_catalog.to_char(x.n, 'FM0.00'),
-									 CASE WHEN x.swapped THEN ', first and last swapped' ELSE '' END) END], NULL)
-	  FROM (SELECT s.swapped_sim > s.straight AS swapped,
-				   e.e, p.p,
-				   CASE WHEN greatest(s.straight, s.swapped_sim) >= 0.75
-						THEN greatest(s.straight, s.swapped_sim) ELSE 0 END AS n,
-				   CASE WHEN e.e = 0 AND a_email IS NOT NULL AND b_email IS NOT NULL THEN 0.80 ELSE 1 END
-				 * CASE WHEN p.p = 0 AND pg_catalog.cardinality(a_phones) > 0 AND pg_catalog.cardinality(b_phones) > 0 THEN 0.80 ELSE 1 END AS x,
-				   CASE WHEN greatest(s.straight, s.swapped_sim) < 0.6 THEN 0.85 ELSE 1 END AS c
-			  FROM (SELECT crm.name_similarity(crm.person_full_name(a_first, a_last), crm.person_full_name(b_first, b_last)) AS straight,
-						   greatest(crm.name_similarity(crm.person_full_name(a_first, a_last), crm.person_full_name(b_last, b_first)),
-									crm.name_similarity(crm.person_full_name(a_last, a_first), crm.person_full_name(b_first, b_last))) AS swapped_sim
-					OFFSET 0) s,	-- a fence: each similarity computed once, not once per use
-				   (SELECT CASE WHEN a_email = b_email THEN 0.95
-								WHEN least(pg_catalog.length(a_email), pg_catalog.length(b_email)) >= 6
-								 AND crm.edit_distance(a_email, b_email) = 1 THEN 0.75
-								ELSE 0 END AS e) e,
-				   (SELECT CASE WHEN a_phones OPERATOR(pg_catalog.&&) b_phones THEN 0.90 ELSE 0 END AS p) p) x
+	SELECT crm.person_score(a_first, a_last, a_email, a_phones, b_first, b_last, b_email, b_phones),
+		   crm.person_reasons(a_first, a_last, a_email, a_phones, b_first, b_last, b_email, b_phones)
 $$;
 COMMENT ON FUNCTION crm.person_match(text, text, text, text[], text, text, text, text[]) IS
-	'Duplicate score in [0, 1] and reasons for two persons, given names, email keys and phone keys: 1 - (1 - e*c)(1 - p*c)(1 - n*x) with e = 0.95 same email, p = 0.90 shared phone, n = name similarity (best of straight and swapped order, if >= 0.75), x = 0.80 per differing email / phones, c = 0.85 for dissimilar names.';
+	'crm.person_score and crm.person_reasons of two persons as one row (inlined: the reasons are computed only for rows that are kept).';
 
 CREATE FUNCTION crm.account_match(a_name text, a_domain text, a_phone text,
 								  b_name text, b_domain text, b_phone text)
 RETURNS TABLE (score real, reasons text[])
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-	SELECT (1 - (1 - x.d * x.c) * (1 - x.p * x.c) * (1 - x.n * x.x))::real,
-		   pg_catalog.array_remove(ARRAY[
-			   CASE WHEN x.d > 0 THEN 'same domain' END,
-			   CASE WHEN x.p > 0 THEN 'same phone' END,
-			   CASE WHEN x.n > 0 THEN pg_catalog.format('similar name (%s)', pg_catalog.to_char(x.n, 'FM0.00')) END], NULL)
-	  FROM (SELECT d.d, p.p,
-				   CASE WHEN s.sim >= 0.75 THEN s.sim ELSE 0 END AS n,
-				   CASE WHEN d.d = 0 AND a_domain IS NOT NULL AND b_domain IS NOT NULL THEN 0.80 ELSE 1 END
-				 * CASE WHEN p.p = 0 AND a_phone IS NOT NULL AND b_phone IS NOT NULL THEN 0.80 ELSE 1 END AS x,
-				   CASE WHEN s.sim < 0.6 THEN 0.85 ELSE 1 END AS c
-			  FROM (SELECT crm.name_similarity(crm.company_norm(a_name), crm.company_norm(b_name)) AS sim
-					OFFSET 0) s,	-- a fence: computed once, not once per use
-				   (SELECT CASE WHEN a_domain = b_domain THEN 0.90 ELSE 0 END AS d) d,
-				   (SELECT CASE WHEN a_phone = b_phone THEN 0.80 ELSE 0 END AS p) p) x
+	SELECT crm.account_score(a_name, a_domain, a_phone, b_name, b_domain, b_phone),
+		   crm.account_reasons(a_name, a_domain, a_phone, b_name, b_domain, b_phone)
 $$;
 COMMENT ON FUNCTION crm.account_match(text, text, text, text, text, text) IS
-	'Duplicate score in [0, 1] and reasons for two accounts, given names, domains and phone keys: 1 - (1 - d*c)(1 - p*c)(1 - n*x) with d = 0.90 same domain, p = 0.80 same phone, n = similarity of normalised names (if >= 0.75), x = 0.80 per differing domain / phone, c = 0.85 for dissimilar names.';
+	'crm.account_score and crm.account_reasons of two accounts as one row.';
+
+-- ---------------------------------------------------------------------------
+-- Block limit.  A key value shared by more records than this (a mailbox or
+-- switchboard number used by a whole company, a placeholder name such as
+-- "Test Test", a very common name at millions of records) is not a blocking
+-- key: it would bring thousands of candidates that the other keys have not
+-- proposed, at a cost quadratic in the block size.  Both find_duplicates and
+-- duplicate_pairs ignore such a key value, the same way, so they agree; the
+-- record's other keys still apply.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION crm.dedup_block_limit() RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN 1000;
+COMMENT ON FUNCTION crm.dedup_block_limit() IS
+	'Largest block of duplicate detection: a blocking key value (email, phone, name key, domain, company key) shared by more live records of an organization than this (1000) proposes no candidates. For a name key, records with it as the straight and as the swapped key count together; for a phone, phone and mobile columns count together.';
 
 -- ---------------------------------------------------------------------------
 -- Candidates of one record: a UNION of index lookups on the blocking keys
 -- (each branch fetches the candidate's columns itself, so no join back to
--- the table), then scored.  Inlinable SQL (EXPLAIN of a call shows the real
--- plan).
+-- the table), then scored.  Before, each key's block is counted (at most
+-- limit + 1 index entries) and a key whose block is over the limit is
+-- dropped.  Inlinable SQL (EXPLAIN of a call shows the real plan).
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION crm._contact_duplicates(org uuid, rec uuid, threshold real)
 RETURNS TABLE (candidate_id uuid, score real, reasons text[])
@@ -178,35 +196,55 @@ AS $$
 	WITH me AS (
 		SELECT c.id, c.first_name, c.last_name, crm.email_key(c.email::text) AS ek,
 			   pg_catalog.array_remove(ARRAY[crm.phone_key(c.phone::text), crm.phone_key(c.mobile::text)], NULL) AS pk,
-			   crm.name_key(c.first_name, c.last_name) AS nk1,
-			   crm.name_key(c.last_name, c.first_name) AS nk2
+			   pg_catalog.array_remove(ARRAY[crm.name_key(c.first_name, c.last_name), crm.name_key(c.last_name, c.first_name)], NULL) AS nk
 		  FROM crm.contact c
 		 WHERE c.organization_id = org AND c.id = rec
+	), k AS (
+		SELECT me.*,
+			   CASE WHEN (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.contact c
+							WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.email_key(c.email::text) = me.ek
+							LIMIT crm.dedup_block_limit() + 1) z) <= crm.dedup_block_limit()
+					THEN me.ek END AS ek_ok,
+			   ARRAY(SELECT v FROM pg_catalog.unnest(me.pk) v
+					  WHERE (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.contact c
+								WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.phone_key(c.phone::text) = v
+								LIMIT crm.dedup_block_limit() + 1) z)
+						  + (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.contact c
+								WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.phone_key(c.mobile::text) = v
+								LIMIT crm.dedup_block_limit() + 1) z) <= crm.dedup_block_limit()) AS pk_ok,
+			   ARRAY(SELECT v FROM pg_catalog.unnest(me.nk) v
+					  WHERE (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.contact c
+								WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.name_key(c.first_name, c.last_name) = v
+								LIMIT crm.dedup_block_limit() + 1) z)
+						  + (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.contact c
+								WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.name_key(c.last_name, c.first_name) = v
+								LIMIT crm.dedup_block_limit() + 1) z) <= crm.dedup_block_limit()) AS nk_ok
+		  FROM me
 	), cand AS (
 		SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
-		  FROM me, crm.contact c
-		 WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.email_key(c.email::text) = me.ek
+		  FROM k, crm.contact c
+		 WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.email_key(c.email::text) = k.ek_ok
 		UNION
 		SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
-		  FROM me, crm.contact c
-		 WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.phone_key(c.phone::text) = ANY (me.pk)
+		  FROM k, crm.contact c
+		 WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.phone_key(c.phone::text) = ANY (k.pk_ok)
 		UNION
 		SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
-		  FROM me, crm.contact c
-		 WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.phone_key(c.mobile::text) = ANY (me.pk)
+		  FROM k, crm.contact c
+		 WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.phone_key(c.mobile::text) = ANY (k.pk_ok)
 		UNION
 		SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
-		  FROM me, crm.contact c
+		  FROM k, crm.contact c
 		 WHERE c.organization_id = org AND c.deleted_at IS NULL
-		   AND crm.name_key(c.first_name, c.last_name) = ANY (ARRAY[me.nk1, me.nk2])
+		   AND crm.name_key(c.first_name, c.last_name) = ANY (k.nk_ok)
 		UNION
 		SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
-		  FROM me, crm.contact c
+		  FROM k, crm.contact c
 		 WHERE c.organization_id = org AND c.deleted_at IS NULL
-		   AND crm.name_key(c.last_name, c.first_name) = ANY (ARRAY[me.nk1, me.nk2])
+		   AND crm.name_key(c.last_name, c.first_name) = ANY (k.nk_ok)
 	)
 	SELECT c.id, m.score, m.reasons
-	  FROM me, cand c
+	  FROM k me, cand c
 	 CROSS JOIN LATERAL crm.person_match(
 			me.first_name, me.last_name, me.ek, me.pk,
 			c.first_name, c.last_name, crm.email_key(c.email),
@@ -215,7 +253,7 @@ AS $$
 	 ORDER BY m.score DESC, c.id
 $$;
 COMMENT ON FUNCTION crm._contact_duplicates(uuid, uuid, real) IS
-	'Internal (crm.find_duplicates for contacts): candidates of one contact from the blocking indexes, scored by crm.person_match.';
+	'Internal (crm.find_duplicates for contacts): candidates of one contact from the blocking indexes (email, phone, mobile, name keys; key values over crm.dedup_block_limit() ignored), scored by crm.person_match.';
 
 CREATE FUNCTION crm._lead_duplicates(org uuid, rec uuid, threshold real)
 RETURNS TABLE (candidate_id uuid, score real, reasons text[])
@@ -224,31 +262,48 @@ AS $$
 	WITH me AS (
 		SELECT l.id, l.first_name, l.last_name, crm.email_key(l.email::text) AS ek,
 			   pg_catalog.array_remove(ARRAY[crm.phone_key(l.phone::text)], NULL) AS pk,
-			   crm.name_key(l.first_name, l.last_name) AS nk1,
-			   crm.name_key(l.last_name, l.first_name) AS nk2
+			   pg_catalog.array_remove(ARRAY[crm.name_key(l.first_name, l.last_name), crm.name_key(l.last_name, l.first_name)], NULL) AS nk
 		  FROM crm.lead l
 		 WHERE l.organization_id = org AND l.id = rec
+	), k AS (
+		SELECT me.*,
+			   CASE WHEN (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.lead l
+							WHERE l.organization_id = org AND l.deleted_at IS NULL AND crm.email_key(l.email::text) = me.ek
+							LIMIT crm.dedup_block_limit() + 1) z) <= crm.dedup_block_limit()
+					THEN me.ek END AS ek_ok,
+			   ARRAY(SELECT v FROM pg_catalog.unnest(me.pk) v
+					  WHERE (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.lead l
+								WHERE l.organization_id = org AND l.deleted_at IS NULL AND crm.phone_key(l.phone::text) = v
+								LIMIT crm.dedup_block_limit() + 1) z) <= crm.dedup_block_limit()) AS pk_ok,
+			   ARRAY(SELECT v FROM pg_catalog.unnest(me.nk) v
+					  WHERE (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.lead l
+								WHERE l.organization_id = org AND l.deleted_at IS NULL AND crm.name_key(l.first_name, l.last_name) = v
+								LIMIT crm.dedup_block_limit() + 1) z)
+						  + (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.lead l
+								WHERE l.organization_id = org AND l.deleted_at IS NULL AND crm.name_key(l.last_name, l.first_name) = v
+								LIMIT crm.dedup_block_limit() + 1) z) <= crm.dedup_block_limit()) AS nk_ok
+		  FROM me
 	), cand AS (
 		SELECT l.id, l.first_name, l.last_name, l.email::text AS email, l.phone::text AS phone
-		  FROM me, crm.lead l
-		 WHERE l.organization_id = org AND l.deleted_at IS NULL AND crm.email_key(l.email::text) = me.ek
+		  FROM k, crm.lead l
+		 WHERE l.organization_id = org AND l.deleted_at IS NULL AND crm.email_key(l.email::text) = k.ek_ok
 		UNION
 		SELECT l.id, l.first_name, l.last_name, l.email::text AS email, l.phone::text AS phone
-		  FROM me, crm.lead l
-		 WHERE l.organization_id = org AND l.deleted_at IS NULL AND crm.phone_key(l.phone::text) = ANY (me.pk)
+		  FROM k, crm.lead l
+		 WHERE l.organization_id = org AND l.deleted_at IS NULL AND crm.phone_key(l.phone::text) = ANY (k.pk_ok)
 		UNION
 		SELECT l.id, l.first_name, l.last_name, l.email::text AS email, l.phone::text AS phone
-		  FROM me, crm.lead l
+		  FROM k, crm.lead l
 		 WHERE l.organization_id = org AND l.deleted_at IS NULL
-		   AND crm.name_key(l.first_name, l.last_name) = ANY (ARRAY[me.nk1, me.nk2])
+		   AND crm.name_key(l.first_name, l.last_name) = ANY (k.nk_ok)
 		UNION
 		SELECT l.id, l.first_name, l.last_name, l.email::text AS email, l.phone::text AS phone
-		  FROM me, crm.lead l
+		  FROM k, crm.lead l
 		 WHERE l.organization_id = org AND l.deleted_at IS NULL
-		   AND crm.name_key(l.last_name, l.first_name) = ANY (ARRAY[me.nk1, me.nk2])
+		   AND crm.name_key(l.last_name, l.first_name) = ANY (k.nk_ok)
 	)
 	SELECT l.id, m.score, m.reasons
-	  FROM me, cand l
+	  FROM k me, cand l
 	 CROSS JOIN LATERAL crm.person_match(
 			me.first_name, me.last_name, me.ek, me.pk,
 			l.first_name, l.last_name, crm.email_key(l.email),
@@ -257,7 +312,7 @@ AS $$
 	 ORDER BY m.score DESC, l.id
 $$;
 COMMENT ON FUNCTION crm._lead_duplicates(uuid, uuid, real) IS
-	'Internal (crm.find_duplicates for leads): candidates of one lead from the blocking indexes, scored by crm.person_match.';
+	'Internal (crm.find_duplicates for leads): candidates of one lead from the blocking indexes (key values over crm.dedup_block_limit() ignored), scored by crm.person_match.';
 
 CREATE FUNCTION crm._account_duplicates(org uuid, rec uuid, threshold real)
 RETURNS TABLE (candidate_id uuid, score real, reasons text[])
@@ -267,27 +322,42 @@ AS $$
 		SELECT a.id, a.name, a.domain, crm.phone_key(a.phone::text) AS pk, crm.company_key(a.name) AS ck
 		  FROM crm.account a
 		 WHERE a.organization_id = org AND a.id = rec
+	), k AS (
+		SELECT me.*,
+			   CASE WHEN (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.account a
+							WHERE a.organization_id = org AND a.deleted_at IS NULL AND a.domain = me.domain
+							LIMIT crm.dedup_block_limit() + 1) z) <= crm.dedup_block_limit()
+					THEN me.domain END AS domain_ok,
+			   CASE WHEN (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.account a
+							WHERE a.organization_id = org AND a.deleted_at IS NULL AND crm.phone_key(a.phone::text) = me.pk
+							LIMIT crm.dedup_block_limit() + 1) z) <= crm.dedup_block_limit()
+					THEN me.pk END AS pk_ok,
+			   CASE WHEN (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.account a
+							WHERE a.organization_id = org AND a.deleted_at IS NULL AND crm.company_key(a.name) = me.ck
+							LIMIT crm.dedup_block_limit() + 1) z) <= crm.dedup_block_limit()
+					THEN me.ck END AS ck_ok
+		  FROM me
 	), cand AS (
 		SELECT a.id, a.name, a.domain, a.phone::text AS phone
-		  FROM me, crm.account a
-		 WHERE a.organization_id = org AND a.deleted_at IS NULL AND a.domain = me.domain
+		  FROM k, crm.account a
+		 WHERE a.organization_id = org AND a.deleted_at IS NULL AND a.domain = k.domain_ok
 		UNION
 		SELECT a.id, a.name, a.domain, a.phone::text AS phone
-		  FROM me, crm.account a
-		 WHERE a.organization_id = org AND a.deleted_at IS NULL AND crm.phone_key(a.phone::text) = me.pk
+		  FROM k, crm.account a
+		 WHERE a.organization_id = org AND a.deleted_at IS NULL AND crm.phone_key(a.phone::text) = k.pk_ok
 		UNION
 		SELECT a.id, a.name, a.domain, a.phone::text AS phone
-		  FROM me, crm.account a
-		 WHERE a.organization_id = org AND a.deleted_at IS NULL AND crm.company_key(a.name) = me.ck
+		  FROM k, crm.account a
+		 WHERE a.organization_id = org AND a.deleted_at IS NULL AND crm.company_key(a.name) = k.ck_ok
 	)
 	SELECT a.id, m.score, m.reasons
-	  FROM me, cand a
+	  FROM k me, cand a
 	 CROSS JOIN LATERAL crm.account_match(me.name, me.domain, me.pk, a.name, a.domain, crm.phone_key(a.phone)) m
 	 WHERE a.id <> me.id AND m.score >= threshold
 	 ORDER BY m.score DESC, a.id
 $$;
 COMMENT ON FUNCTION crm._account_duplicates(uuid, uuid, real) IS
-	'Internal (crm.find_duplicates for accounts): candidates of one account from the blocking indexes (domain, phone, company key), scored by crm.account_match.';
+	'Internal (crm.find_duplicates for accounts): candidates of one account from the blocking indexes (domain, phone, company key; values over crm.dedup_block_limit() ignored), scored by crm.account_match.';
 
 -- The entity name ('contact', 'lead', 'account') of a regclass, or an error.
 CREATE FUNCTION crm._dedup_entity(entity regclass) RETURNS text
@@ -352,109 +422,130 @@ COMMENT ON FUNCTION crm.find_duplicates(regclass, uuid, real) IS
 	'Likely duplicates of one contact, lead or account of the current organization: candidate_id, score in [0, 1] (at least threshold), reasons (same email, same phone, same domain, similar name (0.93)). Candidates come from indexed blocking keys only; best first.';
 
 -- ---------------------------------------------------------------------------
--- All pairs of a tenant in one set-based pass: every row's blocking keys
--- (tagged by kind) are self-joined, each pair kept once (id_a < id_b), then
--- scored.
+-- All pairs of a tenant in one set-based pass: every live row's blocking
+-- keys (tagged by kind), each with the row's scoring fields (no join back
+-- to the table afterwards); blocks of one record
+-- (most emails and phones) and blocks over crm.dedup_block_limit() are
+-- dropped; the rest are self-joined on the key (id_a < id_b) and each
+-- pair scored in C.  A pair that shares several keys is scored once per key
+-- (cheaper than making pairs distinct before scoring, as nearly all
+-- candidate pairs share one key only); the few that pass the threshold are
+-- made distinct and get their reasons.
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION crm._contact_pairs(org uuid, threshold real)
 RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-	WITH k AS MATERIALIZED (
+	WITH k AS (
 		SELECT c.id, c.first_name, c.last_name, crm.email_key(c.email::text) AS ek,
 			   pg_catalog.array_remove(ARRAY[crm.phone_key(c.phone::text), crm.phone_key(c.mobile::text)], NULL) AS pk,
 			   crm.name_key(c.first_name, c.last_name) AS nk1,
 			   crm.name_key(c.last_name, c.first_name) AS nk2
 		  FROM crm.contact c
 		 WHERE c.organization_id = org AND c.deleted_at IS NULL
-	), b AS (
-		SELECT k.id, v.key FROM k CROSS JOIN LATERAL
-			(SELECT 'e:' || k.ek UNION ALL SELECT 'n:' || k.nk1 UNION ALL SELECT 'n:' || k.nk2
-			 UNION ALL SELECT 'p:' || p FROM pg_catalog.unnest(k.pk) p) AS v(key)
-		 WHERE v.key IS NOT NULL
-	), pairs AS (
-		SELECT DISTINCT x.id AS id_a, y.id AS id_b
-		  FROM b x JOIN b y ON y.key = x.key AND x.id < y.id
+	), b AS MATERIALIZED (
+		SELECT s.id, s.key, s.first_name, s.last_name, s.ek, s.pk
+		  FROM (SELECT k.id, v.key, k.first_name, k.last_name, k.ek, k.pk,
+					   pg_catalog.count(*) OVER (PARTITION BY v.key) AS n
+				  FROM k CROSS JOIN LATERAL
+					   (SELECT 'e:' || k.ek UNION ALL SELECT 'n:' || k.nk1 UNION ALL SELECT 'n:' || k.nk2
+						UNION ALL SELECT 'p:' || p FROM pg_catalog.unnest(k.pk) p) AS v(key)
+				 WHERE v.key IS NOT NULL) s
+		 WHERE s.n BETWEEN 2 AND crm.dedup_block_limit()
+	), scored AS (
+		SELECT x.id AS id_a, y.id AS id_b,
+			   crm.person_score(x.first_name, x.last_name, x.ek, x.pk, y.first_name, y.last_name, y.ek, y.pk) AS score,
+			   x.first_name AS a_first, x.last_name AS a_last, x.ek AS a_ek, x.pk AS a_pk,
+			   y.first_name AS b_first, y.last_name AS b_last, y.ek AS b_ek, y.pk AS b_pk
+		  FROM b x
+		  JOIN b y ON y.key = x.key AND x.id < y.id
+		OFFSET 0					-- a fence: score each pair once
 	)
-	SELECT j.id_a, j.id_b, m.score, m.reasons
-	  FROM (SELECT p.id_a, p.id_b, a.first_name AS a_first, a.last_name AS a_last, a.ek AS a_ek, a.pk AS a_pk,
-				   b.first_name AS b_first, b.last_name AS b_last, b.ek AS b_ek, b.pk AS b_pk
-			  FROM pairs p
-			  JOIN k a ON a.id = p.id_a
-			  JOIN k b ON b.id = p.id_b
-			OFFSET 0) j		-- a fence: score the pairs, not every combination of rows
-	 CROSS JOIN LATERAL crm.person_match(j.a_first, j.a_last, j.a_ek, j.a_pk, j.b_first, j.b_last, j.b_ek, j.b_pk) m
-	 WHERE m.score >= threshold
+	SELECT DISTINCT ON (s.id_a, s.id_b) s.id_a, s.id_b, s.score,
+		   crm.person_reasons(s.a_first, s.a_last, s.a_ek, s.a_pk, s.b_first, s.b_last, s.b_ek, s.b_pk)
+	  FROM scored s
+	 WHERE s.score >= threshold
+	 ORDER BY s.id_a, s.id_b
 $$;
 COMMENT ON FUNCTION crm._contact_pairs(uuid, real) IS
-	'Internal (crm.duplicate_pairs for contacts): all candidate pairs of an organization from one self-join on the blocking keys, scored.';
+	'Internal (crm.duplicate_pairs for contacts): all candidate pairs of an organization from one self-join on the blocking keys (blocks over crm.dedup_block_limit() ignored), scored in C.';
 
 CREATE FUNCTION crm._lead_pairs(org uuid, threshold real)
 RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-	WITH k AS MATERIALIZED (
+	WITH k AS (
 		SELECT l.id, l.first_name, l.last_name, crm.email_key(l.email::text) AS ek,
 			   pg_catalog.array_remove(ARRAY[crm.phone_key(l.phone::text)], NULL) AS pk,
 			   crm.name_key(l.first_name, l.last_name) AS nk1,
 			   crm.name_key(l.last_name, l.first_name) AS nk2
 		  FROM crm.lead l
 		 WHERE l.organization_id = org AND l.deleted_at IS NULL
-	), b AS (
-		SELECT k.id, v.key FROM k CROSS JOIN LATERAL
-			(SELECT 'e:' || k.ek UNION ALL SELECT 'n:' || k.nk1 UNION ALL SELECT 'n:' || k.nk2
-			 UNION ALL SELECT 'p:' || p FROM pg_catalog.unnest(k.pk) p) AS v(key)
-		 WHERE v.key IS NOT NULL
-	), pairs AS (
-		SELECT DISTINCT x.id AS id_a, y.id AS id_b
-		  FROM b x JOIN b y ON y.key = x.key AND x.id < y.id
+	), b AS MATERIALIZED (
+		SELECT s.id, s.key, s.first_name, s.last_name, s.ek, s.pk
+		  FROM (SELECT k.id, v.key, k.first_name, k.last_name, k.ek, k.pk,
+					   pg_catalog.count(*) OVER (PARTITION BY v.key) AS n
+				  FROM k CROSS JOIN LATERAL
+					   (SELECT 'e:' || k.ek UNION ALL SELECT 'n:' || k.nk1 UNION ALL SELECT 'n:' || k.nk2
+						UNION ALL SELECT 'p:' || p FROM pg_catalog.unnest(k.pk) p) AS v(key)
+				 WHERE v.key IS NOT NULL) s
+		 WHERE s.n BETWEEN 2 AND crm.dedup_block_limit()
+	), scored AS (
+		SELECT x.id AS id_a, y.id AS id_b,
+			   crm.person_score(x.first_name, x.last_name, x.ek, x.pk, y.first_name, y.last_name, y.ek, y.pk) AS score,
+			   x.first_name AS a_first, x.last_name AS a_last, x.ek AS a_ek, x.pk AS a_pk,
+			   y.first_name AS b_first, y.last_name AS b_last, y.ek AS b_ek, y.pk AS b_pk
+		  FROM b x
+		  JOIN b y ON y.key = x.key AND x.id < y.id
+		OFFSET 0					-- a fence: score each pair once
 	)
-	SELECT j.id_a, j.id_b, m.score, m.reasons
-	  FROM (SELECT p.id_a, p.id_b, a.first_name AS a_first, a.last_name AS a_last, a.ek AS a_ek, a.pk AS a_pk,
-				   b.first_name AS b_first, b.last_name AS b_last, b.ek AS b_ek, b.pk AS b_pk
-			  FROM pairs p
-			  JOIN k a ON a.id = p.id_a
-			  JOIN k b ON b.id = p.id_b
-			OFFSET 0) j		-- a fence: score the pairs, not every combination of rows
-	 CROSS JOIN LATERAL crm.person_match(j.a_first, j.a_last, j.a_ek, j.a_pk, j.b_first, j.b_last, j.b_ek, j.b_pk) m
-	 WHERE m.score >= threshold
+	SELECT DISTINCT ON (s.id_a, s.id_b) s.id_a, s.id_b, s.score,
+		   crm.person_reasons(s.a_first, s.a_last, s.a_ek, s.a_pk, s.b_first, s.b_last, s.b_ek, s.b_pk)
+	  FROM scored s
+	 WHERE s.score >= threshold
+	 ORDER BY s.id_a, s.id_b
 $$;
 COMMENT ON FUNCTION crm._lead_pairs(uuid, real) IS
-	'Internal (crm.duplicate_pairs for leads): all candidate pairs of an organization from one self-join on the blocking keys, scored.';
+	'Internal (crm.duplicate_pairs for leads): all candidate pairs of an organization from one self-join on the blocking keys (blocks over crm.dedup_block_limit() ignored), scored in C.';
 
 CREATE FUNCTION crm._account_pairs(org uuid, threshold real)
 RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-	WITH k AS MATERIALIZED (
+	WITH k AS (
 		SELECT a.id, a.name, a.domain, crm.phone_key(a.phone::text) AS pk, crm.company_key(a.name) AS ck
 		  FROM crm.account a
 		 WHERE a.organization_id = org AND a.deleted_at IS NULL
-	), b AS (
-		SELECT k.id, v.key FROM k CROSS JOIN LATERAL
-			(VALUES ('d:' || k.domain), ('p:' || k.pk), ('c:' || k.ck)) AS v(key)
-		 WHERE v.key IS NOT NULL
-	), pairs AS (
-		SELECT DISTINCT x.id AS id_a, y.id AS id_b
-		  FROM b x JOIN b y ON y.key = x.key AND x.id < y.id
+	), b AS MATERIALIZED (
+		SELECT s.id, s.key, s.name, s.domain, s.pk
+		  FROM (SELECT k.id, v.key, k.name, k.domain, k.pk, pg_catalog.count(*) OVER (PARTITION BY v.key) AS n
+				  FROM k CROSS JOIN LATERAL
+					   (VALUES ('d:' || k.domain), ('p:' || k.pk), ('c:' || k.ck)) AS v(key)
+				 WHERE v.key IS NOT NULL) s
+		 WHERE s.n BETWEEN 2 AND crm.dedup_block_limit()
+	), scored AS (
+		SELECT x.id AS id_a, y.id AS id_b,
+			   crm.account_score(x.name, x.domain, x.pk, y.name, y.domain, y.pk) AS score,
+			   x.name AS a_name, x.domain AS a_domain, x.pk AS a_pk,
+			   y.name AS b_name, y.domain AS b_domain, y.pk AS b_pk
+		  FROM b x
+		  JOIN b y ON y.key = x.key AND x.id < y.id
+		OFFSET 0					-- a fence: score each pair once
 	)
-	SELECT j.id_a, j.id_b, m.score, m.reasons
-	  FROM (SELECT p.id_a, p.id_b, a.name AS a_name, a.domain AS a_domain, a.pk AS a_pk,
-				   b.name AS b_name, b.domain AS b_domain, b.pk AS b_pk
-			  FROM pairs p
-			  JOIN k a ON a.id = p.id_a
-			  JOIN k b ON b.id = p.id_b
-			OFFSET 0) j		-- a fence: score the pairs, not every combination of rows
-	 CROSS JOIN LATERAL crm.account_match(j.a_name, j.a_domain, j.a_pk, j.b_name, j.b_domain, j.b_pk) m
-	 WHERE m.score >= threshold
+	SELECT DISTINCT ON (s.id_a, s.id_b) s.id_a, s.id_b, s.score,
+		   crm.account_reasons(s.a_name, s.a_domain, s.a_pk, s.b_name, s.b_domain, s.b_pk)
+	  FROM scored s
+	 WHERE s.score >= threshold
+	 ORDER BY s.id_a, s.id_b
 $$;
 COMMENT ON FUNCTION crm._account_pairs(uuid, real) IS
-	'Internal (crm.duplicate_pairs for accounts): all candidate pairs of an organization from one self-join on the blocking keys, scored.';
+	'Internal (crm.duplicate_pairs for accounts): all candidate pairs of an organization from one self-join on the blocking keys (blocks over crm.dedup_block_limit() ignored), scored in C.';
 
 CREATE FUNCTION crm.duplicate_pairs(entity regclass, threshold real DEFAULT 0.85)
 RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, crm, pg_temp
+SET work_mem = '128MB'			-- one batch pass: sort and join blocks in memory
 AS $$
 DECLARE
 	ent text := crm._dedup_entity(duplicate_pairs.entity);

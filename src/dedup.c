@@ -2,8 +2,10 @@
  * dedup.c
  *		SQL entry points of the duplicate-detection helpers: Jaro-Winkler
  *		similarity, edit distance, and the person and company name keys used
- *		as blocking keys by crm.find_duplicates() and crm.duplicate_pairs().
- *		The logic is in similarity.c (pure C); this file only converts text.
+ *		as blocking keys by crm.find_duplicates() and crm.duplicate_pairs(),
+ *		and the pair scores (crm.person_score, crm.account_score and their
+ *		reasons).  The logic is in similarity.c (pure C); this file only
+ *		converts arguments and results.
  *
  * similarity.c works on UTF-8.  In a database of another encoding the text is
  * converted to UTF-8 first and keys are converted back, so results do not
@@ -11,8 +13,10 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 
 #include "similarity.h"
@@ -258,4 +262,144 @@ dedup_phone_key(PG_FUNCTION_ARGS)
 	if (n < 7)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(digits, n));
+}
+
+/* Argument i as a SimText in UTF-8; absent (s == NULL) when SQL NULL. */
+static SimText
+arg_text(FunctionCallInfo fcinfo, int i)
+{
+	SimText		t = {NULL, 0};
+
+	if (!PG_ARGISNULL(i))
+		t.s = text_utf8(PG_GETARG_TEXT_PP(i), &t.len);
+	return t;
+}
+
+/*
+ * The non-NULL elements of text[] argument i (phone keys: compared as bytes,
+ * so not converted), palloc'd; *n is their count (0 for a NULL array).
+ */
+static SimText *
+arg_text_array(FunctionCallInfo fcinfo, int i, int *n)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	SimText    *out;
+
+	*n = 0;
+	if (PG_ARGISNULL(i))
+		return NULL;
+	arr = PG_GETARG_ARRAYTYPE_P(i);
+	if (ARR_ELEMTYPE(arr) != TEXTOID)
+		elog(ERROR, "phone keys must be text[]");
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
+	out = palloc(sizeof(SimText) * (nelems > 0 ? nelems : 1));
+	for (int k = 0; k < nelems; k++)
+	{
+		if (nulls[k])
+			continue;
+		out[*n].s = VARDATA_ANY(DatumGetPointer(elems[k]));
+		out[*n].len = VARSIZE_ANY_EXHDR(DatumGetPointer(elems[k]));
+		(*n)++;
+	}
+	return out;
+}
+
+/*
+ * The match of the two persons in arguments 0..3 and 4..7 (first, last,
+ * email key, phone keys).
+ */
+static void
+person_args(FunctionCallInfo fcinfo, SimMatch *m)
+{
+	SimPerson	a,
+				b;
+
+	a.first = arg_text(fcinfo, 0);
+	a.last = arg_text(fcinfo, 1);
+	a.email = arg_text(fcinfo, 2);
+	a.phones = arg_text_array(fcinfo, 3, &a.nphones);
+	b.first = arg_text(fcinfo, 4);
+	b.last = arg_text(fcinfo, 5);
+	b.email = arg_text(fcinfo, 6);
+	b.phones = arg_text_array(fcinfo, 7, &b.nphones);
+	sim_person_match(&a, &b, m);
+}
+
+/*
+ * The match of the two accounts in arguments 0..2 and 3..5 (name, domain,
+ * phone key).
+ */
+static void
+account_args(FunctionCallInfo fcinfo, SimMatch *m)
+{
+	SimAccount	a,
+				b;
+
+	a.name = arg_text(fcinfo, 0);
+	a.domain = arg_text(fcinfo, 1);
+	a.phone = arg_text(fcinfo, 2);
+	b.name = arg_text(fcinfo, 3);
+	b.domain = arg_text(fcinfo, 4);
+	b.phone = arg_text(fcinfo, 5);
+	sim_account_match(&a, &b, m);
+}
+
+/* The reasons of a match as a text[] (possibly empty). */
+static ArrayType *
+reasons_array(const SimMatch *m, bool account)
+{
+	char		out[3][SIM_REASON_BUFSIZE];
+	Datum		elems[3];
+	int			k = sim_match_reasons(m, account, out);
+
+	for (int i = 0; i < k; i++)
+		elems[i] = PointerGetDatum(utf8_text(out[i], strlen(out[i])));
+	return construct_array(elems, k, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+PG_FUNCTION_INFO_V1(dedup_person_score);
+/* crm.person_score(8 x person fields) RETURNS real */
+Datum
+dedup_person_score(PG_FUNCTION_ARGS)
+{
+	SimMatch	m;
+
+	person_args(fcinfo, &m);
+	PG_RETURN_FLOAT4((float4) m.score);
+}
+
+PG_FUNCTION_INFO_V1(dedup_person_reasons);
+/* crm.person_reasons(8 x person fields) RETURNS text[] */
+Datum
+dedup_person_reasons(PG_FUNCTION_ARGS)
+{
+	SimMatch	m;
+
+	person_args(fcinfo, &m);
+	PG_RETURN_ARRAYTYPE_P(reasons_array(&m, false));
+}
+
+PG_FUNCTION_INFO_V1(dedup_account_score);
+/* crm.account_score(6 x account fields) RETURNS real */
+Datum
+dedup_account_score(PG_FUNCTION_ARGS)
+{
+	SimMatch	m;
+
+	account_args(fcinfo, &m);
+	PG_RETURN_FLOAT4((float4) m.score);
+}
+
+PG_FUNCTION_INFO_V1(dedup_account_reasons);
+/* crm.account_reasons(6 x account fields) RETURNS text[] */
+Datum
+dedup_account_reasons(PG_FUNCTION_ARGS)
+{
+	SimMatch	m;
+
+	account_args(fcinfo, &m);
+	PG_RETURN_ARRAYTYPE_P(reasons_array(&m, true));
 }

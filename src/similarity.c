@@ -24,6 +24,7 @@
 #include "similarity.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 /*
@@ -269,18 +270,14 @@ sim_jaro_winkler(const char *a, size_t alen, const char *b, size_t blen)
 	return jaro_winkler_cp(ca, n, cb, m);
 }
 
-/* Optimal string alignment distance of two UTF-8 strings (see similarity.h). */
-int
-sim_edit_distance(const char *a, size_t alen, const char *b, size_t blen)
+/* Optimal string alignment distance of two folded code point arrays. */
+static int
+edit_distance_cp(const uint32_t *ca, int n, const uint32_t *cb, int m)
 {
-	uint32_t	ca[SIM_MAX_CODEPOINTS],
-				cb[SIM_MAX_CODEPOINTS];
 	int			rows[3][SIM_MAX_CODEPOINTS + 1];
 	int		   *prev2 = rows[0],
 			   *prev = rows[1],
 			   *cur = rows[2];
-	int			n = sim_fold(a, alen, ca, SIM_MAX_CODEPOINTS);
-	int			m = sim_fold(b, blen, cb, SIM_MAX_CODEPOINTS);
 
 	if (n == 0)
 		return m;
@@ -316,19 +313,41 @@ sim_edit_distance(const char *a, size_t alen, const char *b, size_t blen)
 	return prev[m];
 }
 
-/* Name similarity of two UTF-8 strings (see similarity.h). */
-double
-sim_name_similarity(const char *a, size_t alen, const char *b, size_t blen)
+/* Optimal string alignment distance of two UTF-8 strings (see similarity.h). */
+int
+sim_edit_distance(const char *a, size_t alen, const char *b, size_t blen)
 {
-	int			n = sim_length(a, alen);
-	int			m = sim_length(b, blen);
+	uint32_t	ca[SIM_MAX_CODEPOINTS],
+				cb[SIM_MAX_CODEPOINTS];
+	int			n = sim_fold(a, alen, ca, SIM_MAX_CODEPOINTS);
+	int			m = sim_fold(b, blen, cb, SIM_MAX_CODEPOINTS);
+
+	return edit_distance_cp(ca, n, cb, m);
+}
+
+/* Name similarity of two folded code point arrays. */
+static double
+name_similarity_cp(const uint32_t *a, int n, const uint32_t *b, int m)
+{
 	int			longer = n > m ? n : m;
 	double		edit;
 
 	if (longer == 0)
 		return 1.0;
-	edit = 1.0 - (double) sim_edit_distance(a, alen, b, blen) / longer;
-	return 0.25 * sim_jaro_winkler(a, alen, b, blen) + 0.75 * edit;
+	edit = 1.0 - (double) edit_distance_cp(a, n, b, m) / longer;
+	return 0.25 * jaro_winkler_cp(a, n, b, m) + 0.75 * edit;
+}
+
+/* Name similarity of two UTF-8 strings (see similarity.h). */
+double
+sim_name_similarity(const char *a, size_t alen, const char *b, size_t blen)
+{
+	uint32_t	ca[SIM_MAX_CODEPOINTS],
+				cb[SIM_MAX_CODEPOINTS];
+	int			n = sim_fold(a, alen, ca, SIM_MAX_CODEPOINTS);
+	int			m = sim_fold(b, blen, cb, SIM_MAX_CODEPOINTS);
+
+	return name_similarity_cp(ca, n, cb, m);
 }
 
 /* ------------------------------------------------------------------------
@@ -541,8 +560,7 @@ sim_name_key(const char *first, size_t flen, const char *last, size_t llen, char
 
 	n = sim_fold(first, flen, cp, SIM_MAX_CODEPOINTS);
 	k = phonetic_prepare(cp, n, false, p);
-	if (k > 0)
-		utf8_put(out, &pos, first_class(p[0]));
+	phonetic_code(p, k, 1, out, &pos);
 	out[pos] = '\0';
 	return pos;
 }
@@ -670,4 +688,194 @@ sim_company_key(const char *s, size_t len, char *out)
 	phonetic_code(p, k, 5, out, &pos);
 	out[pos] = '\0';
 	return pos;
+}
+
+/* ------------------------------------------------------------------------
+ * Pair scoring
+ * ------------------------------------------------------------------------
+ */
+
+/* Whether the optional strings a and b are both present and byte-equal. */
+static bool
+text_equal(SimText a, SimText b)
+{
+	return a.s != NULL && b.s != NULL && a.len == b.len && memcmp(a.s, b.s, a.len) == 0;
+}
+
+/* Number of UTF-8 characters of s (bytes that do not continue a sequence). */
+static size_t
+utf8_chars(SimText s)
+{
+	size_t		n = 0;
+
+	for (size_t i = 0; i < s.len; i++)
+		if (((unsigned char) s.s[i] & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+/* Remove leading and trailing ASCII spaces (what SQL btrim() removes). */
+static SimText
+trim_spaces(SimText t)
+{
+	if (t.s == NULL)
+		return t;
+	while (t.len > 0 && t.s[0] == ' ')
+	{
+		t.s++;
+		t.len--;
+	}
+	while (t.len > 0 && t.s[t.len - 1] == ' ')
+		t.len--;
+	return t;
+}
+
+/*
+ * Fold the full name "one two" (each part trimmed, joined by one space when
+ * both are non-empty: crm.person_full_name) into out; returns its length in
+ * code points (at most SIM_MAX_CODEPOINTS).  Folding is per code point, so
+ * folding the parts separately equals folding the joined string.
+ */
+static int
+fold_full_name(SimText one, SimText two, uint32_t *out)
+{
+	int			n = 0;
+
+	one = trim_spaces(one);
+	two = trim_spaces(two);
+	if (one.s != NULL && one.len > 0)
+		n = sim_fold(one.s, one.len, out, SIM_MAX_CODEPOINTS);
+	if (two.s != NULL && two.len > 0)
+	{
+		if (n > 0 && n < SIM_MAX_CODEPOINTS)
+			out[n++] = ' ';
+		n += sim_fold(two.s, two.len, out + n, SIM_MAX_CODEPOINTS - n);
+	}
+	return n;
+}
+
+/* Finish a match: n, x and c from the similarities, then the noisy-OR. */
+static void
+combine(SimMatch *m, double sim, double x)
+{
+	double		c = sim < 0.6 ? 0.85 : 1.0;
+
+	m->name = sim >= 0.75 ? sim : 0.0;
+	m->score = 1.0 - (1.0 - m->email * c) * (1.0 - m->phone * c) * (1.0 - m->name * x);
+	/* rounding can push the product a hair outside [0, 1] */
+	if (m->score < 0.0)
+		m->score = 0.0;
+	if (m->score > 1.0)
+		m->score = 1.0;
+}
+
+/* Duplicate score of two persons (see similarity.h). */
+void
+sim_person_match(const SimPerson *a, const SimPerson *b, SimMatch *m)
+{
+	uint32_t	a1[SIM_MAX_CODEPOINTS],
+				a2[SIM_MAX_CODEPOINTS],
+				b1[SIM_MAX_CODEPOINTS],
+				b2[SIM_MAX_CODEPOINTS];
+	int			na1 = fold_full_name(a->first, a->last, a1);
+	int			na2 = fold_full_name(a->last, a->first, a2);
+	int			nb1 = fold_full_name(b->first, b->last, b1);
+	int			nb2 = fold_full_name(b->last, b->first, b2);
+	float		straight,
+				swapped,
+				s2;
+	double		x = 1.0;
+
+	memset(m, 0, sizeof(*m));
+
+	/* similarities are rounded to real, as crm.name_similarity returns them */
+	straight = (float) name_similarity_cp(a1, na1, b1, nb1);
+	swapped = (float) name_similarity_cp(a1, na1, b2, nb2);
+	s2 = (float) name_similarity_cp(a2, na2, b1, nb1);
+	if (s2 > swapped)
+		swapped = s2;
+	m->swapped = swapped > straight;
+
+	if (text_equal(a->email, b->email))
+		m->email = 0.95;
+	else if (a->email.s != NULL && b->email.s != NULL)
+	{
+		size_t		la = utf8_chars(a->email),
+					lb = utf8_chars(b->email);
+
+		if ((la < lb ? la : lb) >= 6 &&
+			sim_edit_distance(a->email.s, a->email.len, b->email.s, b->email.len) == 1)
+			m->email = 0.75;
+	}
+
+	for (int i = 0; i < a->nphones && m->phone == 0.0; i++)
+		for (int j = 0; j < b->nphones; j++)
+			if (text_equal(a->phones[i], b->phones[j]))
+			{
+				m->phone = 0.90;
+				break;
+			}
+
+	if (m->email == 0.0 && a->email.s != NULL && b->email.s != NULL)
+		x *= 0.80;
+	if (m->phone == 0.0 && a->nphones > 0 && b->nphones > 0)
+		x *= 0.80;
+	combine(m, m->swapped ? swapped : straight, x);
+}
+
+/* Duplicate score of two accounts (see similarity.h). */
+void
+sim_account_match(const SimAccount *a, const SimAccount *b, SimMatch *m)
+{
+	uint32_t	ca[SIM_MAX_CODEPOINTS],
+				cb[SIM_MAX_CODEPOINTS];
+	uint32_t	tok[2 * SIM_MAX_CODEPOINTS];
+	int			n,
+				k;
+	float		sim;
+	double		x = 1.0;
+
+	memset(m, 0, sizeof(*m));
+
+	/*
+	 * The normalised names as code points (crm.company_norm, whose result is
+	 * then compared on its first SIM_MAX_CODEPOINTS code points).
+	 */
+	k = company_tokens(a->name.s ? a->name.s : "", a->name.s ? a->name.len : 0, tok);
+	n = k < SIM_MAX_CODEPOINTS ? k : SIM_MAX_CODEPOINTS;
+	memcpy(ca, tok, n * sizeof(uint32_t));
+	k = company_tokens(b->name.s ? b->name.s : "", b->name.s ? b->name.len : 0, tok);
+	k = k < SIM_MAX_CODEPOINTS ? k : SIM_MAX_CODEPOINTS;
+	memcpy(cb, tok, k * sizeof(uint32_t));
+	sim = (float) name_similarity_cp(ca, n, cb, k);
+
+	if (text_equal(a->domain, b->domain))
+		m->email = 0.90;
+	if (text_equal(a->phone, b->phone))
+		m->phone = 0.80;
+	if (m->email == 0.0 && a->domain.s != NULL && b->domain.s != NULL)
+		x *= 0.80;
+	if (m->phone == 0.0 && a->phone.s != NULL && b->phone.s != NULL)
+		x *= 0.80;
+	combine(m, sim, x);
+}
+
+/* The reasons of a match (see similarity.h). */
+int
+sim_match_reasons(const SimMatch *m, bool account, char out[3][SIM_REASON_BUFSIZE])
+{
+	int			k = 0;
+
+	if (account && m->email > 0.0)
+		snprintf(out[k++], SIM_REASON_BUFSIZE, "same domain");
+	else if (m->email >= 0.95)
+		snprintf(out[k++], SIM_REASON_BUFSIZE, "same email");
+	else if (m->email > 0.0)
+		snprintf(out[k++], SIM_REASON_BUFSIZE, "similar email");
+	if (m->phone > 0.0)
+		snprintf(out[k++], SIM_REASON_BUFSIZE, "same phone");
+	if (m->name > 0.0)
+		snprintf(out[k++], SIM_REASON_BUFSIZE, "similar name (%.2f%s)", m->name,
+				 m->swapped && !account ? ", first and last swapped" : "");
+	return k;
 }

@@ -21,6 +21,7 @@
 #ifndef CRM_SIMILARITY_H
 #define CRM_SIMILARITY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,12 +72,14 @@ extern double sim_name_similarity(const char *a, size_t alen, const char *b, siz
 extern int	sim_length(const char *s, size_t len);
 
 /*
- * Blocking key of a person's name: the phonetic code of the family name,
- * ':', and the phonetic class of the given name's first letter; e.g.
- * ("John", "Smith") -> "S53:J".  Writes a NUL-terminated key into out (at
- * least SIM_KEY_BUFSIZE bytes) and returns its length, or 0 (empty key) when
- * the family name has no letter.  Swapping the arguments gives the second
- * key: ("Smith", "John") -> "J5:S".
+ * Blocking key of a person's name: the phonetic code of the family name
+ * (class of the first letter and up to three digits), ':', and the first two
+ * symbols of the given name's code (class of the first letter and the first
+ * digit); e.g. ("John", "Smith") -> "S53:J5", ("Jane", "Smyth") -> "S53:J5",
+ * ("James", "Smith") -> "S53:J5", ("Robert", "Smith") -> "S53:R1".  Writes a
+ * NUL-terminated key into out (at least SIM_KEY_BUFSIZE bytes) and returns
+ * its length, or 0 (empty key) when the family name has no letter.  Swapping
+ * the arguments gives the second key: ("Smith", "John") -> "J5:S5".
  */
 extern size_t sim_name_key(const char *first, size_t flen, const char *last, size_t llen, char *out);
 
@@ -94,5 +97,75 @@ extern size_t sim_company_norm(const char *s, size_t len, char *out);
  * name has no letter or digit.
  */
 extern size_t sim_company_key(const char *s, size_t len, char *out);
+
+/*
+ * Pair scoring (crm.person_match, crm.account_match).  A string that is
+ * absent (SQL NULL) has s == NULL.
+ */
+typedef struct SimText
+{
+	const char *s;
+	size_t		len;
+} SimText;
+
+/* A person: names, email key, phone keys (any number). */
+typedef struct SimPerson
+{
+	SimText		first;
+	SimText		last;
+	SimText		email;
+	const SimText *phones;
+	int			nphones;
+} SimPerson;
+
+/* An account: name (as typed), domain, phone key. */
+typedef struct SimAccount
+{
+	SimText		name;
+	SimText		domain;
+	SimText		phone;
+} SimAccount;
+
+/*
+ * The evidence and the score of a pair: score = 1 - (1 - e*c)(1 - p*c)(1 -
+ * n*x) (doc/data_quality.md, "Score").
+ */
+typedef struct SimMatch
+{
+	double		score;			/* in [0, 1] */
+	double		email;			/* e: 0.95 same email, 0.75 one edit apart;
+								 * accounts 0.90 same domain; else 0 */
+	double		phone;			/* p: 0.90 a phone in common (accounts 0.80) */
+	double		name;			/* n: name similarity if >= 0.75, else 0 */
+	bool		swapped;		/* persons: the name matched in swapped order */
+} SimMatch;
+
+/*
+ * Persons: e 0.95 equal email keys, 0.75 keys one edit apart (both at least
+ * 6 characters); p 0.90 a phone key in common; n the name similarity of the
+ * full names (given and family name trimmed, joined by a space), the best of
+ * straight and first/last swapped order, counted when >= 0.75; x 0.80 if both
+ * have emails and e = 0, times 0.80 if both have phones and p = 0; c 0.85 if
+ * the name similarity is below 0.6.  Symmetric.
+ */
+extern void sim_person_match(const SimPerson *a, const SimPerson *b, SimMatch *m);
+
+/*
+ * Accounts: d (stored in email) 0.90 equal domains; p 0.80 equal phone
+ * keys; n the name similarity of the normalised names (sim_company_norm), if
+ * >= 0.75; x and c as for persons (differing domains / phones).
+ */
+extern void sim_account_match(const SimAccount *a, const SimAccount *b, SimMatch *m);
+
+/* Big enough for any reason string, including the NUL. */
+#define SIM_REASON_BUFSIZE 64
+
+/*
+ * The reasons of a match, in this order: "same email" / "similar email"
+ * (accounts: "same domain"), "same phone", "similar name (0.93)" (persons
+ * matched in swapped order: "similar name (0.93, first and last swapped)").
+ * Returns how many (0 to 3) were written to out.
+ */
+extern int	sim_match_reasons(const SimMatch *m, bool account, char out[3][SIM_REASON_BUFSIZE]);
 
 #endif							/* CRM_SIMILARITY_H */

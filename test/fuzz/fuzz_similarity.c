@@ -6,7 +6,9 @@
  *		Jaro-Winkler lies in [0, 1], is symmetric, and is 1 for a string and
  *		itself (name similarity too); the edit distance is symmetric, 0 for a string and itself and
  *		at most the longer length; keys are NUL-terminated, of the length
- *		returned, within their buffers, and valid UTF-8.
+ *		returned, within their buffers, and valid UTF-8; person and account
+ *		scores lie in [0, 1], are symmetric, and their reasons fit their
+ *		buffers.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -86,6 +88,36 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = sim_company_key(s, alen, key);
 	if (key[SIM_KEY_BUFSIZE] != 0x5a || strlen(key) != n || !valid_utf8((unsigned char *) key, n))
 		abort();
+	/* pair scoring: the two halves as names, emails and phones */
+	{
+		SimText		ta = {s, alen},
+					tb = {b, blen},
+					none = {NULL, 0};
+		SimPerson	pa = {ta, tb, ta, &tb, 1};
+		SimPerson	pb = {tb, ta, tb, &ta, 1};
+		SimPerson	pc = {tb, none, none, NULL, 0};
+		SimAccount	aa = {ta, tb, ta};
+		SimAccount	ab = {tb, ta, none};
+		SimMatch	m1,
+					m2;
+		char		reasons[3][SIM_REASON_BUFSIZE];
+
+		sim_person_match(&pa, &pb, &m1);
+		sim_person_match(&pb, &pa, &m2);
+		if (!(m1.score >= 0.0 && m1.score <= 1.0) || m1.score != m2.score ||
+			sim_match_reasons(&m1, false, reasons) > 3)
+			abort();
+		sim_person_match(&pa, &pc, &m1);
+		sim_person_match(&pc, &pa, &m2);
+		if (!(m1.score >= 0.0 && m1.score <= 1.0) || m1.score != m2.score)
+			abort();
+		sim_account_match(&aa, &ab, &m1);
+		sim_account_match(&ab, &aa, &m2);
+		if (!(m1.score >= 0.0 && m1.score <= 1.0) || m1.score != m2.score ||
+			sim_match_reasons(&m1, true, reasons) > 3)
+			abort();
+	}
+
 	norm[SIM_NORM_BUFSIZE] = 0x5a;
 	n = sim_company_norm(s, alen, norm);
 	if (norm[SIM_NORM_BUFSIZE] != 0x5a || strlen(norm) != n || !valid_utf8((unsigned char *) norm, n))
