@@ -301,7 +301,7 @@ for side in crm baseline; do
 done
 for side in crm baseline; do
 	if [ $side = crm ]; then
-		q='SELECT count(*) FROM bench.phone_typed WHERE phone = crm.phone($1, '"''"'US'"''"')'
+		q="SELECT count(*) FROM bench.phone_typed WHERE phone OPERATOR(crm.=) crm.phone(\$1, 'US')"
 	else
 		q='SELECT count(*) FROM bench.phone_text WHERE phone = $1'
 	fi

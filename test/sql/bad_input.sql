@@ -111,7 +111,12 @@ INSERT INTO bad_case VALUES
 	('phone_key', $$SELECT crm.phone_key('call me maybe')$$, 'no error'),
 	('person_full_name', $$SELECT crm.person_full_name(NULL, NULL)$$, 'no error'),
 	('person_match', $$SELECT crm.person_match(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)$$, 'no error'),
-	('account_match', $$SELECT crm.account_match(NULL, NULL, NULL, NULL, NULL, NULL)$$, 'no error');
+	('account_match', $$SELECT crm.account_match(NULL, NULL, NULL, NULL, NULL, NULL)$$, 'no error'),
+	('person_score', $$SELECT crm.person_score(repeat('a', 10000), NULL, 'x', ARRAY[NULL, ''], NULL, '', NULL, '{}')$$, 'no error'),
+	('person_reasons', $$SELECT crm.person_reasons(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)$$, 'no error'),
+	('account_score', $$SELECT crm.account_score('', '', '', repeat('x', 10000), NULL, NULL)$$, 'no error'),
+	('account_reasons', $$SELECT crm.account_reasons(NULL, NULL, NULL, NULL, NULL, NULL)$$, 'no error'),
+	('dedup_block_limit', $$SELECT crm.dedup_block_limit()$$, 'no error');
 
 -- One existing record to aim updates at.
 INSERT INTO crm.contact (organization_id, last_name) VALUES (:'org', 'Existing');
