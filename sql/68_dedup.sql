@@ -432,17 +432,26 @@ COMMENT ON FUNCTION crm.find_duplicates(regclass, uuid, real) IS
 -- candidate pairs share one key only); the few that pass the threshold are
 -- made distinct and get their reasons.
 -- ---------------------------------------------------------------------------
-CREATE FUNCTION crm._contact_pairs(org uuid, threshold real)
+CREATE FUNCTION crm._person_pairs(entity regclass, org uuid, threshold real)
 RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
+DECLARE
+	-- contacts have a phone and a mobile, leads only a phone
+	is_contact boolean := entity = 'crm.contact'::regclass;
+	tbl text := CASE WHEN is_contact THEN 'crm.contact' ELSE 'crm.lead' END;
+	phones text := CASE WHEN is_contact
+						THEN 'ARRAY[crm.phone_key(c.phone::text), crm.phone_key(c.mobile::text)]'
+						ELSE 'ARRAY[crm.phone_key(c.phone::text)]' END;
+BEGIN
+	RETURN QUERY EXECUTE format($q$
 	WITH k AS (
 		SELECT c.id, c.first_name, c.last_name, crm.email_key(c.email::text) AS ek,
-			   pg_catalog.array_remove(ARRAY[crm.phone_key(c.phone::text), crm.phone_key(c.mobile::text)], NULL) AS pk,
+			   pg_catalog.array_remove(%s, NULL) AS pk,
 			   crm.name_key(c.first_name, c.last_name) AS nk1,
 			   crm.name_key(c.last_name, c.first_name) AS nk2
-		  FROM crm.contact c
-		 WHERE c.organization_id = org AND c.deleted_at IS NULL
+		  FROM %s c
+		 WHERE c.organization_id = $1 AND c.deleted_at IS NULL
 	), b AS MATERIALIZED (
 		SELECT s.id, s.key, s.first_name, s.last_name, s.ek, s.pk
 		  FROM (SELECT k.id, v.key, k.first_name, k.last_name, k.ek, k.pk,
@@ -464,49 +473,13 @@ AS $$
 	SELECT DISTINCT ON (s.id_a, s.id_b) s.id_a, s.id_b, s.score,
 		   crm.person_reasons(s.a_first, s.a_last, s.a_ek, s.a_pk, s.b_first, s.b_last, s.b_ek, s.b_pk)
 	  FROM scored s
-	 WHERE s.score >= threshold
+	 WHERE s.score >= $2
 	 ORDER BY s.id_a, s.id_b
+	$q$, phones, tbl) USING org, threshold;
+END;
 $$;
-COMMENT ON FUNCTION crm._contact_pairs(uuid, real) IS
-	'Internal (crm.duplicate_pairs for contacts): all candidate pairs of an organization from one self-join on the blocking keys (blocks over crm.dedup_block_limit() ignored), scored in C.';
-
-CREATE FUNCTION crm._lead_pairs(org uuid, threshold real)
-RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-	WITH k AS (
-		SELECT l.id, l.first_name, l.last_name, crm.email_key(l.email::text) AS ek,
-			   pg_catalog.array_remove(ARRAY[crm.phone_key(l.phone::text)], NULL) AS pk,
-			   crm.name_key(l.first_name, l.last_name) AS nk1,
-			   crm.name_key(l.last_name, l.first_name) AS nk2
-		  FROM crm.lead l
-		 WHERE l.organization_id = org AND l.deleted_at IS NULL
-	), b AS MATERIALIZED (
-		SELECT s.id, s.key, s.first_name, s.last_name, s.ek, s.pk
-		  FROM (SELECT k.id, v.key, k.first_name, k.last_name, k.ek, k.pk,
-					   pg_catalog.count(*) OVER (PARTITION BY v.key) AS n
-				  FROM k CROSS JOIN LATERAL
-					   (SELECT 'e:' || k.ek UNION ALL SELECT 'n:' || k.nk1 UNION ALL SELECT 'n:' || k.nk2
-						UNION ALL SELECT 'p:' || p FROM pg_catalog.unnest(k.pk) p) AS v(key)
-				 WHERE v.key IS NOT NULL) s
-		 WHERE s.n BETWEEN 2 AND crm.dedup_block_limit()
-	), scored AS (
-		SELECT x.id AS id_a, y.id AS id_b,
-			   crm.person_score(x.first_name, x.last_name, x.ek, x.pk, y.first_name, y.last_name, y.ek, y.pk) AS score,
-			   x.first_name AS a_first, x.last_name AS a_last, x.ek AS a_ek, x.pk AS a_pk,
-			   y.first_name AS b_first, y.last_name AS b_last, y.ek AS b_ek, y.pk AS b_pk
-		  FROM b x
-		  JOIN b y ON y.key = x.key AND x.id < y.id
-		OFFSET 0					-- a fence: score each pair once
-	)
-	SELECT DISTINCT ON (s.id_a, s.id_b) s.id_a, s.id_b, s.score,
-		   crm.person_reasons(s.a_first, s.a_last, s.a_ek, s.a_pk, s.b_first, s.b_last, s.b_ek, s.b_pk)
-	  FROM scored s
-	 WHERE s.score >= threshold
-	 ORDER BY s.id_a, s.id_b
-$$;
-COMMENT ON FUNCTION crm._lead_pairs(uuid, real) IS
-	'Internal (crm.duplicate_pairs for leads): all candidate pairs of an organization from one self-join on the blocking keys (blocks over crm.dedup_block_limit() ignored), scored in C.';
+COMMENT ON FUNCTION crm._person_pairs(regclass, uuid, real) IS
+	'Internal (crm.duplicate_pairs for contacts and leads): all candidate pairs of an organization from one self-join on the blocking keys (blocks over crm.dedup_block_limit() ignored), scored in C.';
 
 CREATE FUNCTION crm._account_pairs(org uuid, threshold real)
 RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
@@ -556,8 +529,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	CASE ent
-		WHEN 'contact' THEN RETURN QUERY SELECT * FROM crm._contact_pairs(org, threshold);
-		WHEN 'lead' THEN RETURN QUERY SELECT * FROM crm._lead_pairs(org, threshold);
+		WHEN 'contact', 'lead' THEN RETURN QUERY SELECT * FROM crm._person_pairs(entity, org, threshold);
 		WHEN 'account' THEN RETURN QUERY SELECT * FROM crm._account_pairs(org, threshold);
 	END CASE;
 END;
