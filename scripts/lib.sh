@@ -39,10 +39,10 @@ crm_deps() {
 	fi
 }
 
-# Build with -Werror: a warning is a failure here and in CI.
+# Build with -Wextra -Werror: a warning is a failure here and in CI.
 crm_build() {
 	say "building crm"
-	make -C "$CRM_ROOT" -s PG_CFLAGS="-Werror" >/dev/null
+	make -C "$CRM_ROOT" -s PG_CFLAGS="-Wextra -Werror" >/dev/null
 }
 
 # The private install tree: the PostgreSQL binary is copied (the server finds

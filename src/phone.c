@@ -34,6 +34,8 @@ phone_check_default_country(char **newval, void **extra, GucSource source)
 {
 	const char *v = *newval;
 
+	(void) extra;
+	(void) source;
 	if (v == NULL || v[0] == '\0')
 		return true;
 	if (strlen(v) != 2 || phone_region_calling_code(v, 2) == 0)
