@@ -52,10 +52,12 @@ utf8_text(const char *s, size_t len)
 	return cstring_to_text_with_len(s, (int) len);
 }
 
-PG_FUNCTION_INFO_V1(dedup_jaro_winkler);
-/* crm.jaro_winkler(text, text) RETURNS real */
-Datum
-dedup_jaro_winkler(PG_FUNCTION_ARGS)
+/* A measure of two strings (UTF-8 bytes and lengths). */
+typedef double (*pair_measure) (const char *a, size_t alen, const char *b, size_t blen);
+
+/* Apply a measure to the call's two text arguments. */
+static double
+measure_text_pair(FunctionCallInfo fcinfo, pair_measure measure)
 {
 	text	   *a = PG_GETARG_TEXT_PP(0);
 	text	   *b = PG_GETARG_TEXT_PP(1);
@@ -63,11 +65,26 @@ dedup_jaro_winkler(PG_FUNCTION_ARGS)
 				blen;
 	const char *as = text_utf8(a, &alen);
 	const char *bs = text_utf8(b, &blen);
-	double		r = sim_jaro_winkler(as, alen, bs, blen);
+	double		r = measure(as, alen, bs, blen);
 
 	PG_FREE_IF_COPY(a, 0);
 	PG_FREE_IF_COPY(b, 1);
-	PG_RETURN_FLOAT4((float4) r);
+	return r;
+}
+
+/* sim_edit_distance as a pair_measure. */
+static double
+edit_distance_measure(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return (double) sim_edit_distance(a, alen, b, blen);
+}
+
+PG_FUNCTION_INFO_V1(dedup_jaro_winkler);
+/* crm.jaro_winkler(text, text) RETURNS real */
+Datum
+dedup_jaro_winkler(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT4((float4) measure_text_pair(fcinfo, sim_jaro_winkler));
 }
 
 PG_FUNCTION_INFO_V1(dedup_edit_distance);
@@ -75,17 +92,7 @@ PG_FUNCTION_INFO_V1(dedup_edit_distance);
 Datum
 dedup_edit_distance(PG_FUNCTION_ARGS)
 {
-	text	   *a = PG_GETARG_TEXT_PP(0);
-	text	   *b = PG_GETARG_TEXT_PP(1);
-	size_t		alen,
-				blen;
-	const char *as = text_utf8(a, &alen);
-	const char *bs = text_utf8(b, &blen);
-	int			r = sim_edit_distance(as, alen, bs, blen);
-
-	PG_FREE_IF_COPY(a, 0);
-	PG_FREE_IF_COPY(b, 1);
-	PG_RETURN_INT32(r);
+	PG_RETURN_INT32((int32) measure_text_pair(fcinfo, edit_distance_measure));
 }
 
 PG_FUNCTION_INFO_V1(dedup_name_similarity);
@@ -93,17 +100,7 @@ PG_FUNCTION_INFO_V1(dedup_name_similarity);
 Datum
 dedup_name_similarity(PG_FUNCTION_ARGS)
 {
-	text	   *a = PG_GETARG_TEXT_PP(0);
-	text	   *b = PG_GETARG_TEXT_PP(1);
-	size_t		alen,
-				blen;
-	const char *as = text_utf8(a, &alen);
-	const char *bs = text_utf8(b, &blen);
-	double		r = sim_name_similarity(as, alen, bs, blen);
-
-	PG_FREE_IF_COPY(a, 0);
-	PG_FREE_IF_COPY(b, 1);
-	PG_RETURN_FLOAT4((float4) r);
+	PG_RETURN_FLOAT4((float4) measure_text_pair(fcinfo, sim_name_similarity));
 }
 
 PG_FUNCTION_INFO_V1(dedup_name_key);
