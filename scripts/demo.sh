@@ -42,7 +42,9 @@ tour "A customer 360: Ann Smith, her account, colleagues and the last 5 activiti
 	     WHERE contact_id = (SELECT id FROM crm.contact WHERE email = 'ann.smith@initech.example')
 	     ORDER BY activity_at DESC LIMIT 5"
 tour "The audit trail of Ann's record: who changed what (only the changed columns)" \
-	-c "SELECT h.action, u.name AS actor, h.old_values, h.new_values
+	-c "SELECT h.action, u.name AS actor, h.old_values,
+	           CASE WHEN h.action = 'INSERT' THEN jsonb_build_object('columns', (SELECT count(*) FROM jsonb_object_keys(h.new_values)), 'email', h.new_values -> 'email')
+	                ELSE h.new_values END AS new_values
 	      FROM crm.history('crm.contact', (SELECT id FROM crm.contact WHERE email = 'ann.smith@initech.example')) h
 	      LEFT JOIN crm.app_user u ON u.organization_id = crm.current_org() AND u.id = h.actor_id"
 tour "Custom fields are validated: a tier that is not on the picklist is refused" \
