@@ -330,6 +330,10 @@ echo
 echo "bench took $total s"
 
 mkdir -p "$(dirname "$BENCH_DOC")"
+# Sections recorded by other benchmark scripts (bench/dedup.sql) live below a
+# marker line and are carried over when this run rewrites the file.
+marker='<!-- Sections below this line are kept by bench/run.sh when it rewrites this file. -->'
+kept=$( [ -f "$BENCH_DOC" ] && awk -v m="$marker" 'found || $0 == m { found = 1; print }' "$BENCH_DOC" || true)
 cat >"$BENCH_DOC" <<DOC
 # Benchmarks
 
@@ -367,4 +371,5 @@ $tenants
 - **g** (\`bench/sql/60_types.sql\`): the big tenant's email addresses and phone numbers copied into plain tables, once as crm.email / crm.phone and once as text; index build time (one run each) and the median of equality lookups: crm.email's case-insensitive \`=\` (with a text parameter in another case) against the usual \`lower(email) = lower(\$1)\` with a lower() expression index, and crm.phone parsing what people type (\`+1 415-555-0100\` style, crm.phone(\$1, 'US')) against an E.164 text column given exactly the stored text.
 - **f**: \`pgbench -M prepared\` over the Unix socket as the application role, scripts in \`bench/pgbench/\` weighted create contact with account 1, log activity 3, update contact 2, 360° view 4; BENCH_PGBENCH_SECONDS per run, crm and bare alternating at each client count.
 DOC
+[ -n "$kept" ] && printf '\n%s\n' "$kept" >>"$BENCH_DOC"
 say "wrote ${BENCH_DOC#$CRM_ROOT/}"
