@@ -66,7 +66,10 @@ COMMENT ON FUNCTION crm._comment_common(regclass) IS 'Install-time helper: comme
 
 -- Make a table a crm tenant table: row-level security with the tenant
 -- policy, included in pg_dump, the row-maintenance, custom-field and audit
--- triggers, common column comments.  Install and upgrade scripts call it for
+-- triggers, common column comments.  Every trigger gets the logical table
+-- name as its first argument: the C triggers name the table by it (in audit
+-- entries, custom-field definitions, errors), never by the relation's own
+-- name, which differs on Citus shards.  Install and upgrade scripts call it for
 -- every tenant table they create.
 CREATE FUNCTION crm._setup_tenant_table(tbl regclass, audited boolean DEFAULT true, label text DEFAULT NULL)
 RETURNS void
@@ -81,19 +84,19 @@ BEGIN
 	PERFORM pg_catalog.pg_extension_config_dump(tbl, '');
 	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'updated_at' AND NOT attisdropped) THEN
 		EXECUTE format('CREATE TRIGGER crm_10_stamp BEFORE INSERT OR UPDATE ON %s '
-					   'FOR EACH ROW EXECUTE FUNCTION crm.trg_stamp()', tbl);
+					   'FOR EACH ROW EXECUTE FUNCTION crm.trg_stamp(%L)', tbl, rel);
 	END IF;
 	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'custom_fields' AND NOT attisdropped) THEN
 		EXECUTE format('CREATE TRIGGER crm_20_custom_fields BEFORE INSERT OR UPDATE OF custom_fields ON %s '
-					   'FOR EACH ROW EXECUTE FUNCTION crm.trg_custom_fields()', tbl);
+					   'FOR EACH ROW EXECUTE FUNCTION crm.trg_custom_fields(%L)', tbl, rel);
 	END IF;
 	IF audited THEN
 		EXECUTE format('CREATE TRIGGER crm_90_audit_insert AFTER INSERT ON %s '
-					   'REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit()', tbl);
+					   'REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit(%L)', tbl, rel);
 		EXECUTE format('CREATE TRIGGER crm_90_audit_update AFTER UPDATE ON %s '
-					   'REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit()', tbl);
+					   'REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit(%L)', tbl, rel);
 		EXECUTE format('CREATE TRIGGER crm_90_audit_delete AFTER DELETE ON %s '
-					   'REFERENCING OLD TABLE AS crm_old FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit()', tbl);
+					   'REFERENCING OLD TABLE AS crm_old FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit(%L)', tbl, rel);
 	END IF;
 	PERFORM crm._comment_common(tbl);
 	INSERT INTO crm.table_registry (table_name, is_audited, entity_label)
@@ -105,7 +108,8 @@ COMMENT ON FUNCTION crm._setup_tenant_table(regclass, boolean, text) IS
 
 -- ---------------------------------------------------------------------------
 -- Outbox: events to the outside, written in the same transaction as the
--- change they describe; NOTIFY crm_events carries the outbox id.
+-- change they describe; a NOTIFY on the organization's channel carries the
+-- outbox id (crm.event_channel()).
 -- ---------------------------------------------------------------------------
 CREATE TABLE crm.outbox (
 	id			uuid NOT NULL DEFAULT crm.uuid_v7(),
@@ -121,35 +125,73 @@ CREATE TABLE crm.outbox (
 	CONSTRAINT outbox_payload_object CHECK (jsonb_typeof(payload) = 'object')
 );
 CREATE INDEX outbox_created_idx ON crm.outbox (organization_id, created_at);
-COMMENT ON TABLE crm.outbox IS 'Transactional outbox: one row per event, written with the change; consumers LISTEN crm_events and read by id.';
+COMMENT ON TABLE crm.outbox IS 'Transactional outbox: one row per event, written with the change; consumers LISTEN on crm.event_channel() and read by id.';
 COMMENT ON COLUMN crm.outbox.event_type IS 'Dotted lower-case event name, e.g. contact.duplicate_alert.';
 COMMENT ON COLUMN crm.outbox.entity IS 'The crm table the event is about (table name).';
 COMMENT ON COLUMN crm.outbox.entity_id IS 'The id of the record the event is about.';
 COMMENT ON COLUMN crm.outbox.payload IS 'Event data (JSON object).';
 SELECT crm._setup_tenant_table('crm.outbox', audited => false, label => 'outbox event');
 
--- Write an event to the outbox and notify listeners; returns the event id.
-CREATE FUNCTION crm.emit(event_type text, entity regclass, id uuid, payload jsonb DEFAULT '{}')
+-- Every outbox row is announced at commit on its organization's own channel
+-- (src/outbox.c): the channel name is a keyed hash of the organization id,
+-- so only who may act for a tenant can learn it (crm.event_channel()).
+CREATE TABLE crm.event_key (
+	key			bytea NOT NULL,
+	CONSTRAINT event_key_length CHECK (octet_length(key) >= 16)
+);
+CREATE UNIQUE INDEX event_key_one_row ON crm.event_key ((true));
+COMMENT ON TABLE crm.event_key IS 'The secret that names each organization''s event channel (one row, made at install; no application role can read it).';
+COMMENT ON COLUMN crm.event_key.key IS 'Random key: channel = crm_events_ || 32 hex digits of sha256(key || organization id).';
+INSERT INTO crm.event_key (key)
+SELECT pg_catalog.uuid_send(pg_catalog.gen_random_uuid()) || pg_catalog.uuid_send(pg_catalog.gen_random_uuid());
+-- Not dumped: a restored database gets a key of its own at CREATE EXTENSION,
+-- so its channel names differ (consumers ask crm.event_channel() when they
+-- connect), and no backup file carries the key.
+
+CREATE FUNCTION crm.event_channel() RETURNS text
+	AS 'MODULE_PATHNAME', 'outbox_event_channel'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.event_channel() IS
+	'The NOTIFY channel of the current organization''s outbox events (LISTEN to it; each notification''s payload is an outbox id to read from crm.outbox).';
+
+CREATE FUNCTION crm.trg_outbox_notify() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'outbox_notify'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm.trg_outbox_notify() IS
+	'AFTER INSERT row trigger on crm.outbox: NOTIFY on the event''s organization channel with the outbox id (delivered at commit).';
+CREATE TRIGGER crm_50_notify AFTER INSERT ON crm.outbox
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_outbox_notify();
+
+-- Write an event to the outbox; returns the event id.  Listeners of the
+-- organization's channel are notified at commit (crm.trg_outbox_notify).
+-- The event belongs to the given organization (the record's own, when a
+-- trigger emits it), else to the current one; row-level security refuses an
+-- organization the caller may not act for.
+CREATE FUNCTION crm.emit(event_type text, entity regclass, id uuid, payload jsonb DEFAULT '{}',
+						 organization_id uuid DEFAULT NULL)
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	ev uuid;
+	org uuid := emit.organization_id;
 	ent text := (SELECT CASE WHEN n.nspname = 'crm' THEN c.relname::text
 							 ELSE quote_ident(n.nspname) || '.' || quote_ident(c.relname) END
 				   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 				  WHERE c.oid = emit.entity);
 BEGIN
+	IF org IS NULL THEN
+		org := crm.current_org();
+	END IF;
 	INSERT INTO crm.outbox AS o (organization_id, event_type, entity, entity_id, payload)
-	VALUES (crm.current_org(), emit.event_type, ent, emit.id, coalesce(emit.payload, '{}'))
+	VALUES (org, emit.event_type, ent, emit.id, coalesce(emit.payload, '{}'))
 	RETURNING o.id INTO ev;
-	PERFORM pg_notify('crm_events', ev::text);
 	RETURN ev;
 END;
 $$;
-COMMENT ON FUNCTION crm.emit(text, regclass, uuid, jsonb) IS
-	'Writes an event to crm.outbox in the current transaction and sends NOTIFY crm_events with its id (delivered at commit).';
+COMMENT ON FUNCTION crm.emit(text, regclass, uuid, jsonb, uuid) IS
+	'Writes an event to crm.outbox in the current transaction (for the given organization, default the current one); listeners of crm.event_channel() get its id at commit.';
 
 -- Delete outbox events older than the given age; returns how many.
 CREATE FUNCTION crm.outbox_prune(older_than interval DEFAULT '30 days')
@@ -275,46 +317,19 @@ COMMENT ON FUNCTION crm.unschedule_jobs() IS 'Removes crm''s pg_cron jobs (idemp
 
 -- ---------------------------------------------------------------------------
 -- Hierarchies (account, territory, ...): a parent link must never close a
--- cycle.  Changes of one tenant's hierarchy are serialised by an advisory
--- lock, so two concurrent re-parentings cannot build a cycle between them
--- (in READ COMMITTED; crm.verify() reports any cycle in any case).
+-- cycle, at any isolation level.  crm.trg_no_cycle(table, parent_column) is
+-- C (src/hierarchy.c): changes of one tenant's hierarchy are serialised by a
+-- lock in crm's own keyspace and the walk up runs with a snapshot taken
+-- after the lock, so two concurrent re-parentings cannot build a cycle
+-- between them, in READ COMMITTED, REPEATABLE READ and SERIALIZABLE alike.
+-- A hierarchy is a BEFORE INSERT OR UPDATE OF <parent> trigger calling it;
+-- crm.check_hierarchy_cycles() finds every such trigger in the catalog.
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION crm.trg_no_cycle() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, crm, pg_temp
-AS $$
-DECLARE
-	parent_col text := TG_ARGV[0];
-	new_parent uuid;
-	hit boolean;
-BEGIN
-	IF current_setting('crm.restoring', true) = 'on' THEN
-		RETURN NEW;
-	END IF;
-	EXECUTE format('SELECT ($1).%I', parent_col) INTO new_parent USING NEW;
-	IF new_parent IS NULL THEN
-		RETURN NEW;
-	END IF;
-	PERFORM pg_advisory_xact_lock(hashtext(TG_TABLE_NAME), hashtext(NEW.organization_id::text));
-	EXECUTE format(
-		'WITH RECURSIVE up(id, depth) AS (
-			SELECT $1, 1
-			UNION ALL
-			SELECT t.%1$I, up.depth + 1 FROM %2$I.%3$I t JOIN up ON t.organization_id = $2 AND t.id = up.id
-			 WHERE t.%1$I IS NOT NULL AND up.depth < 10000)
-		 SELECT EXISTS (SELECT 1 FROM up WHERE id = $3)',
-		parent_col, TG_TABLE_SCHEMA, TG_TABLE_NAME)
-	INTO hit USING new_parent, NEW.organization_id, NEW.id;
-	IF hit THEN
-		RAISE EXCEPTION 'crm.% % cannot have % as its parent: that would make a cycle', TG_TABLE_NAME, NEW.id, new_parent
-			USING ERRCODE = 'integrity_constraint_violation',
-				  HINT = 'A record cannot be its own ancestor.';
-	END IF;
-	RETURN NEW;
-END;
-$$;
+	AS 'MODULE_PATHNAME', 'hierarchy_no_cycle'
+	LANGUAGE C;
 COMMENT ON FUNCTION crm.trg_no_cycle() IS
-	'BEFORE row trigger on hierarchies (argument: the parent column): refuses a parent that would close a cycle.';
+	'BEFORE row trigger on hierarchies (arguments: logical table name, parent column): refuses a parent that would close a cycle, naming the records of the cycle.';
 
 -- Drift check: records that are their own ancestor, in every hierarchy.
 CREATE FUNCTION crm.check_hierarchy_cycles()
@@ -325,7 +340,14 @@ AS $$
 DECLARE
 	h record;
 BEGIN
-	FOR h IN SELECT * FROM (VALUES ('account', 'parent_account_id'), ('territory', 'parent_territory_id')) AS v(tbl, col) LOOP
+	-- every hierarchy: the (table, parent column) arguments of the
+	-- crm.trg_no_cycle triggers on crm's tables
+	FOR h IN SELECT DISTINCT a[1] AS tbl, a[2] AS col
+			   FROM (SELECT pg_catalog.string_to_array(pg_catalog.encode(t.tgargs, 'escape'), '\000') AS a
+					   FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+					  WHERE t.tgfoid = 'crm.trg_no_cycle()'::pg_catalog.regprocedure
+						AND c.relnamespace = 'crm'::pg_catalog.regnamespace) s
+			  ORDER BY 1 LOOP
 		RETURN QUERY EXECUTE format(
 			'WITH RECURSIVE up(start, org, cur, depth) AS (
 				SELECT t.id, t.organization_id, t.%1$I, 1 FROM crm.%2$I t WHERE t.%1$I IS NOT NULL
@@ -338,7 +360,7 @@ BEGIN
 	END LOOP;
 END;
 $$;
-COMMENT ON FUNCTION crm.check_hierarchy_cycles() IS 'crm.verify() check: accounts and territories that are their own ancestor.';
+COMMENT ON FUNCTION crm.check_hierarchy_cycles() IS 'crm.verify() check: records of every hierarchy (accounts, territories, ...) that are their own ancestor.';
 INSERT INTO crm.verify_check VALUES
 	('hierarchy_cycles', 'crm.check_hierarchy_cycles()', 'Accounts and territories never are their own ancestor.');
 

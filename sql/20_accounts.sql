@@ -78,9 +78,9 @@ COMMENT ON COLUMN crm.account.description IS 'Free description.';
 COMMENT ON COLUMN crm.account.territory_id IS 'The crm.territory the account belongs to.';
 SELECT crm._setup_tenant_table('crm.account');
 CREATE TRIGGER crm_15_no_cycle BEFORE INSERT OR UPDATE OF parent_account_id ON crm.account
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_no_cycle('parent_account_id');
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_no_cycle('account', 'parent_account_id');
 CREATE TRIGGER crm_15_no_cycle BEFORE INSERT OR UPDATE OF parent_territory_id ON crm.territory
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_no_cycle('parent_territory_id');
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_no_cycle('territory', 'parent_territory_id');
 
 CREATE TABLE crm.contact (
 	id			uuid NOT NULL DEFAULT crm.uuid_v7(),

@@ -122,9 +122,13 @@ $$;
 COMMENT ON FUNCTION crm._custom_field_recheck(uuid, text, text, text, jsonb, boolean) IS
 	'Internal: how many of a tenant''s records of entity a field definition would reject, with one example id and its problem.';
 
--- BEFORE INSERT OR UPDATE OR DELETE on crm.custom_field.
+-- BEFORE INSERT OR UPDATE OR DELETE on crm.custom_field.  SECURITY DEFINER:
+-- the definition lock (crm._custom_field_lock) and the re-check are internal
+-- and not executable by application roles; every query here filters by the
+-- definition's organization explicitly (row-level security does not apply to
+-- the owner), and the definition row itself passed the caller's policy.
 CREATE FUNCTION crm._custom_field_guard() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
@@ -138,6 +142,10 @@ DECLARE
 		OR NEW.options IS DISTINCT FROM OLD.options
 		OR NEW.is_required <> OLD.is_required;
 BEGIN
+	IF TG_RELID <> 'crm.custom_field'::regclass THEN
+		RAISE EXCEPTION 'crm._custom_field_guard() runs only on crm.custom_field, not on %', TG_RELID::regclass
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 	END IF;
@@ -243,7 +251,7 @@ BEGIN
 		SELECT c.relname FROM pg_class c
 		  JOIN pg_attribute a ON a.attrelid = c.oid
 		 WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'r'
-		   AND a.attname = 'custom_fields' AND NOT a.attisdropped
+		   AND a.attname = 'custom_fields' AND a.atttypid = 'jsonb'::regtype AND NOT a.attisdropped
 		 ORDER BY c.relname
 	LOOP
 		RETURN QUERY EXECUTE format(

@@ -35,8 +35,11 @@ DECLARE
 	org uuid := crm.current_org();
 	caller name := crm._invoking_role();
 BEGIN
-	IF EXISTS (SELECT 1 FROM crm.role_access a
-				WHERE a.role::oid = (SELECT r.oid FROM pg_roles r WHERE r.rolname = caller)
+	-- the limits of the role and of every role it is a member of, as
+	-- crm.current_org() applies them (a superuser is bound only by its own)
+	IF EXISTS (SELECT 1 FROM crm.role_access a, pg_roles r
+				WHERE r.rolname = caller
+				  AND (a.role::oid = r.oid OR (NOT r.rolsuper AND pg_has_role(r.oid, a.role::oid, 'MEMBER')))
 				  AND a.organizations IS NOT NULL AND org <> ALL (a.organizations)) THEN
 		RAISE EXCEPTION 'role "%" may not act for organization %', caller, org
 			USING ERRCODE = 'insufficient_privilege';

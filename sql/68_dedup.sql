@@ -604,7 +604,7 @@ BEGIN
 				  HINT = format('Update the existing %s instead, merge the records with crm.merge(), or change the rule (crm.duplicate_rule: action alert or allow, or a higher threshold).', TG_TABLE_NAME);
 	END IF;
 	PERFORM crm.emit(TG_TABLE_NAME || '.duplicate_alert', TG_RELID::regclass, NEW.id,
-					 jsonb_build_object('threshold', r.threshold, 'candidates', cands));
+					 jsonb_build_object('threshold', r.threshold, 'candidates', cands), NEW.organization_id);
 	RETURN NULL;
 END;
 $$;

@@ -129,3 +129,25 @@ COMMENT ON FUNCTION crm.drop_guard() IS
 CREATE EVENT TRIGGER crm_drop_guard ON ddl_command_start
 	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')
 	EXECUTE FUNCTION crm.drop_guard();
+
+-- The other ways a CRM table or column can go: as a side effect of dropping
+-- something it depends on (ALTER EXTENSION crm DROP TYPE crm.email; DROP
+-- TYPE crm.email CASCADE drops every email column).  Checked on what a
+-- command did drop, before it commits (src/drop_objects.c).
+CREATE FUNCTION crm.drop_objects_guard() RETURNS event_trigger
+	AS 'MODULE_PATHNAME', 'drop_objects_guard'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm.drop_objects_guard() IS
+	'Event trigger (sql_drop): refuses a command that drops a table of schema crm or a column of one other than DROP EXTENSION crm (crm.allow_drop_with_data overrides).';
+CREATE EVENT TRIGGER crm_drop_objects_guard ON sql_drop
+	EXECUTE FUNCTION crm.drop_objects_guard();
+-- A command that takes the extension itself along drops the sql_drop guard
+-- too; so every DROP ... CASCADE of an object of schema crm is refused at
+-- its start.
+CREATE FUNCTION crm.drop_cascade_guard() RETURNS event_trigger
+	AS 'MODULE_PATHNAME', 'drop_cascade_guard'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm.drop_cascade_guard() IS
+	'Event trigger (ddl_command_start): refuses DROP ... CASCADE of an object of schema crm (crm.allow_drop_with_data overrides).';
+CREATE EVENT TRIGGER crm_drop_cascade_guard ON ddl_command_start
+	EXECUTE FUNCTION crm.drop_cascade_guard();

@@ -53,6 +53,9 @@
 #include "utils/xid8.h"
 
 #include "crm.h"
+#include "trigger_support.h"
+
+#define AUDIT_FNAME "crm.trg_audit()"
 
 /* A batch is written when it has this many entries or this many bytes. */
 #define AUDIT_BATCH_ROWS	5000
@@ -146,8 +149,9 @@ audit_column_cmp(const void *a, const void *b)
 
 /* The column facts of the trigger's relation, cached in fn_extra. */
 static AuditRelInfo *
-audit_rel_info(FunctionCallInfo fcinfo, Relation rel)
+audit_rel_info(FunctionCallInfo fcinfo, TriggerData *td)
 {
+	Relation	rel = td->tg_relation;
 	AuditRelInfo *info = (AuditRelInfo *) fcinfo->flinfo->fn_extra;
 	TupleDesc	desc = RelationGetDescr(rel);
 	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
@@ -161,7 +165,8 @@ audit_rel_info(FunctionCallInfo fcinfo, Relation rel)
 	info = palloc0(sizeof(AuditRelInfo));
 	info->relid = RelationGetRelid(rel);
 	info->natts = desc->natts;
-	info->relname = cstring_to_text(RelationGetRelationName(rel));
+	/* entries name the logical table, never the relation's own name */
+	info->relname = cstring_to_text(crm_trigger_arg(td, 0, AUDIT_FNAME, "table name"));
 	info->cols = palloc0(sizeof(AuditColumn) * Max(desc->natts, 1));
 
 	for (i = 0; i < desc->natts; i++)
@@ -669,7 +674,7 @@ PG_FUNCTION_INFO_V1(audit_capture);
 Datum
 audit_capture(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = (TriggerData *) fcinfo->context;
+	TriggerData *td;
 	Relation	rel;
 	TupleDesc	desc;
 	AuditRelInfo *info;
@@ -680,9 +685,8 @@ audit_capture(PG_FUNCTION_ARGS)
 	MemoryContext audit_cxt;
 	MemoryContext old;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
-		!TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
-		elog(ERROR, "crm.trg_audit() must be an AFTER INSERT, UPDATE or DELETE statement trigger");
+	td = crm_trigger_check(fcinfo, AUDIT_FNAME,
+						   CRM_TRIG_AFTER_STATEMENT | CRM_TRIG_INSERT | CRM_TRIG_UPDATE | CRM_TRIG_DELETE);
 
 	if (crm_restoring)
 		return PointerGetDatum(NULL);
@@ -708,7 +712,7 @@ audit_capture(PG_FUNCTION_ARGS)
 	if (tuplestore_tuple_count(news ? news : olds) == 0)
 		return PointerGetDatum(NULL);
 
-	info = audit_rel_info(fcinfo, rel);
+	info = audit_rel_info(fcinfo, td);
 
 	audit_cxt = AllocSetContextCreate(CurrentMemoryContext, "crm audit",
 									  ALLOCSET_DEFAULT_SIZES);

@@ -41,17 +41,18 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
+#include "catalog/pg_type.h"
 #include "common/hashfn.h"
 
 #include "cf_validate.h"
 #include "crm.h"
+#include "trigger_support.h"
 
 /* Bytes of an offending value quoted in an error. */
 #define CF_VALUE_QUOTE 80
 /* Field names listed in a hint at most. */
 #define CF_HINT_NAMES 20
-/* Distinguishes crm's custom-field locks from user advisory locks. */
-#define CF_LOCK_SUBID 0x4346
+#define CF_TRIGGER_FNAME "crm.trg_custom_fields()"
 
 /* One definition, ready to validate with. */
 typedef struct CfDef
@@ -311,14 +312,11 @@ cf_options_from_jsonb(CfFieldType type, Jsonb *jb, CfOptions *opts)
  * ------------------------------------------------------------------------
  */
 
-/* The lock tag of a (tenant, entity) pair. */
+/* The lock tag of a (tenant, entity) pair, in crm's own keyspace. */
 static void
 cf_lock_tag(LOCKTAG *tag, const pg_uuid_t *org, const char *entity)
 {
-	uint32		k1 = hash_bytes(org->data, UUID_LEN);
-	uint32		k2 = hash_bytes((const unsigned char *) entity, strlen(entity));
-
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, k1, k2, CF_LOCK_SUBID);
+	crm_lock_tag(tag, CRM_LOCK_CUSTOM_FIELD, org, entity, strlen(entity));
 }
 
 /* Compare a key with a definition's name, bytewise (COLLATE "C" order). */
@@ -606,7 +604,7 @@ PG_FUNCTION_INFO_V1(custom_fields_validate);
 Datum
 custom_fields_validate(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = (TriggerData *) fcinfo->context;
+	TriggerData *td;
 	Relation	rel;
 	TupleDesc	desc;
 	HeapTuple	tup;
@@ -619,10 +617,7 @@ custom_fields_validate(PG_FUNCTION_ARGS)
 	bool		orgnull,
 				cfnull;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		elog(ERROR, "crm.trg_custom_fields() must be a BEFORE INSERT OR UPDATE row trigger");
-
+	td = crm_trigger_check(fcinfo, CF_TRIGGER_FNAME, CRM_TRIG_BEFORE_ROW | CRM_TRIG_INSERT | CRM_TRIG_UPDATE);
 	rel = td->tg_relation;
 	desc = RelationGetDescr(rel);
 	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
@@ -630,14 +625,12 @@ custom_fields_validate(PG_FUNCTION_ARGS)
 	if (crm_restoring)
 		return PointerGetDatum(tup);
 
-	c = cf_cache(fcinfo, RelationGetRelationName(rel));
+	/* the entity is the logical table name, never the relation's own name */
+	c = cf_cache(fcinfo, crm_trigger_arg(td, 0, CF_TRIGGER_FNAME, "table name"));
 	if (c->org_attnum == 0)
 	{
-		c->org_attnum = SPI_fnumber(desc, "organization_id");
-		c->cf_attnum = SPI_fnumber(desc, "custom_fields");
-		if (c->org_attnum <= 0 || c->cf_attnum <= 0)
-			elog(ERROR, "crm.trg_custom_fields() needs columns organization_id and custom_fields in %s",
-				 RelationGetRelationName(rel));
+		c->org_attnum = crm_trigger_column(rel, "organization_id", UUIDOID, true, CF_TRIGGER_FNAME);
+		c->cf_attnum = crm_trigger_column(rel, "custom_fields", JSONBOID, true, CF_TRIGGER_FNAME);
 	}
 
 	orgd = heap_getattr(tup, c->org_attnum, desc, &orgnull);

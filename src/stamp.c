@@ -10,13 +10,17 @@
  *		a system write); created_at/created_by keep their old values, and id
  *		and organization_id cannot change (a row never moves to another tenant).
  * In restore mode (crm.restoring) rows are left exactly as loaded.
+ *
+ * It runs only on crm's own tables and checks the type of every common
+ * column it reads or writes (trigger_support.c): a column of that name with
+ * another type is an error, never a value written as if it were a uuid.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
 #include "commands/trigger.h"
-#include "executor/spi.h"
 #include "fmgr.h"
+#include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/rel.h"
@@ -24,6 +28,9 @@
 #include "utils/uuid.h"
 
 #include "crm.h"
+#include "trigger_support.h"
+
+#define STAMP_FNAME "crm.trg_stamp()"
 
 /* Attribute numbers of the common columns, found once per statement. */
 typedef struct StampColumns
@@ -37,32 +44,22 @@ typedef struct StampColumns
 	int			updated_by;
 } StampColumns;
 
-/* Attribute number of a column, or 0 when the table has none. */
-static int
-column_number(TupleDesc desc, const char *name)
-{
-	int			n = SPI_fnumber(desc, name);
-
-	return n > 0 ? n : 0;
-}
-
 /* The cached column numbers for this trigger's relation. */
 static StampColumns *
 stamp_columns(FunctionCallInfo fcinfo, Relation rel)
 {
 	StampColumns *c = (StampColumns *) fcinfo->flinfo->fn_extra;
-	TupleDesc	desc = RelationGetDescr(rel);
 
 	if (c == NULL || c->relid != RelationGetRelid(rel))
 	{
 		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(StampColumns));
 		c->relid = RelationGetRelid(rel);
-		c->id = column_number(desc, "id");
-		c->org = column_number(desc, "organization_id");
-		c->created_at = column_number(desc, "created_at");
-		c->updated_at = column_number(desc, "updated_at");
-		c->created_by = column_number(desc, "created_by");
-		c->updated_by = column_number(desc, "updated_by");
+		c->id = crm_trigger_column(rel, "id", UUIDOID, false, STAMP_FNAME);
+		c->org = crm_trigger_column(rel, "organization_id", UUIDOID, false, STAMP_FNAME);
+		c->created_at = crm_trigger_column(rel, "created_at", TIMESTAMPTZOID, false, STAMP_FNAME);
+		c->updated_at = crm_trigger_column(rel, "updated_at", TIMESTAMPTZOID, false, STAMP_FNAME);
+		c->created_by = crm_trigger_column(rel, "created_by", UUIDOID, false, STAMP_FNAME);
+		c->updated_by = crm_trigger_column(rel, "updated_by", UUIDOID, false, STAMP_FNAME);
 		fcinfo->flinfo->fn_extra = c;
 	}
 	return c;
@@ -70,7 +67,7 @@ stamp_columns(FunctionCallInfo fcinfo, Relation rel)
 
 /* Refuse a change of an identifying column. */
 static void
-check_unchanged(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc, int attnum, Relation rel)
+check_unchanged(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc, int attnum, const char *table)
 {
 	bool		oldnull,
 				newnull;
@@ -86,7 +83,7 @@ check_unchanged(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc, int attnum, 
 				(errcode(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION),
 				 errmsg("column \"%s\" of crm.%s cannot be changed",
 						NameStr(TupleDescAttr(desc, attnum - 1)->attname),
-						RelationGetRelationName(rel)),
+						table),
 				 errdetail("A record keeps its id and its organization for life."),
 				 errhint("Create a new record instead.")));
 }
@@ -97,7 +94,7 @@ PG_FUNCTION_INFO_V1(stamp_row);
 Datum
 stamp_row(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = (TriggerData *) fcinfo->context;
+	TriggerData *td;
 	Relation	rel;
 	TupleDesc	desc;
 	StampColumns *c;
@@ -110,10 +107,7 @@ stamp_row(PG_FUNCTION_ARGS)
 	bool		have_actor;
 	Datum		now;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		elog(ERROR, "crm.trg_stamp() must be a BEFORE INSERT OR UPDATE row trigger");
-
+	td = crm_trigger_check(fcinfo, STAMP_FNAME, CRM_TRIG_BEFORE_ROW | CRM_TRIG_INSERT | CRM_TRIG_UPDATE);
 	rel = td->tg_relation;
 	desc = RelationGetDescr(rel);
 	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
@@ -169,9 +163,10 @@ stamp_row(PG_FUNCTION_ARGS)
 	{
 		HeapTuple	old = td->tg_trigtuple;
 		bool		isnull;
+		const char *table = crm_trigger_arg(td, 0, STAMP_FNAME, "table name");
 
-		check_unchanged(old, tup, desc, c->id, rel);
-		check_unchanged(old, tup, desc, c->org, rel);
+		check_unchanged(old, tup, desc, c->id, table);
+		check_unchanged(old, tup, desc, c->org, table);
 		if (c->created_at)
 		{
 			cols[n] = c->created_at;

@@ -21,6 +21,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -139,8 +140,13 @@ load_access(Oid userid, Oid sessionid)
 
 	/*
 	 * Read the table directly: the roles asking need no privilege on it, and
-	 * it is small.  A role restricted in both of its capacities (current and
-	 * session user) may act only for organizations both allow.
+	 * it is small.  A limit binds the role it was granted to and every role
+	 * that is a member of it, directly or through other roles, with or
+	 * without INHERIT (a member can always SET ROLE to it): granting a group
+	 * role is how PostgreSQL shares privileges, so it must share the limit
+	 * too.  Limits only narrow: a session whose current or session user is
+	 * bound by several may act only for organizations all of them allow, and
+	 * an unrestricted grant elsewhere does not lift them.
 	 */
 	rel = table_open(relid, AccessShareLock);
 
@@ -164,7 +170,8 @@ load_access(Oid userid, Oid sessionid)
 		int			nmine = 0;
 		int			i;
 
-		if (isnull || (role != userid && role != sessionid))
+		if (isnull || !(is_member_of_role_nosuper(userid, role) ||
+						 is_member_of_role_nosuper(sessionid, role)))
 			continue;
 		arr = heap_getattr(tup, 3, RelationGetDescr(rel), &isnull);
 		if (isnull)

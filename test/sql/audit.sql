@@ -168,13 +168,14 @@ SET crm.restoring = on;
 RESET ROLE;
 
 -- ---------------------------------------------------------------------------
--- Type rendering matches to_jsonb: a scratch table with the audit triggers
--- (as crm._setup_tenant_table attaches them), one column per kind of type,
+-- Type rendering matches to_jsonb: a scratch table in schema crm (the
+-- audit trigger runs only on crm's own tables) with the audit triggers (as
+-- crm._setup_tenant_table attaches them), one column per kind of type,
 -- in a session time zone other than UTC.
 -- ---------------------------------------------------------------------------
 CREATE TYPE audit_mood AS ENUM ('calm', 'busy');
 CREATE DOMAIN audit_short AS varchar(10);
-CREATE TABLE audit_types (
+CREATE TABLE crm.audit_types (
 	organization_id uuid NOT NULL,
 	id			uuid NOT NULL,
 	n			numeric(18,2),
@@ -200,14 +201,14 @@ CREATE TABLE audit_types (
 	big			text,
 	CONSTRAINT audit_types_pkey PRIMARY KEY (organization_id, id) DEFERRABLE
 );
-CREATE TRIGGER crm_90_audit_insert AFTER INSERT ON audit_types
-	REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit();
-CREATE TRIGGER crm_90_audit_update AFTER UPDATE ON audit_types
-	REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit();
-CREATE TRIGGER crm_90_audit_delete AFTER DELETE ON audit_types
-	REFERENCING OLD TABLE AS crm_old FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit();
+CREATE TRIGGER crm_90_audit_insert AFTER INSERT ON crm.audit_types
+	REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit('audit_types');
+CREATE TRIGGER crm_90_audit_update AFTER UPDATE ON crm.audit_types
+	REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit('audit_types');
+CREATE TRIGGER crm_90_audit_delete AFTER DELETE ON crm.audit_types
+	REFERENCING OLD TABLE AS crm_old FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit('audit_types');
 SET TimeZone = 'America/New_York';
-INSERT INTO audit_types VALUES
+INSERT INTO crm.audit_types VALUES
 	(:'org_a', '00000000-0000-7000-8000-000000000001', 1234.50, 1e-20, -2, 2147483647, -9223372036854775808,
 	 1.5, 0.1, false, '2024-02-29', '2024-02-29 13:14:15.123456', '2024-07-01 12:00:00+02',
 	 '{"k": [1, 2.50, "x", null], "o": {}}', '{"b": 1, "a": [true]}', '{a,NULL,"c d"}',
@@ -226,7 +227,7 @@ SELECT t.id, a.new_values = (SELECT jsonb_object_agg(j.key, j.value) FROM jsonb_
 							|| CASE WHEN t.j IS NULL THEN '{}' ELSE jsonb_build_object('j', t.j) END
 							|| CASE WHEN t.js IS NULL THEN '{}' ELSE jsonb_build_object('js', t.js) END
 		 AS same_as_to_jsonb
-  FROM audit_types t JOIN crm.audit_log a ON a.row_id = t.id AND a.table_name = 'audit_types'
+  FROM crm.audit_types t JOIN crm.audit_log a ON a.row_id = t.id AND a.table_name = 'audit_types'
  ORDER BY t.id;
 -- and what that looks like (the long text left out)
 SELECT jsonb_pretty(new_values - 'big' - 'organization_id') FROM crm.audit_log
@@ -234,14 +235,14 @@ SELECT jsonb_pretty(new_values - 'big' - 'organization_id') FROM crm.audit_log
 
 -- The 200,000-character text is stored compressed; updating another column,
 -- or rewriting the text with the same content, does not report it changed.
-UPDATE audit_types SET b = NOT b, big = big || '' WHERE id = '00000000-0000-7000-8000-000000000001';
+UPDATE crm.audit_types SET b = NOT b, big = big || '' WHERE id = '00000000-0000-7000-8000-000000000001';
 SELECT old_values, new_values FROM crm.audit_log
  WHERE table_name = 'audit_types' AND action = 'UPDATE';
 
 -- Old and new rows are paired by primary key, not by the order they come
 -- in: swapping the ids of two rows (a deferrable key allows it) pairs the
 -- old row with id 2 with the new row with id 2.
-UPDATE audit_types SET id = CASE id WHEN '00000000-0000-7000-8000-000000000002' THEN '00000000-0000-7000-8000-000000000003'::uuid
+UPDATE crm.audit_types SET id = CASE id WHEN '00000000-0000-7000-8000-000000000002' THEN '00000000-0000-7000-8000-000000000003'::uuid
 									 ELSE '00000000-0000-7000-8000-000000000002'::uuid END
  WHERE id IN ('00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000003');
 SELECT row_id, old_values ->> 'n_free' AS old_n_free, new_values ->> 'n_free' AS new_n_free,
@@ -252,13 +253,13 @@ SELECT row_id, old_values ->> 'n_free' AS old_n_free, new_values ->> 'n_free' AS
 -- A key that really changes (possible only in a table without crm's stamp
 -- trigger) is recorded as the old row under the old id and the new row under
 -- the new id.
-UPDATE audit_types SET id = '00000000-0000-7000-8000-000000000009' WHERE id = '00000000-0000-7000-8000-000000000003';
+UPDATE crm.audit_types SET id = '00000000-0000-7000-8000-000000000009' WHERE id = '00000000-0000-7000-8000-000000000003';
 SELECT row_id, old_values ->> 'n_free' AS old_n_free, new_values ->> 'n_free' AS new_n_free FROM crm.audit_log
  WHERE table_name = 'audit_types' AND action = 'UPDATE' AND (old_values IS NULL) <> (new_values IS NULL)
  ORDER BY row_id;
 
 -- DELETE of several rows: one entry each.
-DELETE FROM audit_types;
+DELETE FROM crm.audit_types;
 SELECT row_id, (old_values ->> 'b') AS b FROM crm.audit_log
  WHERE table_name = 'audit_types' AND action = 'DELETE' ORDER BY row_id;
 RESET TimeZone;
@@ -281,23 +282,23 @@ RESET ROLE;
 -- Misuse is refused with a clear error: the trigger needs its transition
 -- tables, fires per statement, and needs the uuid key columns.
 -- ---------------------------------------------------------------------------
-CREATE TABLE audit_misuse (organization_id uuid, id uuid);
-CREATE TRIGGER no_transition AFTER INSERT ON audit_misuse
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit();
-INSERT INTO audit_misuse VALUES (:'org_a', gen_random_uuid());
-DROP TRIGGER no_transition ON audit_misuse;
-CREATE TRIGGER per_row AFTER INSERT ON audit_misuse
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_audit();
-INSERT INTO audit_misuse VALUES (:'org_a', gen_random_uuid());
-DROP TRIGGER per_row ON audit_misuse;
-ALTER TABLE audit_misuse ALTER COLUMN id TYPE text;
-CREATE TRIGGER text_id AFTER INSERT ON audit_misuse
-	REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit();
-INSERT INTO audit_misuse VALUES (:'org_a', 'x');
-DROP TABLE audit_misuse;
+CREATE TABLE crm.audit_misuse (organization_id uuid, id uuid);
+CREATE TRIGGER no_transition AFTER INSERT ON crm.audit_misuse
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit('audit_misuse');
+INSERT INTO crm.audit_misuse VALUES (:'org_a', gen_random_uuid());
+DROP TRIGGER no_transition ON crm.audit_misuse;
+CREATE TRIGGER per_row AFTER INSERT ON crm.audit_misuse
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_audit('audit_misuse');
+INSERT INTO crm.audit_misuse VALUES (:'org_a', gen_random_uuid());
+DROP TRIGGER per_row ON crm.audit_misuse;
+ALTER TABLE crm.audit_misuse ALTER COLUMN id TYPE text;
+CREATE TRIGGER text_id AFTER INSERT ON crm.audit_misuse
+	REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit('audit_misuse');
+INSERT INTO crm.audit_misuse VALUES (:'org_a', 'x');
+DROP TABLE crm.audit_misuse;
 
 -- Clean up the roles (their grants first).
-DROP TABLE audit_types;
+DROP TABLE crm.audit_types;
 DROP TYPE audit_mood;
 DROP DOMAIN audit_short;
 SELECT crm.revoke_access('audit_app_user');

@@ -27,6 +27,8 @@ INSERT INTO bad_case VALUES
 	('current_org', $$SELECT set_config('crm.organization_id', '', true), crm.current_org()$$, '55000'),
 	('current_org', $$SELECT set_config('crm.organization_id', 'acme', true), crm.current_org()$$, '22P02'),
 	('current_org', $$SELECT set_config('crm.organization_id', '00000000-0000-7000-8000-0000000000ff', true), crm.current_org()$$, '42501'),
+	('event_channel', $$SELECT set_config('crm.organization_id', '', true), crm.event_channel()$$, '55000'),
+	('event_channel', $$SELECT set_config('crm.organization_id', '00000000-0000-7000-8000-0000000000ff', true), crm.event_channel()$$, '42501'),
 	('current_user_id', $$SELECT set_config('crm.user_id', '', true), crm.current_user_id()$$, '55000'),
 	('current_user_id', $$SELECT set_config('crm.user_id', '{not a uuid}', true), crm.current_user_id()$$, '22P02'),
 	('acting_user', $$SELECT set_config('crm.user_id', 'bob', true), crm.acting_user()$$, '22P02'),
@@ -58,8 +60,9 @@ INSERT INTO bad_case VALUES
 	('emit', $$SELECT crm.emit('contact.created', 'crm.contact', NULL, '[1, 2]')$$, '23514'),
 	('outbox_prune', $$SELECT crm.outbox_prune('1 day')$$, '42501'),  -- a job for the owner or an admin
 	('verify', $$SELECT * FROM crm.verify()$$, 'no error'),
-	('schedule_jobs', $$SELECT * FROM crm.schedule_jobs()$$, 'no error'),
-	('unschedule_jobs', $$SELECT * FROM crm.unschedule_jobs()$$, 'no error'),
+	-- scheduling is for the database owner (pg_cron runs jobs as who scheduled them)
+	('schedule_jobs', $$SELECT * FROM crm.schedule_jobs()$$, '42501'),
+	('unschedule_jobs', $$SELECT * FROM crm.unschedule_jobs()$$, '42501'),
 	('uuid_v7_time', $$SELECT crm.uuid_v7_time('not-a-uuid')$$, '22P02'),
 	('is_valid_timezone', $$SELECT crm.is_valid_timezone(repeat('x', 10000))$$, 'no error'),
 	-- email and phone

@@ -1,0 +1,88 @@
+-- ============================================================================
+-- 95 privileges: who may execute what (doc/design.md, "Security model").
+--
+-- PostgreSQL lets PUBLIC execute every new function.  crm takes that away
+-- from all of its functions, then gives back exactly two lists:
+--
+--   the public API     documented in doc/reference.md: what clients call,
+--                      the support functions of crm's types and operators,
+--                      the functions in crm's defaults, policies and checks;
+--   caller-rights      internal functions that the public API calls while it
+--   support            runs as its caller (PostgreSQL checks EXECUTE on every
+--                      nested call).  Each one either runs as the caller under
+--                      row-level security and can do nothing the caller could
+--                      not do with plain SQL, or is a SECURITY DEFINER that
+--                      checks the caller's organization and privileges itself.
+--
+-- Everything else -- trigger functions, locks, install helpers, restore
+-- mode, job scheduling, access grants -- is executable by the owner only.
+-- A function a later feature adds is therefore not executable until it is
+-- put on a list here; test/sql/security.sql shows both lists, and
+-- test/pgtap/security.sql fails on any trigger, lock or SECURITY DEFINER
+-- function that is executable without being listed.
+-- ============================================================================
+
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA crm FROM PUBLIC;
+
+DO $$
+DECLARE
+	f text;
+	public_api constant text[] := ARRAY[
+		-- tenancy and ids
+		'crm.uuid_v7()', 'crm.uuid_v7_time(uuid)', 'crm.current_org()', 'crm.current_user_id()',
+		'crm.acting_user()', 'crm.is_valid_timezone(text)',
+		-- events, verification, history
+		'crm.emit(text, regclass, uuid, jsonb, uuid)', 'crm.event_channel()', 'crm.verify()',
+		'crm.check_hierarchy_cycles()', 'crm.check_custom_fields()', 'crm.history(regclass, uuid)',
+		-- custom fields
+		'crm.custom_field_value_error(text, jsonb, jsonb)', 'crm.custom_field_value_valid(text, jsonb, jsonb)',
+		'crm.custom_field_options_error(text, jsonb)', 'crm.custom_fields_error(text, uuid, jsonb)',
+		-- merge, privacy, duplicates
+		'crm.merge(regclass, uuid, uuid[], jsonb)', 'crm.subject_export(crm.email)',
+		'crm.subject_erase(crm.email, text)', 'crm.erasure_lookup(crm.email)',
+		'crm.find_duplicates(regclass, uuid, real)', 'crm.duplicate_pairs(regclass, real)',
+		'crm.jaro_winkler(text, text)', 'crm.edit_distance(text, text)', 'crm.name_similarity(text, text)',
+		'crm.name_key(text, text)', 'crm.company_norm(text)', 'crm.company_key(text)', 'crm.email_key(text)',
+		'crm.email_domain_key(text)', 'crm.phone_key(text)', 'crm.person_full_name(text, text)',
+		'crm.dedup_block_limit()',
+		'crm.person_score(text, text, text, text[], text, text, text, text[])',
+		'crm.person_reasons(text, text, text, text[], text, text, text, text[])',
+		'crm.person_match(text, text, text, text[], text, text, text, text[])',
+		'crm.account_score(text, text, text, text, text, text)',
+		'crm.account_reasons(text, text, text, text, text, text)',
+		'crm.account_match(text, text, text, text, text, text)',
+		-- search
+		'crm.ts_match(tsvector, tsquery)', 'crm.search_query(text)', 'crm.search(text, integer)'];
+	caller_rights_support constant text[] := ARRAY[
+		-- crm.merge, crm.subject_erase: who calls, for which organization
+		'crm._invoking_role()', 'crm._caller_org()',
+		-- catalog lookups and SQL builders (no table data)
+		'crm._qualified(regclass)', 'crm._referencing_keys(regclass)',
+		'crm._merge_collision_sql(regclass, name, name)', 'crm._pii_columns()',
+		'crm._erased_expr(regclass, name, text)', 'crm._erased_state_sql(regclass)',
+		'crm._subject_match_sql(regclass, name)', 'crm._dedup_entity(regclass)',
+		-- pure functions of their arguments
+		'crm._subject_key(text)', 'crm._jsonb_scrub(jsonb, text[])',
+		-- queries that run as the caller, under row-level security
+		'crm._subject_records(text)', 'crm._duplicates(text, uuid, uuid, real)',
+		'crm._contact_duplicates(uuid, uuid, real)', 'crm._lead_duplicates(uuid, uuid, real)',
+		'crm._account_duplicates(uuid, uuid, real)', 'crm._person_pairs(regclass, uuid, real)',
+		'crm._account_pairs(uuid, real)',
+		-- SECURITY DEFINER, each checking the caller's organization and
+		-- UPDATE privilege itself (sql/66_merge.sql, sql/67_privacy.sql)
+		'crm._audit_write(regclass, uuid, text, jsonb, jsonb)', 'crm._audit_scrub(regclass, uuid[], text)',
+		'crm._erasure_write(uuid, text, text, jsonb)', 'crm._subject_hash(uuid, text)'];
+BEGIN
+	FOREACH f IN ARRAY public_api || caller_rights_support LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f::regprocedure);
+	END LOOP;
+	-- crm.email and crm.phone: input/output, casts, operators, index support
+	FOR f IN
+		SELECT p.oid::regprocedure::text FROM pg_proc p
+		 WHERE p.pronamespace = 'crm'::regnamespace
+		   AND (p.proname LIKE 'email\_%' OR p.proname LIKE 'phone\_%' OR p.proname IN ('email', 'phone'))
+	LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f);
+	END LOOP;
+END;
+$$;

@@ -1,0 +1,173 @@
+/*
+ * trigger_support.c
+ *		The checks every crm C trigger makes before it reads or writes a row
+ *		(see trigger_support.h), and crm's own advisory lock keyspace.
+ *
+ * Why these checks: PostgreSQL checks EXECUTE on a trigger function only
+ * when the trigger is created, and a role that can create a temporary table
+ * can create triggers on it.  crm's trigger functions are not executable by
+ * PUBLIC, but the triggers must not depend on that alone: each refuses a
+ * relation that is not crm's own and checks the type of every column it
+ * touches, so a hostile table (wrong types, missing columns, a crm table's
+ * name in pg_temp) gets a clear error, never a crash or a forged write.
+ *
+ * "crm's own" is: in schema crm and owned by the owner of schema crm.  No
+ * application role can arrange both (it cannot create objects in crm, and a
+ * table it creates is its own), and the test holds on Citus shards, which
+ * keep the schema and owner of their logical table but not its name or OID.
+ */
+#include "postgres.h"
+
+#include "access/hash.h"
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "trigger_support.h"
+
+/* Whether a relation lives in schema crm and is owned by crm's owner. */
+bool
+crm_relation_is_own(Relation rel)
+{
+	Oid			nsp = get_namespace_oid("crm", true);
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (!OidIsValid(nsp) || RelationGetNamespace(rel) != nsp)
+		return false;
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return rel->rd_rel->relowner == owner;
+}
+
+/* A readable name of the events a trigger function accepts. */
+static const char *
+crm_trigger_kinds_text(int kinds)
+{
+	StringInfoData s;
+	const char *sep = "";
+
+	initStringInfo(&s);
+	appendStringInfoString(&s, (kinds & CRM_TRIG_BEFORE_ROW) ? "a BEFORE " : "an AFTER ");
+	if (kinds & CRM_TRIG_INSERT)
+	{
+		appendStringInfoString(&s, "INSERT");
+		sep = " or ";
+	}
+	if (kinds & CRM_TRIG_UPDATE)
+	{
+		appendStringInfo(&s, "%sUPDATE", sep);
+		sep = " or ";
+	}
+	if (kinds & CRM_TRIG_DELETE)
+		appendStringInfo(&s, "%sDELETE", sep);
+	appendStringInfoString(&s, (kinds & CRM_TRIG_AFTER_STATEMENT) ? " statement trigger" : " row trigger");
+	return s.data;
+}
+
+/* See trigger_support.h. */
+TriggerData *
+crm_trigger_check(FunctionCallInfo fcinfo, const char *fname, int kinds)
+{
+	TriggerData *td;
+	TriggerEvent ev;
+	bool		ok;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s can only be called as a trigger", fname)));
+	td = (TriggerData *) fcinfo->context;
+	ev = td->tg_event;
+
+	if (kinds & CRM_TRIG_BEFORE_ROW)
+		ok = TRIGGER_FIRED_BEFORE(ev) && TRIGGER_FIRED_FOR_ROW(ev);
+	else if (kinds & CRM_TRIG_AFTER_ROW)
+		ok = TRIGGER_FIRED_AFTER(ev) && TRIGGER_FIRED_FOR_ROW(ev);
+	else
+		ok = TRIGGER_FIRED_AFTER(ev) && TRIGGER_FIRED_FOR_STATEMENT(ev);
+	if (TRIGGER_FIRED_BY_INSERT(ev))
+		ok = ok && (kinds & CRM_TRIG_INSERT);
+	else if (TRIGGER_FIRED_BY_UPDATE(ev))
+		ok = ok && (kinds & CRM_TRIG_UPDATE);
+	else if (TRIGGER_FIRED_BY_DELETE(ev))
+		ok = ok && (kinds & CRM_TRIG_DELETE);
+	else
+		ok = false;				/* TRUNCATE */
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s must be fired as %s", fname, crm_trigger_kinds_text(kinds))));
+
+	if (!crm_relation_is_own(td->tg_relation))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s refuses to run on table \"%s\"", fname,
+						RelationGetRelationName(td->tg_relation)),
+				 errdetail("The table is in schema %s, owned by %s; crm's trigger functions work only on crm's own tables (in schema crm, owned by the owner of schema crm).",
+						   get_namespace_name(RelationGetNamespace(td->tg_relation)),
+						   GetUserNameFromId(td->tg_relation->rd_rel->relowner, false)),
+				 errhint("Drop this trigger.")));
+	return td;
+}
+
+/* See trigger_support.h. */
+const char *
+crm_trigger_arg(TriggerData *td, int argno, const char *fname, const char *what)
+{
+	Trigger    *tg = td->tg_trigger;
+
+	if (tg->tgnargs <= argno || tg->tgargs[argno] == NULL || tg->tgargs[argno][0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on \"%s\" gives %s no %s",
+						tg->tgname, RelationGetRelationName(td->tg_relation), fname, what),
+				 errhint("Create crm's triggers with crm._setup_tenant_table().")));
+	return tg->tgargs[argno];
+}
+
+/* See trigger_support.h. */
+int
+crm_trigger_column(Relation rel, const char *name, Oid typid, bool required, const char *fname)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || strcmp(NameStr(att->attname), name) != 0)
+			continue;
+		if (att->atttypid != typid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("%s cannot run on table \"%s\": column \"%s\" is of type %s, not %s",
+							fname, RelationGetRelationName(rel), name,
+							format_type_be(att->atttypid), format_type_be(typid))));
+		return i + 1;
+	}
+	if (required)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s cannot run on table \"%s\": it has no column \"%s\"",
+						fname, RelationGetRelationName(rel), name)));
+	return 0;
+}
+
+/* See trigger_support.h. */
+void
+crm_lock_tag(LOCKTAG *tag, CrmLockSpace space, const pg_uuid_t *org, const char *name, int namelen)
+{
+	uint32		k1 = hash_bytes(org->data, UUID_LEN);
+	uint32		k2 = hash_bytes((const unsigned char *) name, namelen);
+
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, k1, k2, (uint16) space);
+}

@@ -1,0 +1,69 @@
+/*
+ * trigger_support.h
+ *		What every crm C trigger does before it touches a row: check how it
+ *		was fired, refuse a relation that is not crm's own, take the logical
+ *		table name from its trigger argument, check the type of every column
+ *		it reads or writes; and crm's own lock keyspace.
+ */
+#ifndef CRM_TRIGGER_SUPPORT_H
+#define CRM_TRIGGER_SUPPORT_H
+
+#include "postgres.h"
+
+#include "commands/trigger.h"
+#include "storage/lock.h"
+#include "utils/rel.h"
+#include "utils/uuid.h"
+
+/* The events a trigger function accepts (crm_trigger_check's "kinds"). */
+#define CRM_TRIG_BEFORE_ROW			0x01	/* BEFORE ... FOR EACH ROW */
+#define CRM_TRIG_AFTER_STATEMENT	0x02	/* AFTER ... FOR EACH STATEMENT */
+#define CRM_TRIG_AFTER_ROW			0x04	/* AFTER ... FOR EACH ROW */
+#define CRM_TRIG_INSERT				0x10
+#define CRM_TRIG_UPDATE				0x20
+#define CRM_TRIG_DELETE				0x40
+
+/*
+ * Check that fcinfo is a trigger call of the accepted kinds on a relation
+ * that is crm's own, and return the trigger data.  "fname" is the SQL name
+ * used in messages (e.g. "crm.trg_stamp()").
+ */
+extern TriggerData *crm_trigger_check(FunctionCallInfo fcinfo, const char *fname, int kinds);
+
+/* Whether a relation lives in schema crm and is owned by crm's owner. */
+extern bool crm_relation_is_own(Relation rel);
+
+/*
+ * Argument "argno" of the trigger (0-based), or a clear error when the
+ * trigger has too few arguments.  crm._setup_tenant_table passes the logical
+ * table name as argument 0: on Citus the trigger fires on shards whose
+ * relation names differ, and only crm's owner can create a trigger on a
+ * relation crm_relation_is_own accepts, so the value is trustworthy.
+ */
+extern const char *crm_trigger_arg(TriggerData *td, int argno, const char *fname, const char *what);
+
+/*
+ * Attribute number of column "name" of the trigger's relation, checked to
+ * be of type "typid" (no domain, no other type).  0 when the relation has no
+ * such column and "required" is false; an error when it is required, or
+ * when the column exists with another type.
+ */
+extern int	crm_trigger_column(Relation rel, const char *name, Oid typid, bool required,
+							   const char *fname);
+
+/*
+ * crm's own advisory lock keyspace.  SQL's pg_advisory_* functions use
+ * field4 = 1 (one int8 key) or 2 (two int4 keys), so no caller can compute
+ * or take a lock whose field4 is one of these.
+ */
+typedef enum CrmLockSpace
+{
+	CRM_LOCK_CUSTOM_FIELD = 0x4346,	/* (tenant, entity) custom field definitions */
+	CRM_LOCK_HIERARCHY = 0x4348,	/* (tenant, table) parent links */
+	CRM_LOCK_DEDUP = 0x4344			/* (tenant, entity, blocking key) */
+} CrmLockSpace;
+
+/* The lock tag of (space, tenant, name) in crm's keyspace. */
+extern void crm_lock_tag(LOCKTAG *tag, CrmLockSpace space, const pg_uuid_t *org, const char *name, int namelen);
+
+#endif							/* CRM_TRIGGER_SUPPORT_H */

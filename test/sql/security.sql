@@ -1,0 +1,270 @@
+-- Security: who may execute what, and what crm's trigger functions do when
+-- they are attached where they do not belong.  Every case below was an
+-- attack on the spine (issue 7): a readonly role crashing the server with
+-- crm.trg_stamp on a temporary table, forging audit entries of another
+-- tenant with crm.trg_audit on a temp table named "contact", passing a
+-- role's tenant limit to its members, stalling another tenant through a
+-- lock function.  The function lists come from the catalog, so a function
+-- added later shows up here.
+\set VERBOSITY terse
+SET client_min_messages = warning;
+
+\set org_a '5ec0a0a0-0000-7000-8000-00000000000a'
+\set org_b '5ec0b0b0-0000-7000-8000-00000000000b'
+INSERT INTO crm.organization (id, name) VALUES (:'org_a', 'Security A'), (:'org_b', 'Security B');
+DROP ROLE IF EXISTS sec_reader;
+DROP ROLE IF EXISTS sec_user;
+DROP ROLE IF EXISTS sec_admin;
+DROP ROLE IF EXISTS sec_group;
+DROP ROLE IF EXISTS sec_member;
+DROP ROLE IF EXISTS sec_nested;
+CREATE ROLE sec_reader;
+CREATE ROLE sec_user;
+CREATE ROLE sec_admin;
+SELECT crm.grant_access('sec_reader', 'readonly', ARRAY[:'org_b']::uuid[]);
+SELECT crm.grant_access('sec_user', 'user');
+SELECT crm.grant_access('sec_admin', 'admin');
+
+-- ---------------------------------------------------------------------------
+-- 1. Execute rights.  What PUBLIC may execute: the documented API (and the
+-- support functions of crm.email and crm.phone), then the internal
+-- functions the API calls with the caller's rights (sql/95_privileges.sql
+-- says why each is safe).  A new function is on neither list until it is
+-- put there.
+-- ---------------------------------------------------------------------------
+CREATE TEMP VIEW crm_functions AS
+SELECT p.oid, p.oid::regprocedure::text AS signature, p.proname, p.prosecdef,
+	   p.prorettype IN ('trigger'::regtype, 'event_trigger'::regtype) AS is_trigger,
+	   EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+				WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE') AS public_execute
+  FROM pg_proc p WHERE p.pronamespace = 'crm'::regnamespace;
+
+SELECT signature, prosecdef AS definer FROM crm_functions
+ WHERE public_execute AND proname NOT LIKE '\_%' AND proname NOT LIKE 'email%' AND proname NOT LIKE 'phone%'
+ ORDER BY 1;
+SELECT count(*) AS email_and_phone_support FROM crm_functions
+ WHERE public_execute AND (proname LIKE 'email%' OR proname LIKE 'phone%');
+SELECT signature, prosecdef AS definer FROM crm_functions
+ WHERE public_execute AND proname LIKE '\_%' ORDER BY 1;
+-- Not executable by PUBLIC: every trigger function, the lock, install,
+-- restore, scheduling and access functions.
+SELECT signature FROM crm_functions WHERE NOT public_execute ORDER BY 1;
+-- No trigger function at all is executable by PUBLIC.
+SELECT signature FROM crm_functions WHERE is_trigger AND public_execute;
+-- What the access levels add to PUBLIC's rights: only an unrestricted admin
+-- may create organizations.
+SELECT r.rolname, f.signature
+  FROM crm_functions f, pg_roles r
+ WHERE r.rolname IN ('sec_reader', 'sec_user', 'sec_admin')
+   AND has_function_privilege(r.oid, f.oid, 'EXECUTE') AND NOT f.public_execute
+ ORDER BY 1, 2;
+
+-- ---------------------------------------------------------------------------
+-- 2. A readonly role cannot attach any crm trigger function to a table of
+-- its own (the crash of issue 7 S1 started like this).
+-- ---------------------------------------------------------------------------
+SET ROLE sec_reader;
+SET crm.organization_id = :'org_b';
+CREATE TEMP TABLE s1 (id int, x int);
+INSERT INTO s1 VALUES (1, 1);
+CREATE TEMP TABLE attach_result (fn text, outcome text);
+DO $$
+DECLARE
+	f record;
+BEGIN
+	FOR f IN SELECT p.oid::regproc::text AS fn FROM pg_proc p
+			  WHERE p.pronamespace = 'crm'::regnamespace AND p.prorettype = 'trigger'::regtype ORDER BY 1 LOOP
+		BEGIN
+			EXECUTE format('CREATE TRIGGER t BEFORE UPDATE ON s1 FOR EACH ROW EXECUTE FUNCTION %s()', f.fn);
+			INSERT INTO attach_result VALUES (f.fn, 'ATTACHED');
+			EXECUTE 'DROP TRIGGER t ON s1';
+		EXCEPTION WHEN insufficient_privilege THEN
+			INSERT INTO attach_result VALUES (f.fn, 'refused: ' || SQLERRM);
+		END;
+	END LOOP;
+END;
+$$;
+SELECT fn, outcome FROM attach_result ORDER BY fn;
+-- ... and the crm functions of the lock class are not callable either:
+-- crm._custom_field_lock took another tenant's definition lock (S4).
+SELECT crm._custom_field_lock(:'org_a', 'contact');
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- 3. Defence in depth: even attached by a superuser, crm's C triggers
+-- refuse a relation that is not crm's own (schema crm, owned by the owner
+-- of schema crm) and check the type of every column they touch.  Each case
+-- is one that crashed the server, leaked a heap address or forged audit
+-- entries before; each must end in a clear error.
+-- ---------------------------------------------------------------------------
+-- the shapes of issue 7, in pg_temp
+CREATE TEMP TABLE h_noid (id int, x int);
+INSERT INTO h_noid VALUES (1, 1);
+CREATE TRIGGER t BEFORE UPDATE ON h_noid FOR EACH ROW EXECUTE FUNCTION crm.trg_stamp('contact');
+UPDATE h_noid SET x = 2;
+CREATE TEMP TABLE h_created_at (created_at text);
+CREATE TRIGGER t BEFORE INSERT ON h_created_at FOR EACH ROW EXECUTE FUNCTION crm.trg_stamp('contact');
+INSERT INTO h_created_at VALUES (NULL);
+CREATE TEMP TABLE h_cf (organization_id int, custom_fields jsonb);
+CREATE TRIGGER t BEFORE INSERT ON h_cf FOR EACH ROW EXECUTE FUNCTION crm.trg_custom_fields('contact');
+INSERT INTO h_cf VALUES (1, '{}');
+-- a temp table named like a crm table, with the audit trigger: the forged
+-- entry for another tenant's contact (S2)
+CREATE TEMP TABLE contact (organization_id uuid, id uuid, email text);
+CREATE TRIGGER t AFTER INSERT ON contact REFERENCING NEW TABLE AS crm_new
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit('contact');
+INSERT INTO contact VALUES (:'org_a', '5ec00000-0000-7000-8000-0000000000c1', 'forged@a.example');
+DROP TRIGGER t ON contact;
+ALTER TABLE contact ADD COLUMN parent_account_id uuid;
+CREATE TRIGGER t BEFORE INSERT ON contact
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_no_cycle('account', 'parent_account_id');
+INSERT INTO contact VALUES (:'org_a', gen_random_uuid(), 'x@a.example', gen_random_uuid());
+DROP TRIGGER t ON contact;
+CREATE TRIGGER t AFTER INSERT ON contact FOR EACH ROW EXECUTE FUNCTION crm.trg_outbox_notify();
+INSERT INTO contact VALUES (:'org_a', '5ec00000-0000-7000-8000-0000000000c2', 'x@a.example');
+DROP TABLE contact, h_noid, h_created_at, h_cf;
+-- The same in schema crm itself, but owned by an application role: still
+-- not crm's own.
+CREATE TABLE crm.sec_hostile (id uuid, organization_id uuid, created_at text);
+ALTER TABLE crm.sec_hostile OWNER TO sec_admin;
+CREATE TRIGGER t BEFORE INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_stamp('contact');
+INSERT INTO crm.sec_hostile (created_at) VALUES (NULL);
+ALTER TABLE crm.sec_hostile OWNER TO CURRENT_USER;
+-- Owned by crm's owner, but with columns of the wrong types, one at a
+-- time: the text created_at that crashed on NULL, the bigint created_by
+-- that stored a heap address, an integer id.
+INSERT INTO crm.sec_hostile (created_at) VALUES (NULL);
+ALTER TABLE crm.sec_hostile ALTER COLUMN created_at TYPE timestamptz USING NULL, ADD COLUMN created_by bigint;
+SET crm.user_id = '5ec00000-0000-7000-8000-0000000000aa';
+INSERT INTO crm.sec_hostile (created_by) VALUES (NULL);
+ALTER TABLE crm.sec_hostile DROP COLUMN created_by, ADD COLUMN created_by text;
+INSERT INTO crm.sec_hostile (created_by) VALUES (NULL);
+RESET crm.user_id;
+ALTER TABLE crm.sec_hostile DROP COLUMN created_by, ALTER COLUMN id TYPE integer USING NULL;
+INSERT INTO crm.sec_hostile DEFAULT VALUES;
+DROP TABLE crm.sec_hostile;
+-- trg_custom_fields on (organization_id int, custom_fields jsonb) and on
+-- (organization_id uuid, custom_fields text)
+CREATE TABLE crm.sec_hostile (organization_id int, custom_fields jsonb);
+CREATE TRIGGER t BEFORE INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_custom_fields('contact');
+INSERT INTO crm.sec_hostile VALUES (1, '{}');
+ALTER TABLE crm.sec_hostile ALTER COLUMN organization_id TYPE uuid USING NULL, ALTER COLUMN custom_fields TYPE text;
+INSERT INTO crm.sec_hostile VALUES (:'org_a', '{}');
+DROP TRIGGER t ON crm.sec_hostile;
+-- without the logical table name, a trigger does not guess it
+ALTER TABLE crm.sec_hostile DROP COLUMN custom_fields, ADD COLUMN id uuid;
+CREATE TRIGGER t AFTER INSERT ON crm.sec_hostile REFERENCING NEW TABLE AS crm_new
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit();
+INSERT INTO crm.sec_hostile VALUES (:'org_a', gen_random_uuid());
+DROP TRIGGER t ON crm.sec_hostile;
+-- wrong firing
+CREATE TRIGGER t AFTER INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_stamp('x');
+INSERT INTO crm.sec_hostile VALUES (:'org_a', gen_random_uuid());
+DROP TABLE crm.sec_hostile;
+-- Nothing was forged: no audit entry names the ids used above.
+SELECT count(*) AS forged_entries FROM crm.audit_log
+ WHERE row_id IN ('5ec00000-0000-7000-8000-0000000000c1', '5ec00000-0000-7000-8000-0000000000c2');
+
+-- ---------------------------------------------------------------------------
+-- 4. A tenant limit binds the members of the limited role (S3), also
+-- through nested groups, as current user and as session user; limits only
+-- narrow (an unrestricted grant as well does not lift them).
+-- ---------------------------------------------------------------------------
+CREATE ROLE sec_group;
+SELECT crm.grant_access('sec_group', 'readonly', ARRAY[:'org_a']::uuid[]);
+CREATE ROLE sec_member IN ROLE sec_group;
+CREATE ROLE sec_nested IN ROLE sec_member;
+GRANT sec_user TO sec_member;			-- an unrestricted grant as well
+SET ROLE sec_member;
+SET crm.organization_id = :'org_a';
+SELECT count(*) >= 0 AS member_reads_a FROM crm.contact;
+SET crm.organization_id = :'org_b';
+SELECT count(*) FROM crm.contact;
+RESET ROLE;
+SET ROLE sec_nested;
+SET crm.organization_id = :'org_b';
+SELECT crm.current_org();
+SET crm.organization_id = :'org_a';
+SELECT crm.current_org() = :'org_a' AS nested_acts_for_a;
+RESET ROLE;
+SET SESSION AUTHORIZATION sec_member;
+SET crm.organization_id = :'org_b';
+SELECT crm.current_org();
+RESET SESSION AUTHORIZATION;
+-- the SECURITY DEFINER functions apply the same rule to the calling role
+GRANT sec_group TO sec_user;
+SET ROLE sec_user;
+SET crm.organization_id = :'org_b';
+SELECT crm.erasure_lookup('nobody@b.example');
+RESET ROLE;
+REVOKE sec_group FROM sec_user;
+
+-- ---------------------------------------------------------------------------
+-- 5. Locks of crm's own keyspace: a hierarchy change of tenant A holds a
+-- lock no SQL caller can compute (advisory, field4 not 1 or 2), so taking
+-- the old key (hashtext(table), hashtext(org)) stalls nobody.
+-- ---------------------------------------------------------------------------
+SET crm.organization_id = :'org_a';
+BEGIN;
+INSERT INTO crm.account (name) VALUES ('Parent') RETURNING id AS sec_parent \gset
+INSERT INTO crm.account (name, parent_account_id) VALUES ('Child', :'sec_parent');
+SELECT locktype, objsubid, mode FROM pg_locks
+ WHERE pid = pg_backend_pid() AND locktype = 'advisory' ORDER BY objsubid;
+SELECT pg_try_advisory_xact_lock(hashtext('account'), hashtext(:'org_a')) AS old_key_is_free;
+ROLLBACK;
+
+-- ---------------------------------------------------------------------------
+-- 6. Events: each organization has its own channel, named by a keyed hash
+-- of its id (S5); crm.emit files an event under the record's organization
+-- (review 3), which row-level security checks for application roles.
+-- ---------------------------------------------------------------------------
+SET crm.organization_id = :'org_a';
+SELECT crm.event_channel() AS chan_a \gset
+SET crm.organization_id = :'org_b';
+SELECT crm.event_channel() AS chan_b \gset
+SELECT :'chan_a' <> :'chan_b' AS per_tenant,
+	   :'chan_a' ~ '^crm_events_[0-9a-f]{32}$' AS well_formed,
+	   position(replace(:'org_a', '-', '') IN :'chan_a') = 0 AS id_not_in_name;
+-- the key is not readable by application roles
+SET ROLE sec_admin;
+SELECT * FROM crm.event_key;
+-- an admin acting for B cannot file an event under A
+SELECT crm.emit('test.event', 'crm.contact', NULL, '{}', :'org_a');
+RESET ROLE;
+-- a superuser session acting for B files A's record event under A
+SELECT crm.emit('test.event', 'crm.contact', NULL, '{}', :'org_a') AS ev \gset
+SELECT organization_id = :'org_a' AS under_record_org FROM crm.outbox WHERE id = :'ev';
+
+-- ---------------------------------------------------------------------------
+-- 7. Dropping what the CRM tables depend on (S6): ALTER EXTENSION crm DROP
+-- TYPE crm.email; DROP TYPE crm.email CASCADE dropped the extension and
+-- every table.  Refused, and the type is back in the extension.
+-- ---------------------------------------------------------------------------
+ALTER EXTENSION crm DROP TYPE crm.email;
+DROP TYPE crm.email CASCADE;
+DROP FUNCTION crm.email_domain(crm.email) CASCADE;
+ALTER EXTENSION crm ADD TYPE crm.email;
+SELECT count(*) > 0 AS organizations_still_there FROM crm.organization;
+-- A column of a CRM table dropped directly is refused too (checked on what
+-- the command dropped, before it commits) ...
+ALTER TABLE crm.contact DROP COLUMN birthday;
+-- ... unless the superuser says so; here rolled back.
+BEGIN;
+SET LOCAL crm.allow_drop_with_data = on;
+ALTER TABLE crm.contact DROP COLUMN birthday;
+ROLLBACK;
+SELECT count(*) AS birthday_column FROM pg_attribute WHERE attrelid = 'crm.contact'::regclass AND attname = 'birthday';
+
+-- Clean up.
+SET ROLE sec_reader;
+DROP TABLE s1, attach_result;
+RESET ROLE;
+DELETE FROM crm.outbox WHERE organization_id IN (:'org_a', :'org_b');
+DELETE FROM crm.organization WHERE id IN (:'org_a', :'org_b');
+SELECT crm.revoke_access(r) FROM unnest(ARRAY['sec_reader', 'sec_user', 'sec_admin', 'sec_group']::regrole[]) r;
+DROP ROLE sec_nested;
+DROP ROLE sec_member;
+DROP ROLE sec_group;
+DROP ROLE sec_reader;
+DROP ROLE sec_user;
+DROP ROLE sec_admin;
