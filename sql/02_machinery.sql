@@ -16,6 +16,12 @@ CREATE FUNCTION crm.trg_audit() RETURNS trigger
 COMMENT ON FUNCTION crm.trg_audit() IS
 	'AFTER statement trigger with transition tables: writes crm.audit_log, one row per changed record with only the changed columns.';
 
+CREATE FUNCTION crm.trg_live_refs() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'live_refs_check'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm.trg_live_refs() IS
+	'BEFORE row trigger: a new or changed reference must point at a live record (not soft-deleted, not merged away); a soft delete locks its row against concurrent new references.';
+
 CREATE FUNCTION crm.trg_custom_fields() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'custom_fields_validate'
 	LANGUAGE C;
@@ -85,6 +91,10 @@ BEGIN
 	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'updated_at' AND NOT attisdropped) THEN
 		EXECUTE format('CREATE TRIGGER crm_10_stamp BEFORE INSERT OR UPDATE ON %s '
 					   'FOR EACH ROW EXECUTE FUNCTION crm.trg_stamp(%L)', tbl, rel);
+	END IF;
+	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'updated_at' AND NOT attisdropped) THEN
+		EXECUTE format('CREATE TRIGGER crm_12_live_refs BEFORE INSERT OR UPDATE ON %s '
+					   'FOR EACH ROW EXECUTE FUNCTION crm.trg_live_refs(%L)', tbl, rel);
 	END IF;
 	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'custom_fields' AND NOT attisdropped) THEN
 		EXECUTE format('CREATE TRIGGER crm_20_custom_fields BEFORE INSERT OR UPDATE OF custom_fields ON %s '
@@ -363,6 +373,47 @@ $$;
 COMMENT ON FUNCTION crm.check_hierarchy_cycles() IS 'crm.verify() check: records of every hierarchy (accounts, territories, ...) that are their own ancestor.';
 INSERT INTO crm.verify_check VALUES
 	('hierarchy_cycles', 'crm.check_hierarchy_cycles()', 'Accounts and territories never are their own ancestor.');
+
+-- Drift check: live records that point at a soft-deleted (or merged-away)
+-- record -- written before the parent was deleted, or behind the trigger's
+-- back.  Every tenant foreign key to a crm table with deleted_at, from the
+-- catalog.
+CREATE FUNCTION crm.check_live_references()
+RETURNS TABLE (entity text, id uuid, expected text, actual text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	fk record;
+BEGIN
+	FOR fk IN
+		SELECT c.relname AS child, a.attname AS col, p.relname AS parent,
+			   EXISTS (SELECT 1 FROM pg_attribute d WHERE d.attrelid = c.oid AND d.attname = 'deleted_at' AND NOT d.attisdropped) AS child_soft
+		  FROM pg_constraint k
+		  JOIN pg_class c ON c.oid = k.conrelid
+		  JOIN pg_class p ON p.oid = k.confrelid
+		  JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[2]
+		 WHERE k.contype = 'f' AND cardinality(k.conkey) = 2
+		   AND c.relnamespace = 'crm'::regnamespace AND p.relnamespace = 'crm'::regnamespace
+		   AND (SELECT attname FROM pg_attribute WHERE attrelid = k.conrelid AND attnum = k.conkey[1]) = 'organization_id'
+		   AND EXISTS (SELECT 1 FROM pg_attribute d WHERE d.attrelid = p.oid AND d.attname = 'deleted_at' AND NOT d.attisdropped)
+		 ORDER BY 1, 2
+	LOOP
+		RETURN QUERY EXECUTE format(
+			'SELECT %1$L::text, c.id, %2$L::text, %3$L || p.id::text
+			   FROM crm.%4$I c JOIN crm.%5$I p ON p.organization_id = c.organization_id AND p.id = c.%6$I
+			  WHERE p.deleted_at IS NOT NULL %7$s
+			  ORDER BY c.organization_id, c.id',
+			fk.child, 'a live ' || fk.parent || ' in ' || fk.col,
+			fk.col || ' points at deleted ' || fk.parent || ' ', fk.child, fk.parent, fk.col,
+			CASE WHEN fk.child_soft THEN 'AND c.deleted_at IS NULL' ELSE '' END);
+	END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION crm.check_live_references() IS
+	'crm.verify() check: live records whose reference points at a soft-deleted or merged-away record.';
+INSERT INTO crm.verify_check VALUES
+	('live_references', 'crm.check_live_references()', 'Live records point only at live records (not soft-deleted, not merged away).');
 
 -- The registries are metadata every role may read (crm.verify() and the
 -- tests iterate them).

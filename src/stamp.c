@@ -5,7 +5,9 @@
  *
  * INSERT: created_at defaults to now() and updated_at to created_at when the
  *		writer gave none (so imports can carry their history); created_by and
- *		updated_by are the acting user (crm.user_id) when one is set.
+ *		updated_by are the acting user (crm.user_id) when one is set; an
+ *		explicit NULL id or organization_id gets its default (a new uuid v7,
+ *		the current organization), as ORMs send NULL for generated keys.
  * UPDATE: updated_at = now(), updated_by = the acting user (NULL when none:
  *		a system write); created_at/created_by keep their old values, and id
  *		and organization_id cannot change (a row never moves to another tenant).
@@ -99,9 +101,11 @@ stamp_row(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	StampColumns *c;
 	HeapTuple	tup;
-	int			cols[4];
-	Datum		vals[4];
-	bool		nulls[4];
+	int			cols[6];
+	Datum		vals[6];
+	bool		nulls[6];
+	pg_uuid_t  *newid = NULL;
+	pg_uuid_t  *neworg = NULL;
 	int			n = 0;
 	pg_uuid_t  *actor;
 	bool		have_actor;
@@ -124,6 +128,36 @@ stamp_row(PG_FUNCTION_ARGS)
 	{
 		bool		isnull;
 		Datum		created = 0;
+
+		/*
+		 * An explicit NULL id or organization_id gets the column's default:
+		 * ORMs (Sequelize and others) send id = NULL for a key the database
+		 * generates.
+		 */
+		if (c->id)
+		{
+			(void) heap_getattr(tup, c->id, desc, &isnull);
+			if (isnull)
+			{
+				newid = palloc(UUID_LEN);
+				crm_uuid7_generate(newid);
+				cols[n] = c->id;
+				vals[n] = UUIDPGetDatum(newid);
+				nulls[n++] = false;
+			}
+		}
+		if (c->org)
+		{
+			(void) heap_getattr(tup, c->org, desc, &isnull);
+			if (isnull)
+			{
+				neworg = palloc(UUID_LEN);
+				*neworg = crm_current_org_uuid();
+				cols[n] = c->org;
+				vals[n] = UUIDPGetDatum(neworg);
+				nulls[n++] = false;
+			}
+		}
 
 		if (c->created_at)
 		{

@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/stratnum.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -24,6 +25,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -291,14 +293,95 @@ crm_current_org_uuid(void)
 	return org;
 }
 
+/* The last crm.user_id value validated, for one transaction and tenant. */
+typedef struct ActorCache
+{
+	bool		valid;
+	LocalTransactionId lxid;
+	char		text[GUC_TEXT_MAX];
+	pg_uuid_t	org;
+	pg_uuid_t	user;
+} ActorCache;
+
+static ActorCache actor_cache;
+
+/* Attribute number of a column of crm.app_user, checked to be of its type. */
+static AttrNumber
+app_user_column(Relation rel, const char *name, Oid typid)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0 && att->atttypid == typid)
+			return i + 1;
+	}
+	elog(ERROR, "crm.app_user has no column %s of type %s", name, format_type_be(typid));
+	return 0;
+}
+
+/*
+ * Whether user is an active crm.app_user (is_active, not deleted) of
+ * organization org.  Read through the primary key index directly: the
+ * check must not depend on the caller's privileges or row-level security,
+ * and it runs once per transaction.  The snapshot is the running query's
+ * (parallel workers have one; a worker cannot take a new one).
+ */
+static bool
+app_user_is_active(const pg_uuid_t *org, const pg_uuid_t *user)
+{
+	Oid			relid = crm_relation_oid("app_user");
+	Oid			indexid = crm_relation_oid("app_user_pkey");
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key[2];
+	HeapTuple	tup;
+	Snapshot	snap;
+	bool		ok = false;
+
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "crm.app_user or its primary key is missing");
+	rel = table_open(relid, AccessShareLock);
+	/* heap attribute numbers: systable_beginscan maps them to the index's */
+	ScanKeyInit(&key[0], app_user_column(rel, "organization_id", UUIDOID), BTEqualStrategyNumber,
+				F_UUID_EQ, UUIDPGetDatum(org));
+	ScanKeyInit(&key[1], app_user_column(rel, "id", UUIDOID), BTEqualStrategyNumber,
+				F_UUID_EQ, UUIDPGetDatum(user));
+	snap = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
+	scan = systable_beginscan(rel, indexid, true, snap, 2, key);
+	if ((tup = systable_getnext(scan)) != NULL)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		isnull;
+		Datum		active = heap_getattr(tup, app_user_column(rel, "is_active", BOOLOID), desc, &isnull);
+
+		ok = !isnull && DatumGetBool(active);
+		(void) heap_getattr(tup, app_user_column(rel, "deleted_at", TIMESTAMPTZOID), desc, &isnull);
+		ok = ok && isnull;
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return ok;
+}
+
 /*
  * The acting user from crm.user_id: true and *out set when it is set, false
- * when it is unset.  A malformed value is an error.
+ * when it is unset.  A set value must be the id of an active crm.app_user of
+ * the current organization (checked once per transaction and tenant): any
+ * other uuid -- another tenant's user, a deactivated or deleted one, a
+ * made-up one -- would land in created_by and in the audit log's actor.  In
+ * restore mode the value is taken as it is (nothing is stamped then).
  */
 bool
 crm_acting_user(pg_uuid_t *out)
 {
 	const char *val = crm_user_guc;
+	LocalTransactionId lxid = MyProc->lxid;
+	pg_uuid_t	org;
 
 	if (val == NULL || val[0] == '\0')
 		return false;
@@ -307,6 +390,32 @@ crm_acting_user(pg_uuid_t *out)
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid value for crm.user_id: \"%s\"", val),
 				 errdetail("The value must be a uuid, the id of a row of crm.app_user.")));
+	if (crm_restoring)
+		return true;
+
+	org = crm_current_org_uuid();
+	if (actor_cache.valid && actor_cache.lxid == lxid &&
+		strcmp(actor_cache.text, val) == 0 &&
+		memcmp(&actor_cache.org, &org, UUID_LEN) == 0)
+		return true;
+
+	if (!app_user_is_active(&org, out))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("crm.user_id %s is not an active user of organization %s", val,
+						crm_organization_guc ? crm_organization_guc : "?"),
+				 errdetail("crm.user_id must be the id of a crm.app_user of the current organization that is active and not deleted."),
+				 errhint("SET crm.user_id to the acting user's crm.app_user id, or RESET crm.user_id for a system write.")));
+
+	actor_cache.valid = false;
+	if (strlen(val) < GUC_TEXT_MAX)
+	{
+		strlcpy(actor_cache.text, val, GUC_TEXT_MAX);
+		actor_cache.org = org;
+		actor_cache.user = *out;
+		actor_cache.lxid = lxid;
+		actor_cache.valid = true;
+	}
 	return true;
 }
 

@@ -77,7 +77,6 @@ INSERT INTO crm.contact (id, account_id, first_name, last_name, email, phone, mo
 	(:'zc_old', :'acc', 'Zelfina', 'Quorrigan', 'zq@old-quorrigan.example', NULL, NULL, NULL, '{}', NULL, NULL, '{}'),
 	(:'zc_moved', NULL, 'Zelphina', 'Quorrigan-Smith', 'zelphina@new-quorrigan.example', NULL, NULL, NULL, '{}', NULL, NULL, '{}'),
 	(:'other', :'acc', 'Other', 'Person', 'other.person@example.com', '+1 212 555 0100', NULL, NULL, '{}', NULL, 'a loyal customer', '{}');
-SELECT crm.merge('crm.contact', :'zc', ARRAY[:'zc_old']::uuid[]) -> 'victims' AS merged;
 INSERT INTO crm.lead (id, first_name, last_name, email, phone, company, status, converted_at, converted_contact_id, converted_account_id) VALUES
 	(:'zl', 'Zelphina', 'Quorrigan', 'ZELPHINA.Q@quorrigan-mail.example', '+1 415 555 0199', 'Quux Industries', 'converted', now(), :'zc', :'acc');
 INSERT INTO crm.activity (id, type, subject, body, contact_id, account_id, duration_minutes) VALUES
@@ -86,6 +85,9 @@ INSERT INTO crm.activity (type, subject, contact_id, account_id, duration_minute
 	('meeting', 'Quorrigan on site', :'zc', :'acc', 90),
 	('email', 'Quote for Quux', :'zc_old', :'acc', NULL),
 	('call', 'Call with Other', :'other', :'acc', 10);
+-- the old record's email activity is re-pointed by the merge (a new
+-- reference to a merged-away record is refused)
+SELECT crm.merge('crm.contact', :'zc', ARRAY[:'zc_old']::uuid[]) -> 'victims' AS merged;
 INSERT INTO crm.activity (type, subject, lead_id) VALUES ('email', 'Welcome Zelphina', :'zl');
 INSERT INTO crm.note (body, activity_id) VALUES ('Zelphina will call back on 415 555 0199', :'za');
 INSERT INTO crm.note (body, contact_id) VALUES ('Other Person likes golf', :'other');
