@@ -13,6 +13,7 @@
 #include "utils/lsyscache.h"
 
 #include "crm.h"
+#include "error_hints.h"
 
 PG_MODULE_MAGIC;
 
@@ -75,6 +76,7 @@ _PG_init(void)
 							   phone_check_default_country, NULL, NULL);
 
 	MarkGUCPrefixReserved("crm");
+	crm_error_hints_init();
 }
 
 /* The OID of schema crm (errors if it is missing). */

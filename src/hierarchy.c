@@ -43,45 +43,20 @@
 /* Deeper hierarchies are not walked further (and reported as a cycle). */
 #define NO_CYCLE_MAX_DEPTH 10000
 
-/* A kept plan of one trigger. */
-typedef struct NoCyclePlan
-{
-	Oid			tgoid;			/* hash key */
-	char		table[NAMEDATALEN];
-	char		column[NAMEDATALEN];
-	SPIPlanPtr	plan;
-} NoCyclePlan;
-
+/* Kept plans of the walk, per trigger (its arguments are fixed for life). */
 static HTAB *no_cycle_plans = NULL;
 
 /* The kept plan of the walk for this trigger, prepared on first use. */
 static SPIPlanPtr
 no_cycle_plan(Oid tgoid, const char *table, const char *column)
 {
-	NoCyclePlan *p;
-	bool		found;
+	SPIPlanPtr *slot = crm_plan_slot(&no_cycle_plans, "crm hierarchy plans", tgoid, 1, 0);
 	StringInfoData sql;
 	Oid			argtypes[3] = {UUIDOID, UUIDOID, UUIDOID};
 	SPIPlanPtr	plan;
 
-	if (no_cycle_plans == NULL)
-	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(NoCyclePlan);
-		no_cycle_plans = hash_create("crm hierarchy plans", 16, &ctl, HASH_ELEM | HASH_BLOBS);
-	}
-	p = (NoCyclePlan *) hash_search(no_cycle_plans, &tgoid, HASH_ENTER, &found);
-	if (found && p->plan != NULL &&
-		strcmp(p->table, table) == 0 && strcmp(p->column, column) == 0)
-		return p->plan;
-	if (found && p->plan != NULL)
-		SPI_freeplan(p->plan);
-	p->plan = NULL;
-	strlcpy(p->table, table, NAMEDATALEN);
-	strlcpy(p->column, column, NAMEDATALEN);
+	if (*slot != NULL)
+		return *slot;
 
 	/*
 	 * $1 the new parent, $2 the tenant, $3 the record.  The path is carried
@@ -107,7 +82,7 @@ no_cycle_plan(Oid tgoid, const char *table, const char *column)
 			 table, SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
-	p->plan = plan;
+	*slot = plan;
 	pfree(sql.data);
 	return plan;
 }

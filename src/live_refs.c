@@ -76,15 +76,11 @@ typedef struct LiveRefs
 	AttrNumber	deleted_att;	/* 0: the table itself has no soft delete */
 } LiveRefs;
 
-/* Kept plans per referenced (or own) relation. */
-typedef struct LivePlans
-{
-	Oid			relid;			/* hash key */
-	SPIPlanPtr	lookup;			/* deleted_at of (org, id), FOR KEY SHARE */
-	SPIPlanPtr	lock;			/* (org, id) FOR UPDATE */
-} LivePlans;
-
+/* Kept plans per referenced (or own) relation: the look-up and the lock. */
 static HTAB *live_plans = NULL;
+
+#define LIVE_PLAN_LOOKUP 0		/* deleted_at of (org, id), FOR KEY SHARE */
+#define LIVE_PLAN_LOCK 1		/* (org, id) FOR UPDATE */
 
 /* Attribute number of a uuid/timestamptz column, or 0 (type checked). */
 static AttrNumber
@@ -157,31 +153,6 @@ live_prepare(const char *sql)
 	return plan;
 }
 
-/* The kept plans of a relation. */
-static LivePlans *
-live_plans_of(Oid relid)
-{
-	LivePlans  *p;
-	bool		found;
-
-	if (live_plans == NULL)
-	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(LivePlans);
-		live_plans = hash_create("crm live reference plans", 16, &ctl, HASH_ELEM | HASH_BLOBS);
-	}
-	p = (LivePlans *) hash_search(live_plans, &relid, HASH_ENTER, &found);
-	if (!found)
-	{
-		p->lookup = NULL;
-		p->lock = NULL;
-	}
-	return p;
-}
-
 /* schema.table of a relation, quoted. */
 static char *
 live_qualified(Oid relid)
@@ -194,29 +165,7 @@ live_qualified(Oid relid)
 static int
 live_execute_as_owner(Oid relid, SPIPlanPtr plan, Datum *args)
 {
-	Oid			save_userid;
-	int			save_sec;
-	volatile int rc = 0;
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-	PG_TRY();
-	{
-		rc = SPI_execute_plan(plan, args, NULL, false, 1);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
-	return rc;
+	return crm_spi_execute_as(crm_relation_owner(relid), plan, args, NULL, false, 1);
 }
 
 /* The text of a uuid datum. */
@@ -264,20 +213,20 @@ live_refuse(Relation rel, const char *table, const char *column, Oid refrelid,
 static void
 live_check_ref(Relation rel, const char *table, const LiveRef *ref, Datum org, Datum value)
 {
-	LivePlans  *p = live_plans_of(ref->refrelid);
+	SPIPlanPtr *lookup = crm_plan_slot(&live_plans, "crm live reference plans", ref->refrelid, 2, LIVE_PLAN_LOOKUP);
 	Datum		args[2] = {org, value};
 	int			rc;
 
-	if (p->lookup == NULL)
+	if (*lookup == NULL)
 	{
 		char	   *sql = psprintf("SELECT t.deleted_at FROM %s t"
 								   " WHERE t.organization_id OPERATOR(pg_catalog.=) $1"
 								   " AND t.id OPERATOR(pg_catalog.=) $2 FOR KEY SHARE OF t",
 								   live_qualified(ref->refrelid));
 
-		p->lookup = live_prepare(sql);
+		*lookup = live_prepare(sql);
 	}
-	rc = live_execute_as_owner(ref->refrelid, p->lookup, args);
+	rc = live_execute_as_owner(ref->refrelid, *lookup, args);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "live reference look-up failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed > 0)
@@ -363,7 +312,8 @@ live_refs_check(PG_FUNCTION_ARGS)
 		(void) heap_getattr(tup, r->deleted_att, desc, &newnull);
 		if (oldnull && !newnull)
 		{
-			LivePlans  *p = live_plans_of(RelationGetRelid(rel));
+			SPIPlanPtr *lock = crm_plan_slot(&live_plans, "crm live reference plans",
+											 RelationGetRelid(rel), 2, LIVE_PLAN_LOCK);
 			Datum		args[2];
 			int			rc;
 
@@ -377,12 +327,12 @@ live_refs_check(PG_FUNCTION_ARGS)
 						elog(ERROR, "SPI_connect failed");
 					connected = true;
 				}
-				if (p->lock == NULL)
-					p->lock = live_prepare(psprintf("SELECT 1 FROM %s t"
+				if (*lock == NULL)
+					*lock = live_prepare(psprintf("SELECT 1 FROM %s t"
 													" WHERE t.organization_id OPERATOR(pg_catalog.=) $1"
 													" AND t.id OPERATOR(pg_catalog.=) $2 FOR UPDATE OF t",
 													live_qualified(RelationGetRelid(rel))));
-				rc = live_execute_as_owner(RelationGetRelid(rel), p->lock, args);
+				rc = live_execute_as_owner(RelationGetRelid(rel), *lock, args);
 				if (rc != SPI_OK_SELECT)
 					elog(ERROR, "soft-delete lock failed: %s", SPI_result_code_string(rc));
 			}

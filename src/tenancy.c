@@ -31,6 +31,7 @@
 #include "utils/snapmgr.h"
 
 #include "crm.h"
+#include "error_hints.h"
 
 #define GUC_TEXT_MAX 64
 
@@ -228,6 +229,54 @@ load_access(Oid userid, Oid sessionid)
 	access_cache.valid = true;
 }
 
+/* Attribute number of a column of a crm table, checked to be of its type. */
+static AttrNumber
+table_column(Relation rel, const char *name, Oid typid)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0 && att->atttypid == typid)
+			return i + 1;
+	}
+	elog(ERROR, "%s has no column %s of type %s", RelationGetRelationName(rel), name, format_type_be(typid));
+	return 0;
+}
+
+/*
+ * Whether organization org exists, read through the primary key of
+ * crm.organization with the running query's snapshot (no privilege needed;
+ * once per transaction).
+ */
+static bool
+organization_exists(const pg_uuid_t *org)
+{
+	Oid			relid = crm_relation_oid("organization");
+	Oid			indexid = crm_relation_oid("organization_pkey");
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key[1];
+	Snapshot	snap;
+	bool		found;
+
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "crm.organization or its primary key is missing");
+	rel = table_open(relid, AccessShareLock);
+	ScanKeyInit(&key[0], table_column(rel, "id", UUIDOID), BTEqualStrategyNumber,
+				F_UUID_EQ, UUIDPGetDatum(org));
+	snap = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
+	scan = systable_beginscan(rel, indexid, true, snap, 1, key);
+	found = systable_getnext(scan) != NULL;
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
 /*
  * The tenant of the current transaction, from crm.organization_id.
  * Raises a clear error when it is unset, malformed, or an organization the
@@ -280,6 +329,14 @@ crm_current_org_uuid(void)
 					 errhint("Connect as a role granted for that organization.")));
 	}
 
+	if (!organization_exists(&org))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("crm.organization_id %s is not an organization", val),
+				 errdetail("No row of crm.organization has this id."),
+				 errhint("SET crm.organization_id to the id crm.create_organization() returned (SELECT id, name FROM crm.organization).")));
+	crm_error_hints_prepare();
+
 	org_cache.valid = false;
 	if (strlen(val) < GUC_TEXT_MAX)
 	{
@@ -305,24 +362,6 @@ typedef struct ActorCache
 
 static ActorCache actor_cache;
 
-/* Attribute number of a column of crm.app_user, checked to be of its type. */
-static AttrNumber
-app_user_column(Relation rel, const char *name, Oid typid)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	int			i;
-
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0 && att->atttypid == typid)
-			return i + 1;
-	}
-	elog(ERROR, "crm.app_user has no column %s of type %s", name, format_type_be(typid));
-	return 0;
-}
-
 /*
  * Whether user is an active crm.app_user (is_active, not deleted) of
  * organization org.  Read through the primary key index directly: the
@@ -346,9 +385,9 @@ app_user_is_active(const pg_uuid_t *org, const pg_uuid_t *user)
 		elog(ERROR, "crm.app_user or its primary key is missing");
 	rel = table_open(relid, AccessShareLock);
 	/* heap attribute numbers: systable_beginscan maps them to the index's */
-	ScanKeyInit(&key[0], app_user_column(rel, "organization_id", UUIDOID), BTEqualStrategyNumber,
+	ScanKeyInit(&key[0], table_column(rel, "organization_id", UUIDOID), BTEqualStrategyNumber,
 				F_UUID_EQ, UUIDPGetDatum(org));
-	ScanKeyInit(&key[1], app_user_column(rel, "id", UUIDOID), BTEqualStrategyNumber,
+	ScanKeyInit(&key[1], table_column(rel, "id", UUIDOID), BTEqualStrategyNumber,
 				F_UUID_EQ, UUIDPGetDatum(user));
 	snap = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
 	scan = systable_beginscan(rel, indexid, true, snap, 2, key);
@@ -356,10 +395,10 @@ app_user_is_active(const pg_uuid_t *org, const pg_uuid_t *user)
 	{
 		TupleDesc	desc = RelationGetDescr(rel);
 		bool		isnull;
-		Datum		active = heap_getattr(tup, app_user_column(rel, "is_active", BOOLOID), desc, &isnull);
+		Datum		active = heap_getattr(tup, table_column(rel, "is_active", BOOLOID), desc, &isnull);
 
 		ok = !isnull && DatumGetBool(active);
-		(void) heap_getattr(tup, app_user_column(rel, "deleted_at", TIMESTAMPTZOID), desc, &isnull);
+		(void) heap_getattr(tup, table_column(rel, "deleted_at", TIMESTAMPTZOID), desc, &isnull);
 		ok = ok && isnull;
 	}
 	systable_endscan(scan);

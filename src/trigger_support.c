@@ -21,12 +21,14 @@
 #include "access/hash.h"
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "error_hints.h"
 #include "trigger_support.h"
 
 /* Whether a relation lives in schema crm and is owned by crm's owner. */
@@ -115,6 +117,7 @@ crm_trigger_check(FunctionCallInfo fcinfo, const char *fname, int kinds)
 						   get_namespace_name(RelationGetNamespace(td->tg_relation)),
 						   GetUserNameFromId(td->tg_relation->rd_rel->relowner, false)),
 				 errhint("Drop this trigger.")));
+	crm_error_hints_prepare();
 	return td;
 }
 
@@ -170,4 +173,72 @@ crm_lock_tag(LOCKTAG *tag, CrmLockSpace space, const pg_uuid_t *org, const char 
 	uint32		k2 = hash_bytes((const unsigned char *) name, namelen);
 
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, k1, k2, (uint16) space);
+}
+
+/* See trigger_support.h. */
+Oid
+crm_relation_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* See trigger_support.h. */
+int
+crm_spi_execute_as(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
+				   bool read_only, long count)
+{
+	Oid			save_userid;
+	int			save_sec;
+	volatile int rc = 0;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(plan, values, nulls, read_only, count);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	return rc;
+}
+
+/* A cache entry: the key and its plans. */
+typedef struct CrmPlanEntry
+{
+	Oid			key;
+	SPIPlanPtr	plans[4];
+} CrmPlanEntry;
+
+/* See trigger_support.h. */
+SPIPlanPtr *
+crm_plan_slot(HTAB **cache, const char *name, Oid key, int nplans, int which)
+{
+	CrmPlanEntry *e;
+	bool		found;
+
+	if (nplans <= 0 || nplans > (int) lengthof(e->plans) || which < 0 || which >= nplans)
+		elog(ERROR, "crm_plan_slot: plan %d of %d out of range", which, nplans);
+	if (*cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(CrmPlanEntry);
+		*cache = hash_create(name, 16, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	e = (CrmPlanEntry *) hash_search(*cache, &key, HASH_ENTER, &found);
+	if (!found)
+		memset(e->plans, 0, sizeof(e->plans));
+	return &e->plans[which];
 }

@@ -11,6 +11,8 @@
 #include "postgres.h"
 
 #include "commands/trigger.h"
+#include "executor/spi.h"
+#include "utils/hsearch.h"
 #include "storage/lock.h"
 #include "utils/rel.h"
 #include "utils/uuid.h"
@@ -50,6 +52,26 @@ extern const char *crm_trigger_arg(TriggerData *td, int argno, const char *fname
  */
 extern int	crm_trigger_column(Relation rel, const char *name, Oid typid, bool required,
 							   const char *fname);
+
+/*
+ * Run a kept SPI plan as role "owner" (the owner of a crm table: trigger
+ * work that must not depend on the caller's privileges, such as writing
+ * the audit log or looking up a referenced row), with row-level security
+ * not forced; every such query filters by organization itself.  The caller
+ * is connected to SPI.  Returns SPI_execute_plan's result.
+ */
+extern int	crm_spi_execute_as(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
+							   bool read_only, long count);
+
+/* The owner of a relation. */
+extern Oid	crm_relation_owner(Oid relid);
+
+/*
+ * The slot of a kept plan in a backend-lifetime cache keyed by an OID (a
+ * trigger's or a relation's): *cache is created on first use; a new slot
+ * holds NULL.  Plans in it are prepared once and kept (SPI_keepplan).
+ */
+extern SPIPlanPtr *crm_plan_slot(HTAB **cache, const char *name, Oid key, int nplans, int which);
 
 /*
  * crm's own advisory lock keyspace.  SQL's pg_advisory_* functions use
