@@ -30,9 +30,9 @@ CREATE TABLE crm.account (
 	updated_by	uuid,
 	deleted_at	timestamptz,
 	search_vector tsvector GENERATED ALWAYS AS (
-		setweight(to_tsvector('simple'::regconfig, coalesce(name, '')), 'A') ||
+		setweight(to_tsvector('simple'::regconfig, crm.search_fold(coalesce(name, ''))), 'A') ||
 		setweight(to_tsvector('simple'::regconfig, coalesce(domain, '') || ' ' || coalesce(website, '')), 'B') ||
-		setweight(to_tsvector('simple'::regconfig, coalesce(industry, '') || ' ' || coalesce(phone::text, '')), 'C')
+		setweight(to_tsvector('simple'::regconfig, crm.search_fold(coalesce(industry, '')) || ' ' || coalesce(crm.search_phone_terms(phone), '')), 'C')
 	) STORED,
 	CONSTRAINT account_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT account_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
@@ -113,10 +113,10 @@ CREATE TABLE crm.contact (
 	updated_by	uuid,
 	deleted_at	timestamptz,
 	search_vector tsvector GENERATED ALWAYS AS (
-		setweight(to_tsvector('simple'::regconfig, coalesce(first_name, '') || ' ' || coalesce(last_name, '')), 'A') ||
+		setweight(to_tsvector('simple'::regconfig, crm.search_fold(coalesce(first_name, '') || ' ' || coalesce(last_name, ''))), 'A') ||
 		setweight(to_tsvector('simple'::regconfig, coalesce(email::text, '') || ' ' || coalesce(crm.email_domain(email), '')), 'A') ||
-		setweight(to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || coalesce(department, '')), 'C') ||
-		setweight(to_tsvector('simple'::regconfig, coalesce(phone::text, '') || ' ' || coalesce(mobile::text, '')), 'B')
+		setweight(to_tsvector('simple'::regconfig, crm.search_fold(coalesce(title, '') || ' ' || coalesce(department, ''))), 'C') ||
+		setweight(to_tsvector('simple'::regconfig, coalesce(crm.search_phone_terms(phone), '') || ' ' || coalesce(crm.search_phone_terms(mobile), '')), 'B')
 	) STORED,
 	CONSTRAINT contact_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT contact_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),

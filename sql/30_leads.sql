@@ -36,10 +36,10 @@ CREATE TABLE crm.lead (
 	updated_by	uuid,
 	deleted_at	timestamptz,
 	search_vector tsvector GENERATED ALWAYS AS (
-		setweight(to_tsvector('simple'::regconfig, coalesce(first_name, '') || ' ' || coalesce(last_name, '')), 'A') ||
+		setweight(to_tsvector('simple'::regconfig, crm.search_fold(coalesce(first_name, '') || ' ' || coalesce(last_name, ''))), 'A') ||
 		setweight(to_tsvector('simple'::regconfig, coalesce(email::text, '') || ' ' || coalesce(crm.email_domain(email), '')), 'A') ||
-		setweight(to_tsvector('simple'::regconfig, coalesce(company, '')), 'B') ||
-		setweight(to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || coalesce(phone::text, '')), 'C')
+		setweight(to_tsvector('simple'::regconfig, crm.search_fold(coalesce(company, ''))), 'B') ||
+		setweight(to_tsvector('simple'::regconfig, crm.search_fold(coalesce(title, '')) || ' ' || coalesce(crm.search_phone_terms(phone), '')), 'C')
 	) STORED,
 	CONSTRAINT lead_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT lead_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),

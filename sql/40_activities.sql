@@ -28,6 +28,12 @@ CREATE TABLE crm.activity (
 	created_by	uuid,
 	updated_by	uuid,
 	deleted_at	timestamptz,
+	-- subject, and the first 20,000 characters of the body (a tsvector has
+	-- a size limit, and a search hit needs no more)
+	search_vector tsvector GENERATED ALWAYS AS (
+		setweight(to_tsvector('simple'::regconfig, crm.search_fold(subject)), 'A') ||
+		setweight(to_tsvector('simple'::regconfig, crm.search_fold(left(coalesce(body, ''), 20000))), 'C')
+	) STORED,
 	CONSTRAINT activity_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT activity_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT activity_account_fkey FOREIGN KEY (organization_id, account_id) REFERENCES crm.account (organization_id, id),
@@ -82,6 +88,9 @@ CREATE TABLE crm.note (
 	created_by	uuid,
 	updated_by	uuid,
 	deleted_at	timestamptz,
+	search_vector tsvector GENERATED ALWAYS AS (
+		to_tsvector('simple'::regconfig, crm.search_fold(left(body, 20000)))
+	) STORED,
 	CONSTRAINT note_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT note_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT note_account_fkey FOREIGN KEY (organization_id, account_id) REFERENCES crm.account (organization_id, id) ON DELETE CASCADE,

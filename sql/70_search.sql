@@ -1,5 +1,6 @@
 -- ============================================================================
--- 70 search: ranked full-text search across contacts, accounts and leads
+-- 70 search: ranked full-text search across contacts, accounts, leads,
+-- activities and notes
 -- ============================================================================
 
 -- Full-text matching that row-level security lets an index serve.  Under
@@ -35,26 +36,35 @@ COMMENT ON OPERATOR FAMILY crm.tsvector_ops USING gin IS 'GIN index support of c
 CREATE INDEX contact_search_idx ON crm.contact USING gin (search_vector crm.tsvector_ops);
 CREATE INDEX account_search_idx ON crm.account USING gin (search_vector crm.tsvector_ops);
 CREATE INDEX lead_search_idx ON crm.lead USING gin (search_vector crm.tsvector_ops);
+CREATE INDEX activity_search_idx ON crm.activity USING gin (search_vector crm.tsvector_ops);
+CREATE INDEX note_search_idx ON crm.note USING gin (search_vector crm.tsvector_ops);
 
 -- Turn what a user types into a tsquery, as search-as-you-type expects:
 -- every word must match a word of the record, the last one as a prefix
 -- ("ann smi" finds Ann Smith and Ann Smithers).  Only the last word is a
 -- prefix because a prefix term makes the index union every word it begins
 -- (all the "ann..." names of every tenant), while a whole word is one cheap
--- lookup.  Operators in the input are treated as text, never as tsquery
--- syntax.
+-- lookup.  The input is folded as the indexed text is ("muller" finds
+-- Müller).  Input that is a phone number in any format ("(415) 555-0199",
+-- "+44 20 7946 0958", "020 7946 0958") becomes its digits, one prefix term,
+-- matched against the digits crm.search_phone_terms indexes.  Operators in
+-- the input are treated as text, never as tsquery syntax.
 CREATE FUNCTION crm.search_query(query text) RETURNS tsquery
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT CASE WHEN count(*) = 0 THEN NULL
-				ELSE string_agg(quote_literal(w) || CASE WHEN k = last THEN ':*' ELSE '' END, ' & ' ORDER BY k)::tsquery END
-	  FROM (SELECT w, row_number() OVER (ORDER BY n) AS k, count(*) OVER () AS last
-			  FROM regexp_split_to_table(lower(query), '[^[:alnum:]@._+-]+') WITH ORDINALITY AS t(w, n)
-			 WHERE w <> '') words;
+	SELECT CASE
+		WHEN query ~ '^[[:space:]0-9()+./-]+$' AND length(regexp_replace(query, '[^0-9]', '', 'g')) >= 6
+			THEN (quote_literal(regexp_replace(query, '[^0-9]', '', 'g')) || ':*')::tsquery
+		ELSE (SELECT CASE WHEN count(*) = 0 THEN NULL
+						  ELSE string_agg(quote_literal(w) || CASE WHEN k = last THEN ':*' ELSE '' END, ' & ' ORDER BY k)::tsquery END
+				FROM (SELECT w, row_number() OVER (ORDER BY n) AS k, count(*) OVER () AS last
+						FROM regexp_split_to_table(lower(crm.search_fold(query)), '[^[:alnum:]@._+-]+') WITH ORDINALITY AS t(w, n)
+					   WHERE w <> '') words)
+	END;
 $$;
 COMMENT ON FUNCTION crm.search_query(text) IS
-	'The tsquery crm.search() uses for a user''s input: every word must match a word, the last one as a prefix.';
+	'The tsquery crm.search() uses for a user''s input: every word must match a word, the last one as a prefix; accents folded; a phone number in any format becomes its digits.';
 
 CREATE FUNCTION crm.search(query text, lim integer DEFAULT 20)
 RETURNS TABLE (entity text, id uuid, title text, subtitle text, rank real)
@@ -88,10 +98,20 @@ BEGIN
 		   FROM crm.lead l
 		  WHERE l.organization_id = org AND l.search_vector OPERATOR(crm.@@) q AND l.deleted_at IS NULL
 		  ORDER BY 5 DESC LIMIT lim)
+		UNION ALL
+		(SELECT 'activity'::text, v.id, v.subject, v.type || ' ' || to_char(v.activity_at, 'YYYY-MM-DD'), ts_rank(v.search_vector, q)
+		   FROM crm.activity v
+		  WHERE v.organization_id = org AND v.search_vector OPERATOR(crm.@@) q AND v.deleted_at IS NULL
+		  ORDER BY 5 DESC LIMIT lim)
+		UNION ALL
+		(SELECT 'note'::text, n.id, left(n.body, 80), 'note ' || to_char(n.created_at, 'YYYY-MM-DD'), ts_rank(n.search_vector, q)
+		   FROM crm.note n
+		  WHERE n.organization_id = org AND n.search_vector OPERATOR(crm.@@) q AND n.deleted_at IS NULL
+		  ORDER BY 5 DESC LIMIT lim)
 	) hits (entity, id, title, subtitle, rank)
 	ORDER BY hits.rank DESC, hits.entity, hits.id
 	LIMIT lim;
 END;
 $$;
 COMMENT ON FUNCTION crm.search(text, integer) IS
-	'Ranked full-text search over the current organization''s contacts, accounts and leads (every word matches a word, the last as a prefix).';
+	'Ranked full-text search over the current organization''s contacts, accounts, leads, activities and notes (every word matches a word, the last as a prefix; accents folded; phone numbers in any format).';

@@ -119,6 +119,36 @@ invalid:
 	return 1;
 }
 
+/*
+ * The folding of one code point (see similarity.h): one or two code points
+ * written to out; returns how many.
+ */
+static int
+fold_cp(uint32_t cp, uint32_t out[2])
+{
+	char		f = 0;
+
+	if (cp >= 'A' && cp <= 'Z')
+		cp += 'a' - 'A';
+	else if (cp >= 0xC0 && cp <= 0xDF)
+		f = fold_latin1_upper[cp - 0xC0];
+	else if (cp >= 0xE0 && cp <= 0xFF)
+		f = fold_latin1_lower[cp - 0xE0];
+	else if (cp >= 0x100 && cp <= 0x17F)
+		f = fold_latin_ext_a[cp - 0x100];
+
+	if (f == '*')
+	{
+		const char *two = fold_expansion(cp);
+
+		out[0] = (uint32_t) two[0];
+		out[1] = (uint32_t) two[1];
+		return 2;
+	}
+	out[0] = (f != 0 && f != '-') ? (uint32_t) f : cp;
+	return 1;
+}
+
 /* Decode and fold s into at most max code points; returns how many. */
 int
 sim_fold(const char *s, size_t len, uint32_t *out, int max)
@@ -130,32 +160,49 @@ sim_fold(const char *s, size_t len, uint32_t *out, int max)
 	while (pos < len && n < max)
 	{
 		uint32_t	cp;
-		char		f = 0;
+		uint32_t	f[2];
+		int			k;
 
 		pos += utf8_decode(p + pos, len - pos, &cp);
-		if (cp >= 'A' && cp <= 'Z')
-			cp += 'a' - 'A';
-		else if (cp >= 0xC0 && cp <= 0xDF)
-			f = fold_latin1_upper[cp - 0xC0];
-		else if (cp >= 0xE0 && cp <= 0xFF)
-			f = fold_latin1_lower[cp - 0xE0];
-		else if (cp >= 0x100 && cp <= 0x17F)
-			f = fold_latin_ext_a[cp - 0x100];
-
-		if (f == '*')
-		{
-			const char *two = fold_expansion(cp);
-
-			out[n++] = (uint32_t) two[0];
-			if (n < max)
-				out[n++] = (uint32_t) two[1];
-		}
-		else if (f != 0 && f != '-')
-			out[n++] = (uint32_t) f;
-		else
-			out[n++] = cp;
+		k = fold_cp(cp, f);
+		out[n++] = f[0];
+		if (k == 2 && n < max)
+			out[n++] = f[1];
 	}
 	return n;
+}
+
+/* Fold a whole text, UTF-8 in and out; see similarity.h. */
+size_t
+sim_fold_text(const char *s, size_t len, char *out)
+{
+	const unsigned char *p = (const unsigned char *) s;
+	size_t		pos = 0;
+	size_t		o = 0;
+
+	while (pos < len)
+	{
+		uint32_t	cp;
+		uint32_t	f[2];
+		size_t		n = utf8_decode(p + pos, len - pos, &cp);
+		int			k = fold_cp(cp, f);
+
+		if (k == 1 && f[0] == cp)
+		{
+			/* unchanged (also an invalid byte): copy its bytes */
+			memcpy(out + o, s + pos, n);
+			o += n;
+		}
+		else
+		{
+			/* folded code points are ASCII, never longer than the input */
+			out[o++] = (char) f[0];
+			if (k == 2)
+				out[o++] = (char) f[1];
+		}
+		pos += n;
+	}
+	return o;
 }
 
 /* Number of folded code points the comparison functions see. */

@@ -41,6 +41,14 @@
 extern int	sim_fold(const char *s, size_t len, uint32_t *out, int max);
 
 /*
+ * Fold the whole of s (any length) the same way, writing UTF-8 to out,
+ * which must have room for len bytes: folding never makes a text longer.
+ * Code points that do not fold, and bytes that are not valid UTF-8, are
+ * copied as they are.  Returns the number of bytes written (no NUL).
+ */
+extern size_t sim_fold_text(const char *s, size_t len, char *out);
+
+/*
  * Jaro-Winkler similarity in [0, 1] (prefix scale 0.1, at most 4 prefix
  * code points).  1 for equal folded strings (two empty strings included),
  * 0 when exactly one is empty.  Symmetric.

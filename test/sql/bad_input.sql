@@ -24,6 +24,9 @@ CREATE TEMP TABLE bad_case (fn text, stmt text, expected text);
 GRANT SELECT ON bad_case TO crm_bad_input;
 INSERT INTO bad_case VALUES
 	-- tenancy
+	('search_fold', $$SELECT crm.search_fold(E'\\xff\\x00 invalid?')$$, 'no error'),
+	('search_fold', $$SELECT crm.search_fold(NULL)$$, 'no error'),
+	('search_phone_terms', $$SELECT crm.search_phone_terms('not a phone')$$, '22P02'),
 	('current_org', $$SELECT set_config('crm.organization_id', '', true), crm.current_org()$$, '55000'),
 	('current_org', $$SELECT set_config('crm.organization_id', 'acme', true), crm.current_org()$$, '22P02'),
 	('current_org', $$SELECT set_config('crm.organization_id', '00000000-0000-7000-8000-0000000000ff', true), crm.current_org()$$, '42501'),
