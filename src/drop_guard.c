@@ -328,7 +328,9 @@ table_has_rows_where(Oid relid, const char *condition)
  * Refuse the drop when CRM tables hold data.  Each table (and partition) is
  * locked ACCESS EXCLUSIVE first, the lock the drop takes anyway: a writer
  * that inserted rows and has not committed yet is waited for, and its rows
- * are then seen, so no data slips through between this check and the drop.
+ * are then seen (with a snapshot taken after the locks), so no data slips
+ * through between this check and the drop.  Writers that come later wait
+ * for the drop.  test/specs/drop_guard_race.spec shows both.
  */
 static void
 refuse_if_data(Oid crm_oid, const char *command)
@@ -339,11 +341,28 @@ refuse_if_data(Oid crm_oid, const char *command)
 	StringInfoData names;
 	int			with_data = 0;
 
+	/*
+	 * find_all_inheritors() locks the partitions and children, not the table
+	 * itself: lock that first (in the order of the list, by name, so that two
+	 * drops queue up rather than deadlock).
+	 */
 	foreach(lc, tables)
-		list_free(find_all_inheritors(((DataTable *) lfirst(lc))->relid, AccessExclusiveLock, NULL));
+	{
+		Oid			relid = ((DataTable *) lfirst(lc))->relid;
 
+		LockRelationOid(relid, AccessExclusiveLock);
+		list_free(find_all_inheritors(relid, AccessExclusiveLock, NULL));
+	}
+
+	/*
+	 * Look with a snapshot taken now, after every writer was waited for: the
+	 * transaction's own snapshot (REPEATABLE READ) can be older than their
+	 * commits.  The filtered check goes through SPI, which reads with the
+	 * active snapshot when read-only, so make this one the active snapshot.
+	 */
 	initStringInfo(&names);
 	snap = RegisterSnapshot(GetLatestSnapshot());
+	PushActiveSnapshot(snap);
 	foreach(lc, tables)
 	{
 		DataTable  *t = lfirst(lc);
@@ -356,6 +375,7 @@ refuse_if_data(Oid crm_oid, const char *command)
 													get_rel_name(relid)));
 		with_data++;
 	}
+	PopActiveSnapshot();
 	UnregisterSnapshot(snap);
 
 	if (with_data > 0)
