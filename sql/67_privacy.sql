@@ -37,6 +37,8 @@ COMMENT ON COLUMN crm.pii_column.is_subject_key IS 'The column identifies the su
 COMMENT ON COLUMN crm.pii_column.is_builtin IS 'Row supplied by the extension (not dumped; recreated by CREATE EXTENSION). Rows you add keep the default false and are dumped.';
 COMMENT ON COLUMN crm.pii_column.description IS 'Why the column is personal data, or any note.';
 SELECT pg_catalog.pg_extension_config_dump('crm.pii_column', 'WHERE NOT is_builtin');
+CREATE TRIGGER crm_00_data_guard BEFORE INSERT OR TRUNCATE ON crm.pii_column
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_data_guard();
 GRANT SELECT ON crm.pii_column TO PUBLIC;
 
 INSERT INTO crm.pii_column (schema_name, table_name, column_name, kind, is_subject_key, is_builtin, description) VALUES
