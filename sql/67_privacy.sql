@@ -512,7 +512,7 @@ BEGIN
 		SELECT c.relname INTO rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		 WHERE c.oid = r.tbl AND n.nspname = 'crm';
 		IF rel IS NOT NULL THEN
-			SELECT jsonb_agg(to_jsonb(a) - 'organization_id' ORDER BY a.id) INTO entries
+			SELECT jsonb_agg(to_jsonb(a) - 'organization_id' ORDER BY a.row_id, a.seq) INTO entries
 			  FROM crm.audit_log a
 			 WHERE a.organization_id = org AND a.table_name = rel
 			   AND a.row_id = ANY (coalesce(r.row_ids, '{}') || r.gone_ids);
