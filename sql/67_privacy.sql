@@ -558,6 +558,24 @@ BEGIN
 		RAISE EXCEPTION 'a reason is required (e.g. the request reference; no personal data)'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- Erasure must see everything committed before it reports success,
+	-- also what writers still in flight add.  Lock every table that holds
+	-- personal data against writers (SHARE ROW EXCLUSIVE: waits for the
+	-- transactions writing them, holds off new ones until this one ends,
+	-- and two erasures queue up rather than deadlock); the search below
+	-- then runs with a snapshot taken after the wait.  Only a READ COMMITTED
+	-- statement takes such a snapshot.
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'crm.subject_erase can only run in a READ COMMITTED transaction'
+			USING ERRCODE = 'invalid_transaction_state',
+				  DETAIL = format('The transaction isolation level is %s; the search for the person''s records would not see what was committed since the transaction began.',
+								  current_setting('transaction_isolation')),
+				  HINT = 'Run the erasure in a transaction with the default isolation level (READ COMMITTED).';
+	END IF;
+	FOR r IN SELECT DISTINCT p.tbl, crm._qualified(p.tbl) AS name FROM crm._pii_columns() p ORDER BY 2 LOOP
+		EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', r.name);
+	END LOOP;
+
 	-- Find everything first: anonymising changes what matches.
 	SELECT coalesce(jsonb_agg(jsonb_build_object('tbl', s.tbl::oid, 'row_ids', s.row_ids, 'gone_ids', s.gone_ids)), '[]')
 	  INTO recs FROM crm._subject_records(key) s;
