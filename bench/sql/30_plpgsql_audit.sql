@@ -68,11 +68,13 @@ BEGIN
 		EXECUTE format('CREATE POLICY tenant_isolation ON bench_pl.%I USING (organization_id = crm.current_org()) '
 					   'WITH CHECK (organization_id = crm.current_org())', t);
 		-- every trigger crm has on the table, the audit ones calling the
-		-- PL/pgSQL function instead of crm.trg_audit()
+		-- PL/pgSQL function instead of crm.trg_audit(); not the data guard
+		-- (one call per statement, and it guards only crm's own tables)
 		FOR tg IN
 			SELECT pg_get_triggerdef(g.oid) AS def
 			  FROM pg_trigger g
 			 WHERE g.tgrelid = format('crm.%I', t)::regclass AND NOT g.tgisinternal
+			   AND g.tgname <> 'crm_00_data_guard'
 			 ORDER BY g.tgname
 		LOOP
 			EXECUTE replace(replace(tg.def, format(' ON crm.%s ', t), format(' ON bench_pl.%s ', t)),
