@@ -46,13 +46,13 @@ COMMENT ON FUNCTION crm.is_valid_timezone(text) IS
 
 -- Guards every CRM table (attached BEFORE INSERT OR TRUNCATE FOR EACH
 -- STATEMENT): TRUNCATE is refused while the table holds rows, and so is a
--- restore (a session writing with row_security = off) without
+-- restore (a session writing with row_security or check_function_bodies off) without
 -- crm.pre_restore().  src/drop_guard.c.
 CREATE FUNCTION crm.trg_data_guard() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'data_guard'
 	LANGUAGE C;
 COMMENT ON FUNCTION crm.trg_data_guard() IS
-	'BEFORE INSERT OR TRUNCATE statement trigger on every CRM table: refuses TRUNCATE while the table holds rows (crm.allow_drop_with_data overrides) and writes of a restore that did not call crm.pre_restore() first.';
+	'BEFORE INSERT OR TRUNCATE statement trigger on every CRM table: refuses TRUNCATE while the table holds rows (crm.allow_drop_with_data overrides) and writes of a restore (row_security or check_function_bodies off) that did not call crm.pre_restore() first.';
 REVOKE ALL ON FUNCTION crm.trg_data_guard() FROM PUBLIC;
 
 -- The tenant.  Global: one row per organization; row-level security lets a

@@ -34,10 +34,12 @@
  *			TRUNCATE crm.organization CASCADE would empty every table, the
  *			audit log included) is refused, with the same override;
  *		a restore without crm.pre_restore() is refused at its first row: a
- *			session that writes a CRM table with row_security = off outside
- *			restore mode is a pg_dump script or pg_restore (both start with
- *			SET row_security = off; an application role cannot write a table
- *			with row-level security that way at all).
+ *			session that writes a CRM table with row_security = off or
+ *			check_function_bodies = off outside restore mode is a pg_dump
+ *			script or pg_restore (both start with SET check_function_bodies =
+ *			false and, unless dumped with --enable-row-security, SET
+ *			row_security = off; an application role cannot write a table
+ *			with row-level security while row_security is off at all).
  *
  * Refusal is SQLSTATE 2BP01 (dependent_objects_still_exist): the same code
  * as DROP ... RESTRICT when something still depends on the object, which is
@@ -492,17 +494,17 @@ data_guard(PG_FUNCTION_ARGS)
 		 * install script fills crm.pii_column also when a restore creates
 		 * the extension.
 		 */
-		if (row_security || crm_restoring || creating_extension)
+		if ((row_security && check_function_bodies) || crm_restoring || creating_extension)
 			return PointerGetDatum(NULL);
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("crm is not in restore mode: run SELECT crm.pre_restore() before restoring a dump"),
-				 errdetail("This session writes %s with row_security = off, as pg_dump scripts and pg_restore do. "
+				 errdetail("This session writes %s with %s = off, as pg_dump scripts and pg_restore do. "
 						   "Without restore mode crm's triggers would treat every restored row as a new write: "
 						   "a second audit entry, a new updated_at, custom fields checked against definitions "
-						   "not loaded yet.", name),
+						   "not loaded yet.", name, row_security ? "check_function_bodies" : "row_security"),
 				 errhint("Run SELECT crm.pre_restore() in the target database, restore, then SELECT * FROM crm.post_restore(). "
-						 "A session that is not a restore writes with row_security = on.")));
+						 "A session that is not a restore writes with row_security and check_function_bodies on.")));
 	}
 
 	/*

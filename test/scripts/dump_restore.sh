@@ -336,8 +336,8 @@ verify_restored plain-db crm_dr_emptydb
 # ---------------------------------------------------------------------------
 # A restore WITHOUT restore mode is refused at its first row, before anything
 # is written: crm.trg_data_guard() sees a session writing a CRM table with
-# row_security = off (as pg_dump scripts and pg_restore do) outside restore
-# mode, and the error names crm.pre_restore().  (Before the guard, the
+# row_security = off or check_function_bodies = off (as pg_dump scripts and
+# pg_restore do) outside restore mode, and the error names crm.pre_restore().  (Before the guard, the
 # restore failed part-way while other tables got a second audit entry per
 # row, and crm.verify() reported nothing.)
 # ---------------------------------------------------------------------------
@@ -365,6 +365,12 @@ if grep -q 'ERROR' "$WORK/nomode.err"; then
 	echo "info  the first refusal:"
 	grep -m 1 -A 2 'ERROR' "$WORK/nomode.err" | sed 's/^/        /'
 fi
+
+# A dump made with --enable-row-security leaves row_security on; its
+# scripts still start with SET check_function_bodies = false, and the guard
+# refuses that as well.
+pg_dump -Fp --enable-row-security -d "$SRC" -f "$WORK/dump_rls.sql" 2>/dev/null
+nomode "--enable-row-security dump through psql going on after errors" psql -X -q -d crm_dr_nomode -f "$WORK/dump_rls.sql"
 
 echo
 if [ $failures = 0 ]; then
