@@ -44,6 +44,17 @@ CREATE FUNCTION crm.is_valid_timezone(text) RETURNS boolean
 COMMENT ON FUNCTION crm.is_valid_timezone(text) IS
 	'True when the text names a time zone PostgreSQL knows (IANA name such as Europe/Berlin, or UTC).';
 
+-- Guards every CRM table (attached BEFORE INSERT OR TRUNCATE FOR EACH
+-- STATEMENT): TRUNCATE is refused while the table holds rows, and so is a
+-- restore (a session writing with row_security or check_function_bodies off) without
+-- crm.pre_restore().  src/drop_guard.c.
+CREATE FUNCTION crm.trg_data_guard() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'data_guard'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm.trg_data_guard() IS
+	'BEFORE INSERT OR TRUNCATE statement trigger on every CRM table: refuses TRUNCATE while the table holds rows (crm.allow_drop_with_data overrides) and writes of a restore (row_security or check_function_bodies off) that did not call crm.pre_restore() first.';
+REVOKE ALL ON FUNCTION crm.trg_data_guard() FROM PUBLIC;
+
 -- The tenant.  Global: one row per organization; row-level security lets a
 -- session see only its own.
 CREATE TABLE crm.organization (
@@ -80,6 +91,8 @@ CREATE POLICY organization_self ON crm.organization
 	USING (id = crm.current_org())
 	WITH CHECK (id = crm.current_org());
 SELECT pg_catalog.pg_extension_config_dump('crm.organization', '');
+CREATE TRIGGER crm_00_data_guard BEFORE INSERT OR TRUNCATE ON crm.organization
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_data_guard();
 
 -- Which database roles crm.grant_access() has set up, at which level, and for
 -- which organizations (NULL: any, for a shared connection pool that sets the
@@ -99,6 +112,8 @@ COMMENT ON COLUMN crm.role_access.level IS 'admin, user or readonly.';
 COMMENT ON COLUMN crm.role_access.organizations IS 'The only organizations the role may set crm.organization_id to; NULL means any.';
 COMMENT ON COLUMN crm.role_access.granted_at IS 'When the grant was last made.';
 SELECT pg_catalog.pg_extension_config_dump('crm.role_access', '');
+CREATE TRIGGER crm_00_data_guard BEFORE INSERT OR TRUNCATE ON crm.role_access
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_data_guard();
 
 -- Create a tenant and return its id.
 CREATE FUNCTION crm.create_organization(name text, slug text DEFAULT NULL)

@@ -88,6 +88,8 @@ BEGIN
 				   'USING (organization_id = crm.current_org()) '
 				   'WITH CHECK (organization_id = crm.current_org())', tbl);
 	PERFORM pg_catalog.pg_extension_config_dump(tbl, '');
+	EXECUTE format('CREATE TRIGGER crm_00_data_guard BEFORE INSERT OR TRUNCATE ON %s '
+				   'FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_data_guard()', tbl);
 	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'updated_at' AND NOT attisdropped) THEN
 		EXECUTE format('CREATE TRIGGER crm_10_stamp BEFORE INSERT OR UPDATE ON %s '
 					   'FOR EACH ROW EXECUTE FUNCTION crm.trg_stamp(%L)', tbl, rel);
@@ -114,7 +116,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm._setup_tenant_table(regclass, boolean, text) IS
-	'Install-time helper: RLS tenant policy, pg_dump registration, stamp/custom-field/audit triggers for a tenant table.';
+	'Install-time helper: RLS tenant policy, pg_dump registration, data guard (TRUNCATE, restore without restore mode), stamp/custom-field/audit triggers for a tenant table.';
 
 -- ---------------------------------------------------------------------------
 -- Outbox: events to the outside, written in the same transaction as the

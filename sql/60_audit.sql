@@ -7,6 +7,7 @@ CREATE TABLE crm.audit_log (
 	organization_id uuid NOT NULL DEFAULT crm.current_org(),
 	table_name	text NOT NULL,
 	row_id		uuid NOT NULL,
+	seq			integer NOT NULL,
 	action		text NOT NULL,
 	old_values	jsonb,
 	new_values	jsonb,
@@ -16,18 +17,22 @@ CREATE TABLE crm.audit_log (
 	changed_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	CONSTRAINT audit_log_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT audit_log_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
-	CONSTRAINT audit_log_action_valid CHECK (action IN ('INSERT', 'UPDATE', 'DELETE', 'MERGE', 'ERASE'))
+	CONSTRAINT audit_log_action_valid CHECK (action IN ('INSERT', 'UPDATE', 'DELETE', 'MERGE', 'ERASE')),
+	CONSTRAINT audit_log_seq_positive CHECK (seq > 0),
+	-- The history of a record, in the order of its changes (and the proof
+	-- that no two writers gave an entry the same place in it).
+	CONSTRAINT audit_log_record_seq_key UNIQUE (organization_id, table_name, row_id, seq)
 );
-CREATE INDEX audit_log_row_idx ON crm.audit_log (organization_id, table_name, row_id, id);
 -- Time ranges: the log is appended in time order, so a BRIN index answers
 -- "what changed last week" at a fraction of a btree's cost per write (every
 -- audited row pays for each index of the log).
 CREATE INDEX audit_log_time_idx ON crm.audit_log USING brin (changed_at);
 COMMENT ON TABLE crm.audit_log IS 'Who changed what and when: one row per inserted, updated or deleted record of every core table.';
-COMMENT ON COLUMN crm.audit_log.id IS 'Primary key within the organization (uuid v7: orders entries by time).';
+COMMENT ON COLUMN crm.audit_log.id IS 'Primary key within the organization (uuid v7: roughly time-ordered; the order of one record''s entries is seq).';
 COMMENT ON COLUMN crm.audit_log.organization_id IS 'The tenant of the changed record.';
 COMMENT ON COLUMN crm.audit_log.table_name IS 'The crm table of the changed record.';
 COMMENT ON COLUMN crm.audit_log.row_id IS 'The id of the changed record.';
+COMMENT ON COLUMN crm.audit_log.seq IS 'Place of the entry in the history of its record: 1, 2, 3, ... in the order the changes were made (taken under the record''s row lock; crm.history orders by it).';
 COMMENT ON COLUMN crm.audit_log.action IS 'INSERT, UPDATE, DELETE (and MERGE, ERASE from the data-quality functions).';
 COMMENT ON COLUMN crm.audit_log.old_values IS 'UPDATE: the changed columns before; DELETE: the whole row; INSERT: NULL.';
 COMMENT ON COLUMN crm.audit_log.new_values IS 'UPDATE: the changed columns after; INSERT: the whole row (non-null columns); DELETE: NULL.';
@@ -37,19 +42,46 @@ COMMENT ON COLUMN crm.audit_log.txid IS 'The transaction (pg_current_xact_id) th
 COMMENT ON COLUMN crm.audit_log.changed_at IS 'Transaction time of the change.';
 SELECT crm._setup_tenant_table('crm.audit_log', audited => false, label => 'audit entry');
 
--- The timeline of one record, oldest first.
+-- The timeline of one record, oldest first: in the order of its changes.
 CREATE FUNCTION crm.history(entity regclass, record_id uuid)
 RETURNS TABLE (changed_at timestamptz, action text, actor_id uuid, db_role text,
-			   old_values jsonb, new_values jsonb, txid xid8, audit_id uuid)
+			   old_values jsonb, new_values jsonb, txid xid8, audit_id uuid, seq integer)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
-	SELECT a.changed_at, a.action, a.actor_id, a.db_role, a.old_values, a.new_values, a.txid, a.id
+	SELECT a.changed_at, a.action, a.actor_id, a.db_role, a.old_values, a.new_values, a.txid, a.id, a.seq
 	  FROM crm.audit_log a
 	 WHERE a.organization_id = crm.current_org()
 	   AND a.table_name = (SELECT c.relname::text FROM pg_class c WHERE c.oid = history.entity)
 	   AND a.row_id = history.record_id
-	 ORDER BY a.id;
+	 ORDER BY a.seq;
 $$;
 COMMENT ON FUNCTION crm.history(regclass, uuid) IS
-	'The audit timeline of one record of the current organization, oldest first: crm.history(''crm.contact'', id).';
+	'The audit timeline of one record of the current organization, oldest first (in the order of the changes, audit_log.seq): crm.history(''crm.contact'', id).';
+
+-- ---------------------------------------------------------------------------
+-- crm.verify() check: duplicated audit entries.  A record's history starts
+-- with its INSERT entry, and a later INSERT entry can only follow a DELETE
+-- (the same id inserted again).  An INSERT entry anywhere else is a second
+-- entry for the same insert: what a restore writes when crm's triggers are
+-- live (no crm.pre_restore()) next to the restored history.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION crm.check_audit_duplicates()
+RETURNS TABLE (entity text, id uuid, expected text, actual text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+	SELECT h.table_name, h.row_id, 'INSERT entry first, or after a DELETE'::text,
+		   pg_catalog.format('INSERT entry %s follows %s entry %s', h.seq, h.prev_action, h.prev_seq)
+	  FROM (SELECT l.organization_id, l.table_name, l.row_id, l.seq, l.action,
+				   pg_catalog.lag(l.action) OVER w AS prev_action,
+				   pg_catalog.lag(l.seq) OVER w AS prev_seq
+			  FROM crm.audit_log l
+			WINDOW w AS (PARTITION BY l.organization_id, l.table_name, l.row_id ORDER BY l.seq)) h
+	 WHERE h.action = 'INSERT' AND h.prev_action IS NOT NULL AND h.prev_action <> 'DELETE'
+	 ORDER BY h.organization_id, h.table_name, h.row_id, h.seq;
+$$;
+COMMENT ON FUNCTION crm.check_audit_duplicates() IS
+	'crm.verify() check: records whose audit history has an INSERT entry that is neither the first entry nor follows a DELETE (a duplicated entry, e.g. from a restore without crm.pre_restore()).';
+INSERT INTO crm.verify_check VALUES
+	('audit_duplicates', 'crm.check_audit_duplicates()', 'Every record''s audit history has one INSERT entry per life of the record: first, or right after a DELETE.');

@@ -86,15 +86,21 @@ BEGIN
 			USING ERRCODE = 'insufficient_privilege',
 				  DETAIL = format('Role %s has no UPDATE privilege on the table.', caller);
 	END IF;
-	-- the owner bypasses row-level security: filter by tenant explicitly
-	EXECUTE format('SELECT EXISTS (SELECT 1 FROM crm.%I WHERE organization_id = $1 AND id = $2)', rel)
+	-- The owner bypasses row-level security: filter by tenant explicitly.
+	-- The row lock (which crm.merge and crm.subject_erase hold already)
+	-- orders this entry after every change of the record committed before
+	-- and before every later one, as the audit trigger's entries are.
+	EXECUTE format('SELECT EXISTS (SELECT 1 FROM crm.%I WHERE organization_id = $1 AND id = $2 FOR NO KEY UPDATE)', rel)
 	   INTO present USING org, row_id;
 	IF NOT present THEN
 		RAISE EXCEPTION 'crm.% % not found in this organization', rel, row_id
 			USING ERRCODE = 'no_data_found';
 	END IF;
-	INSERT INTO crm.audit_log AS a (organization_id, table_name, row_id, action, old_values, new_values, actor_id, db_role)
-	VALUES (org, rel, row_id, action, old_values, new_values, crm.acting_user(), caller)
+	INSERT INTO crm.audit_log AS a (organization_id, table_name, row_id, seq, action, old_values, new_values, actor_id, db_role)
+	VALUES (org, rel, row_id,
+			coalesce((SELECT max(l.seq) FROM crm.audit_log l
+					   WHERE l.organization_id = org AND l.table_name = rel AND l.row_id = _audit_write.row_id), 0) + 1,
+			action, old_values, new_values, crm.acting_user(), caller)
 	RETURNING a.id INTO entry;
 	RETURN entry;
 END;

@@ -37,6 +37,8 @@ COMMENT ON COLUMN crm.pii_column.is_subject_key IS 'The column identifies the su
 COMMENT ON COLUMN crm.pii_column.is_builtin IS 'Row supplied by the extension (not dumped; recreated by CREATE EXTENSION). Rows you add keep the default false and are dumped.';
 COMMENT ON COLUMN crm.pii_column.description IS 'Why the column is personal data, or any note.';
 SELECT pg_catalog.pg_extension_config_dump('crm.pii_column', 'WHERE NOT is_builtin');
+CREATE TRIGGER crm_00_data_guard BEFORE INSERT OR TRUNCATE ON crm.pii_column
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_data_guard();
 GRANT SELECT ON crm.pii_column TO PUBLIC;
 
 INSERT INTO crm.pii_column (schema_name, table_name, column_name, kind, is_subject_key, is_builtin, description) VALUES
@@ -510,7 +512,7 @@ BEGIN
 		SELECT c.relname INTO rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		 WHERE c.oid = r.tbl AND n.nspname = 'crm';
 		IF rel IS NOT NULL THEN
-			SELECT jsonb_agg(to_jsonb(a) - 'organization_id' ORDER BY a.id) INTO entries
+			SELECT jsonb_agg(to_jsonb(a) - 'organization_id' ORDER BY a.row_id, a.seq) INTO entries
 			  FROM crm.audit_log a
 			 WHERE a.organization_id = org AND a.table_name = rel
 			   AND a.row_id = ANY (coalesce(r.row_ids, '{}') || r.gone_ids);
@@ -556,6 +558,24 @@ BEGIN
 		RAISE EXCEPTION 'a reason is required (e.g. the request reference; no personal data)'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- Erasure must see everything committed before it reports success,
+	-- also what writers still in flight add.  Lock every table that holds
+	-- personal data against writers (SHARE ROW EXCLUSIVE: waits for the
+	-- transactions writing them, holds off new ones until this one ends,
+	-- and two erasures queue up rather than deadlock); the search below
+	-- then runs with a snapshot taken after the wait.  Only a READ COMMITTED
+	-- statement takes such a snapshot.
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'crm.subject_erase can only run in a READ COMMITTED transaction'
+			USING ERRCODE = 'invalid_transaction_state',
+				  DETAIL = format('The transaction isolation level is %s; the search for the person''s records would not see what was committed since the transaction began.',
+								  current_setting('transaction_isolation')),
+				  HINT = 'Run the erasure in a transaction with the default isolation level (READ COMMITTED).';
+	END IF;
+	FOR r IN SELECT DISTINCT p.tbl, crm._qualified(p.tbl) AS name FROM crm._pii_columns() p ORDER BY 2 LOOP
+		EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', r.name);
+	END LOOP;
+
 	-- Find everything first: anonymising changes what matches.
 	SELECT coalesce(jsonb_agg(jsonb_build_object('tbl', s.tbl::oid, 'row_ids', s.row_ids, 'gone_ids', s.gone_ids)), '[]')
 	  INTO recs FROM crm._subject_records(key) s;

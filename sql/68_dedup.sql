@@ -565,9 +565,52 @@ COMMENT ON COLUMN crm.duplicate_rule.threshold IS 'Lowest crm.find_duplicates sc
 COMMENT ON COLUMN crm.duplicate_rule.is_active IS 'False: the rule is kept but not applied (as if allow).';
 SELECT crm._setup_tenant_table('crm.duplicate_rule', label => 'duplicate rule');
 
+-- A block rule behaves like a unique key under concurrency: inserts that
+-- share a blocking key serialise on a lock of that key (crm's own lock
+-- space), and the second one looks again once the first has committed
+-- (src/dedup_rule.c; doc/design.md, "Duplicate rules under concurrency").
+CREATE FUNCTION crm._dedup_lock(org uuid, entity text, keys text[]) RETURNS void
+	AS 'MODULE_PATHNAME', 'dedup_lock'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION crm._dedup_lock(uuid, text, text[]) IS
+	'Internal (duplicate rule block): takes a transaction-level lock per blocking key of a new record, so that inserts of possible duplicates serialise.';
+-- Not executable by application roles: crm.trg_duplicate_check is SECURITY
+-- DEFINER (a lock key no caller can choose).
+
+CREATE FUNCTION crm._dedup_exists_now(entity text, org uuid, rec uuid, threshold real) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'dedup_exists_now'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION crm._dedup_exists_now(text, uuid, uuid, real) IS
+	'Internal (duplicate rule block under REPEATABLE READ/SERIALIZABLE): whether the record has a duplicate in a snapshot taken now rather than the transaction''s.';
+-- Called by crm.trg_duplicate_check (SECURITY DEFINER), whose queries filter
+-- by organization explicitly.
+
+-- The blocking keys of a new record, as the candidate queries above use
+-- them (email, phone and mobile, both name orders; for accounts domain,
+-- phone, company key), each marked with its kind.
+CREATE FUNCTION crm._dedup_keys(entity text, rec jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+	SELECT pg_catalog.array_remove(CASE entity
+		WHEN 'account' THEN ARRAY['d:' || (rec ->> 'domain'), 'p:' || crm.phone_key(rec ->> 'phone'),
+								  'c:' || crm.company_key(rec ->> 'name')]
+		ELSE ARRAY['e:' || crm.email_key(rec ->> 'email'),
+				   'p:' || crm.phone_key(rec ->> 'phone'), 'p:' || crm.phone_key(rec ->> 'mobile'),
+				   'n:' || crm.name_key(rec ->> 'first_name', rec ->> 'last_name'),
+				   'n:' || crm.name_key(rec ->> 'last_name', rec ->> 'first_name')]
+		END, NULL)
+$$;
+COMMENT ON FUNCTION crm._dedup_keys(text, jsonb) IS
+	'Internal (duplicate rule block): the blocking keys of a contact, lead or account (given as jsonb), marked by kind (e: email, p: phone, n: name, d: domain, c: company).';
+
 -- AFTER INSERT row trigger on contact, lead and account: applies the rule.
+-- SECURITY DEFINER: the key locks and the look-ups are internal, not
+-- executable by application roles (sql/95_privileges.sql); every query here
+-- and in the functions it calls filters by the new row's organization
+-- explicitly, and the row itself passed the caller's row-level security.
 CREATE FUNCTION crm.trg_duplicate_check() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
@@ -575,6 +618,10 @@ DECLARE
 	cands jsonb;
 	best jsonb;
 BEGIN
+	IF TG_RELID NOT IN ('crm.contact'::regclass, 'crm.lead'::regclass, 'crm.account'::regclass) THEN
+		RAISE EXCEPTION 'crm.trg_duplicate_check() runs only on crm.contact, crm.lead and crm.account, not on %', TG_RELID::regclass
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
 	IF current_setting('crm.restoring', true) = 'on' OR NEW.deleted_at IS NOT NULL THEN
 		RETURN NULL;
 	END IF;
@@ -584,12 +631,29 @@ BEGIN
 	IF NOT FOUND OR r.action = 'allow' THEN
 		RETURN NULL;
 	END IF;
+	-- block: wait for every transaction that inserted a record sharing a
+	-- blocking key; the query below then runs with a new snapshot (READ
+	-- COMMITTED) and sees what they committed.
+	IF r.action = 'block' THEN
+		PERFORM crm._dedup_lock(NEW.organization_id, TG_TABLE_NAME, crm._dedup_keys(TG_TABLE_NAME, to_jsonb(NEW)));
+	END IF;
 
 	SELECT jsonb_agg(jsonb_build_object('id', f.candidate_id, 'score', round(f.score::numeric, 3), 'reasons', to_jsonb(f.reasons))
 					 ORDER BY f.score DESC, f.candidate_id)
 	  INTO cands
 	  FROM crm._duplicates(TG_TABLE_NAME, NEW.organization_id, NEW.id, r.threshold) f;
 	IF cands IS NULL THEN
+		-- REPEATABLE READ and SERIALIZABLE read with the transaction's
+		-- snapshot: a duplicate committed since is invisible to it, and
+		-- the insert must not commit.  The retry sees the duplicate.
+		IF r.action = 'block' AND current_setting('transaction_isolation') <> 'read committed'
+		   AND crm._dedup_exists_now(TG_TABLE_NAME, NEW.organization_id, NEW.id, r.threshold) THEN
+			RAISE EXCEPTION 'could not serialize the duplicate check of the new %', TG_TABLE_NAME
+				USING ERRCODE = 'serialization_failure',
+					  DETAIL = format('A duplicate committed after this %s transaction took its snapshot; the organization''s duplicate rule for %s is block.',
+									  current_setting('transaction_isolation'), TG_TABLE_NAME),
+					  HINT = 'Retry the transaction: it will see the duplicate.';
+		END IF;
 		RETURN NULL;
 	END IF;
 
@@ -609,7 +673,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.trg_duplicate_check() IS
-	'AFTER INSERT row trigger on contact, lead and account: applies the organization''s crm.duplicate_rule (block: error 23505 naming the best candidate; alert: outbox event <entity>.duplicate_alert). Off in restore mode.';
+	'AFTER INSERT row trigger on contact, lead and account: applies the organization''s crm.duplicate_rule (block: error 23505 naming the best candidate, like a unique key also against concurrent inserts; 40001 under REPEATABLE READ/SERIALIZABLE when the duplicate committed after the snapshot; alert: outbox event <entity>.duplicate_alert). Off in restore mode.';
 
 CREATE TRIGGER crm_60_duplicate_check AFTER INSERT ON crm.contact
 	FOR EACH ROW EXECUTE FUNCTION crm.trg_duplicate_check();

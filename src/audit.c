@@ -127,11 +127,27 @@ typedef struct AuditWriter
 /* The batch insert, prepared once per backend. */
 static SPIPlanPtr audit_insert_plan = NULL;
 
+/*
+ * seq, the entry's place in the history of its record, is the record's last
+ * seq + 1.  That is exact because whoever writes an entry holds the record's
+ * row lock (an UPDATE or DELETE locks the row until commit; an INSERT's row
+ * is not visible to anyone else yet), and the lookup runs with a snapshot
+ * taken after the lock was granted: in READ COMMITTED each batch insert
+ * takes a new one, and in REPEATABLE READ an update of a row changed by a
+ * transaction the snapshot does not see fails before getting here.  A
+ * record appears at most once per statement, and batches of one statement
+ * see each other (SPI advances the command counter), so a batch never gives
+ * two entries the same place.  audit_log_record_seq_key backs all this: a
+ * collision would be an error, never a silently wrong order.
+ */
 #define AUDIT_NARGS 10
 static const char *const audit_insert_sql =
-"INSERT INTO crm.audit_log (organization_id, table_name, row_id, action,"
+"INSERT INTO crm.audit_log (organization_id, table_name, row_id, seq, action,"
 " old_values, new_values, actor_id, db_role, txid, changed_at)"
-" SELECT u.o, $1, u.r, $2, u.ov, u.nv, $3, $4, $5, $6"
+" SELECT u.o, $1, u.r,"
+" COALESCE((SELECT pg_catalog.max(l.seq) FROM crm.audit_log l"
+" WHERE l.organization_id = u.o AND l.table_name = $1 AND l.row_id = u.r), 0) + 1,"
+" $2, u.ov, u.nv, $3, $4, $5, $6"
 " FROM ROWS FROM (pg_catalog.unnest($7), pg_catalog.unnest($8),"
 " pg_catalog.unnest($9), pg_catalog.unnest($10)) AS u(o, r, ov, nv)";
 

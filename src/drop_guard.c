@@ -27,6 +27,20 @@
  * DROP DATABASE is not an event-trigger command and is not guarded: it names
  * what it destroys.
  *
+ * crm.trg_data_guard(), a BEFORE INSERT OR TRUNCATE statement trigger on
+ * every CRM table, guards the two other ways data is lost or corrupted
+ * wholesale:
+ *		TRUNCATE of a CRM table that holds rows (TRUNCATE is not audited, and
+ *			TRUNCATE crm.organization CASCADE would empty every table, the
+ *			audit log included) is refused, with the same override;
+ *		a restore without crm.pre_restore() is refused at its first row: a
+ *			session that writes a CRM table with row_security = off or
+ *			check_function_bodies = off outside restore mode is a pg_dump
+ *			script or pg_restore (both start with SET check_function_bodies =
+ *			false and, unless dumped with --enable-row-security, SET
+ *			row_security = off; an application role cannot write a table
+ *			with row-level security while row_security is off at all).
+ *
  * Refusal is SQLSTATE 2BP01 (dependent_objects_still_exist): the same code
  * as DROP ... RESTRICT when something still depends on the object, which is
  * what the data is; clients that handle one handle the other.
@@ -40,6 +54,7 @@
 #include "catalog/pg_inherits.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
@@ -52,9 +67,11 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 
 #include "crm.h"
+#include "trigger_support.h"
 
 /* An extension the drop of which takes crm with it: crm or one it requires. */
 typedef struct GuardedExtension
@@ -328,7 +345,9 @@ table_has_rows_where(Oid relid, const char *condition)
  * Refuse the drop when CRM tables hold data.  Each table (and partition) is
  * locked ACCESS EXCLUSIVE first, the lock the drop takes anyway: a writer
  * that inserted rows and has not committed yet is waited for, and its rows
- * are then seen, so no data slips through between this check and the drop.
+ * are then seen (with a snapshot taken after the locks), so no data slips
+ * through between this check and the drop.  Writers that come later wait
+ * for the drop.  test/specs/drop_guard_race.spec shows both.
  */
 static void
 refuse_if_data(Oid crm_oid, const char *command)
@@ -339,11 +358,28 @@ refuse_if_data(Oid crm_oid, const char *command)
 	StringInfoData names;
 	int			with_data = 0;
 
+	/*
+	 * find_all_inheritors() locks the partitions and children, not the table
+	 * itself: lock that first (in the order of the list, by name, so that two
+	 * drops queue up rather than deadlock).
+	 */
 	foreach(lc, tables)
-		list_free(find_all_inheritors(((DataTable *) lfirst(lc))->relid, AccessExclusiveLock, NULL));
+	{
+		Oid			relid = ((DataTable *) lfirst(lc))->relid;
 
+		LockRelationOid(relid, AccessExclusiveLock);
+		list_free(find_all_inheritors(relid, AccessExclusiveLock, NULL));
+	}
+
+	/*
+	 * Look with a snapshot taken now, after every writer was waited for: the
+	 * transaction's own snapshot (REPEATABLE READ) can be older than their
+	 * commits.  The filtered check goes through SPI, which reads with the
+	 * active snapshot when read-only, so make this one the active snapshot.
+	 */
 	initStringInfo(&names);
 	snap = RegisterSnapshot(GetLatestSnapshot());
+	PushActiveSnapshot(snap);
 	foreach(lc, tables)
 	{
 		DataTable  *t = lfirst(lc);
@@ -356,6 +392,7 @@ refuse_if_data(Oid crm_oid, const char *command)
 													get_rel_name(relid)));
 		with_data++;
 	}
+	PopActiveSnapshot();
 	UnregisterSnapshot(snap);
 
 	if (with_data > 0)
@@ -415,4 +452,78 @@ drop_guard(PG_FUNCTION_ARGS)
 		refuse_if_data(crm->oid, GetCommandTagName(trigdata->tag));
 	list_free_deep(guarded);
 	PG_RETURN_VOID();
+}
+
+/*
+ * Whether a relation is one of crm's tables (the trigger refuses any other:
+ * attached to a foreign table it would only get in the way).
+ */
+static void
+data_guard_check_relation(Relation rel)
+{
+	if (!crm_relation_is_own(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("crm.trg_data_guard() guards only crm's own tables, not \"%s\"",
+						RelationGetRelationName(rel))));
+}
+
+PG_FUNCTION_INFO_V1(data_guard);
+
+/* SQL: crm.trg_data_guard() returns trigger (BEFORE INSERT OR TRUNCATE, FOR EACH STATEMENT) */
+Datum
+data_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	const char *name;
+	Snapshot	snap;
+	bool		has_rows;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
+		!(TRIGGER_FIRED_BY_INSERT(td->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(td->tg_event)))
+		elog(ERROR, "crm.trg_data_guard() must be a BEFORE INSERT or TRUNCATE statement trigger");
+	rel = td->tg_relation;
+	data_guard_check_relation(rel);
+	name = quote_qualified_identifier("crm", RelationGetRelationName(rel));
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		/*
+		 * Cheap tests only: this runs before every INSERT statement.  The
+		 * install script fills crm.pii_column also when a restore creates
+		 * the extension.
+		 */
+		if ((row_security && check_function_bodies) || crm_restoring || creating_extension)
+			return PointerGetDatum(NULL);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("crm is not in restore mode: run SELECT crm.pre_restore() before restoring a dump"),
+				 errdetail("This session writes %s with %s = off, as pg_dump scripts and pg_restore do. "
+						   "Without restore mode crm's triggers would treat every restored row as a new write: "
+						   "a second audit entry, a new updated_at, custom fields checked against definitions "
+						   "not loaded yet.", name, row_security ? "check_function_bodies" : "row_security"),
+				 errhint("Run SELECT crm.pre_restore() in the target database, restore, then SELECT * FROM crm.post_restore(). "
+						 "A session that is not a restore writes with row_security and check_function_bodies on.")));
+	}
+
+	/*
+	 * TRUNCATE holds ACCESS EXCLUSIVE locks on every table it empties by
+	 * now, so writers were waited for; look with a snapshot taken now.
+	 */
+	if (crm_allow_drop_with_data)
+		return PointerGetDatum(NULL);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	has_rows = table_has_rows(RelationGetRelid(rel), snap);
+	UnregisterSnapshot(snap);
+	if (has_rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot truncate %s: it holds data", name),
+				 errdetail("TRUNCATE is not audited and cannot be undone after commit; "
+						   "with CASCADE it empties every table that references this one, the audit log included."),
+				 errhint("Delete the rows instead (audited), or back the data up first (pg_dump) and run "
+						 "SET crm.allow_drop_with_data = on as a superuser to truncate anyway.")));
+	return PointerGetDatum(NULL);
 }

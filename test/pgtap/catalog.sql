@@ -1,7 +1,7 @@
 -- Structural invariants of the crm schema, checked from the catalog so that
 -- every table, key and function added later is held to them automatically.
 BEGIN;
-SELECT plan(21);
+SELECT plan(22);
 
 -- The tenant tables: every crm table with an organization_id column.
 CREATE TEMP VIEW tenant_tables AS
@@ -83,6 +83,14 @@ SELECT is_empty($$
 	   AND c.relname NOT IN ('table_registry', 'verify_check', 'job', 'event_key')  -- event_key: a per-install secret, deliberately not dumped
 	   AND NOT EXISTS (SELECT 1 FROM pg_extension e WHERE e.extname = 'crm' AND c.oid = ANY (e.extconfig))
 $$, 'every crm table holding user data is registered with pg_extension_config_dump (pg_dump includes its rows)');
+
+SELECT is_empty($$
+	SELECT c.relname FROM pg_extension e CROSS JOIN LATERAL unnest(e.extconfig) AS x(oid)
+	  JOIN pg_class c ON c.oid = x.oid
+	 WHERE e.extname = 'crm'
+	   AND NOT EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND g.tgname = 'crm_00_data_guard' AND g.tgenabled = 'O'
+						  AND g.tgfoid = 'crm.trg_data_guard()'::regprocedure)
+$$, 'every table pg_dump saves rows of has the data guard (TRUNCATE, restore without restore mode), enabled');
 
 SELECT is_empty($$
 	SELECT t.relname FROM tenant_tables t

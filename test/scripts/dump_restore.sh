@@ -19,8 +19,9 @@
 #             with ALTER DATABASE ... SET crm.restoring = on
 # Each is finished with crm.post_restore(), which must report no drift.
 #
-# Finally it shows what a restore WITHOUT restore mode does (informational:
-# with crm's triggers live, restored rows get audited again and re-stamped).
+# Finally a restore WITHOUT restore mode (pg_restore, psql stopping at the
+# first error, psql going on) must be refused before anything is written,
+# with an error that names crm.pre_restore().
 #
 # Uses the running cluster (PGHOST/PGPORT/PGUSER from scripts/test.sh);
 # creates its own databases and roles and drops them at the end.
@@ -314,8 +315,9 @@ check "parallel: pg_restore -n crm --section=data, then the rest with -j 2 (exit
 verify_restored parallel crm_dr_parallel
 
 # Shown, not checked: a plain pg_restore -j loads the tables' data in
-# parallel, out of foreign-key order, and fails.
-psql -X -q -d postgres -c "CREATE DATABASE crm_dr_nomode" >/dev/null
+# parallel, out of foreign-key order, and fails (in restore mode; without it
+# the restore is refused outright, see the end).
+prepare_empty crm_dr_nomode
 if pg_restore -j 2 -d crm_dr_nomode "$WORK/dump.custom" 2>"$WORK/naive_j.err"; then
 	echo "info  a plain pg_restore -j 2 worked this time (the order is up to chance)"
 else
@@ -332,25 +334,43 @@ check "plain-db: psql -v ON_ERROR_STOP=1 into an empty database (exit $rc)" test
 verify_restored plain-db crm_dr_emptydb
 
 # ---------------------------------------------------------------------------
-# What goes wrong without restore mode (informational, not a check): the
-# data is loaded through live triggers.
+# A restore WITHOUT restore mode is refused at its first row, before anything
+# is written: crm.trg_data_guard() sees a session writing a CRM table with
+# row_security = off or check_function_bodies = off (as pg_dump scripts and
+# pg_restore do) outside restore mode, and the error names crm.pre_restore().  (Before the guard, the
+# restore failed part-way while other tables got a second audit entry per
+# row, and crm.verify() reported nothing.)
 # ---------------------------------------------------------------------------
-psql -X -q -d postgres -c "CREATE DATABASE crm_dr_nomode" >/dev/null
-psql -X -q -d crm_dr_nomode -c "CREATE EXTENSION crm" >/dev/null
-pg_restore -l "$WORK/dump.custom" >"$WORK/nomode.list"
-if pg_restore -d crm_dr_nomode -L "$WORK/nomode.list" "$WORK/dump.custom" 2>"$WORK/nomode.err"; then
-	snapshot crm_dr_nomode >"$WORK/nomode.snap"
-	acl crm_dr_nomode >>"$WORK/nomode.snap"
-	if diff -q "$WORK/src.snap" "$WORK/nomode.snap" >/dev/null; then
-		echo "info  without pre_restore the tables came back identical: no crm trigger changes loaded rows (yet)"
-	else
-		echo "info  without pre_restore these tables differ from the source (why restore mode exists):"
-		diff "$WORK/src.snap" "$WORK/nomode.snap" | grep '^>' | sed 's/^>/        /'
-	fi
-else
-	echo "info  without pre_restore the restore failed:"
-	sed 's/^/        /' "$WORK/nomode.err" | head -n 10
+crm_rows() { # database: the number of CRM tables (pg_dump's rows) with a row
+	q "$1" "SELECT count(*) FROM pg_extension e CROSS JOIN LATERAL ROWS FROM (unnest(e.extconfig), unnest(e.extcondition)) AS t(oid, cond)
+	         WHERE e.extname = 'crm'
+	           AND (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %s %s', t.oid::regclass, t.cond), false, true, '')))[1]::text::bigint > 0"
+}
+nomode() { # label, then the restore command (database crm_dr_nomode, extension created, no pre_restore)
+	local label=$1 rc
+	shift
+	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS crm_dr_nomode" -c "CREATE DATABASE crm_dr_nomode" >/dev/null
+	psql -X -q -d crm_dr_nomode -c "CREATE EXTENSION crm" >/dev/null
+	"$@" >"$WORK/nomode.out" 2>"$WORK/nomode.err"
+	rc=$?
+	# psql without ON_ERROR_STOP reports the errors and exits 0 all the same
+	check "no restore mode, $label: refused (exit $rc, $(grep -c 'ERROR:' "$WORK/nomode.err") error(s))" grep -q 'ERROR:' "$WORK/nomode.err"
+	check "no restore mode, $label: the error names crm.pre_restore()" grep -q 'run SELECT crm.pre_restore() before restoring a dump' "$WORK/nomode.err"
+	check "no restore mode, $label: nothing was written (CRM tables with rows: $(crm_rows crm_dr_nomode))" test "$(crm_rows crm_dr_nomode)" = 0
+}
+nomode "pg_restore" pg_restore -d crm_dr_nomode "$WORK/dump.custom"
+nomode "psql -v ON_ERROR_STOP=1" psql -X -q -v ON_ERROR_STOP=1 -d crm_dr_nomode -f "$WORK/dump.sql"
+nomode "psql going on after errors" psql -X -q -d crm_dr_nomode -f "$WORK/dump.sql"
+if grep -q 'ERROR' "$WORK/nomode.err"; then
+	echo "info  the first refusal:"
+	grep -m 1 -A 2 'ERROR' "$WORK/nomode.err" | sed 's/^/        /'
 fi
+
+# A dump made with --enable-row-security leaves row_security on; its
+# scripts still start with SET check_function_bodies = false, and the guard
+# refuses that as well.
+pg_dump -Fp --enable-row-security -d "$SRC" -f "$WORK/dump_rls.sql" 2>/dev/null
+nomode "--enable-row-security dump through psql going on after errors" psql -X -q -d crm_dr_nomode -f "$WORK/dump_rls.sql"
 
 echo
 if [ $failures = 0 ]; then

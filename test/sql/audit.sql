@@ -297,6 +297,38 @@ CREATE TRIGGER text_id AFTER INSERT ON crm.audit_misuse
 INSERT INTO crm.audit_misuse VALUES (:'org_a', 'x');
 DROP TABLE crm.audit_misuse;
 
+-- ---------------------------------------------------------------------------
+-- Order: seq numbers the entries of a record 1, 2, 3, ... in the order of
+-- its changes, and crm.history orders by it (the rolled-back savepoint
+-- above left no gap).  A record deleted and inserted again with the same id
+-- goes on with its history.  (test/scripts/audit_order.sh checks the order
+-- under concurrent writers.)
+-- ---------------------------------------------------------------------------
+SET crm.organization_id = :'org_a';
+SELECT seq, action, new_values->>'title' AS title FROM crm.history('crm.contact', :'sp');
+INSERT INTO crm.contact (last_name) VALUES ('Again') RETURNING id AS again \gset
+DELETE FROM crm.contact WHERE id = :'again';
+INSERT INTO crm.contact (id, last_name) VALUES (:'again', 'Again');
+SELECT seq, action FROM crm.history('crm.contact', :'again');
+-- Two entries cannot take the same place in a record's history.
+\set VERBOSITY sqlstate
+INSERT INTO crm.audit_log (table_name, row_id, seq, action) VALUES ('contact', :'again', 3, 'UPDATE');
+\set VERBOSITY default
+
+-- crm.verify() check audit_duplicates: an INSERT entry that neither starts
+-- a record's history nor follows a DELETE is a second entry for the same
+-- insert -- what loading a row through live triggers (a restore without
+-- restore mode) writes next to the restored history.  Re-inserting after a
+-- DELETE is no duplicate.
+SELECT count(*) AS duplicates FROM crm.check_audit_duplicates() WHERE id IN (:'sp', :'again');
+SET crm.restoring = on;
+DELETE FROM crm.contact WHERE id = :'sp';
+RESET crm.restoring;
+INSERT INTO crm.contact (id, last_name, title) VALUES (:'sp', 'Savepoint', 'system');
+SELECT entity, id = :'sp' AS is_sp, expected, actual FROM crm.check_audit_duplicates() WHERE id IN (:'sp', :'again');
+SELECT "check", entity FROM crm.verify() WHERE id = :'sp';
+DELETE FROM crm.audit_log WHERE row_id = :'sp' AND seq = 4;
+
 -- Clean up the roles (their grants first).
 DROP TABLE crm.audit_types;
 DROP TYPE audit_mood;

@@ -55,6 +55,54 @@ CREATE SCHEMA unrelated;
 DROP SCHEMA unrelated CASCADE;
 DROP EXTENSION IF EXISTS no_such_extension;
 
+-- TRUNCATE of a CRM table is refused while the table holds rows: it is not
+-- audited, and TRUNCATE crm.organization CASCADE would empty every table,
+-- the audit log included.
+TRUNCATE crm.outbox;
+\echo :LAST_ERROR_SQLSTATE
+TRUNCATE crm.organization CASCADE;
+\echo :LAST_ERROR_SQLSTATE
+-- An empty table may be truncated, also one emptied by a DELETE earlier in
+-- the same transaction (the DELETE is audited where the table is).
+TRUNCATE crm.attachment;
+BEGIN;
+DELETE FROM crm.outbox;
+TRUNCATE crm.outbox;
+ROLLBACK;
+-- The setting that lifts the DROP guard lifts this one too (superuser only).
+BEGIN;
+SET LOCAL crm.allow_drop_with_data = on;
+TRUNCATE crm.outbox;
+SELECT count(*) AS events FROM crm.outbox;
+ROLLBACK;
+SELECT (SELECT count(*) FROM crm.organization) AS organizations,
+	   (SELECT count(*) FROM crm.outbox) AS events;
+
+-- A restore that did not call crm.pre_restore() first is refused at its
+-- first row.  pg_dump scripts and pg_restore start with SET row_security =
+-- off; a session writing CRM tables that way outside restore mode is one.
+SET row_security = off;
+INSERT INTO crm.outbox (event_type, entity) VALUES ('guard.restore', 'organization');
+\echo :LAST_ERROR_SQLSTATE
+COPY crm.organization (name) FROM stdin;
+Restored Ltd
+\.
+\echo :LAST_ERROR_SQLSTATE
+RESET row_security;
+-- A dump made with --enable-row-security leaves row_security on, but every
+-- pg_dump script and pg_restore session also turns check_function_bodies off.
+SET check_function_bodies = false;
+INSERT INTO crm.outbox (event_type, entity) VALUES ('guard.restore', 'organization');
+\echo :LAST_ERROR_SQLSTATE
+-- In restore mode the same writes go through.
+SET row_security = off;
+SELECT crm.pre_restore();
+INSERT INTO crm.outbox (event_type, entity) VALUES ('guard.restore', 'organization');
+SELECT count(*) AS check_rows FROM crm.post_restore();
+RESET row_security;
+RESET check_function_bodies;
+DELETE FROM crm.outbox WHERE event_type = 'guard.restore';
+
 -- Only a superuser may lift the guard; a CRM user cannot.
 SELECT crm.grant_access('drop_guard_user', 'admin');
 SET ROLE drop_guard_user;

@@ -103,12 +103,15 @@ RESET ROLE;
 -- including the generated search vector), the change of zc_moved's address
 -- away from hers, and the delete of a contact (zc_gone) that no longer
 -- exists -- plus an entry about Other Person, which must stay.
-INSERT INTO crm.audit_log (organization_id, table_name, row_id, action, old_values, new_values) VALUES
-	(:'org_a', 'contact', :'zc', 'INSERT', NULL,
-	 '{"first_name": "Zelphina", "last_name": "Quorrigan", "email": "Zelphina.Q@Quorrigan-Mail.example", "phone": "+1 415 555 0199", "search_vector": "''zelphina'':1A ''quorrigan'':2A", "account_id": "9a000000-0000-7000-8000-0000000000a1"}'),
+INSERT INTO crm.audit_log (organization_id, table_name, row_id, action, old_values, new_values, seq)
+SELECT v.*, coalesce((SELECT max(l.seq) FROM crm.audit_log l
+					   WHERE l.organization_id = v.o AND l.table_name = v.t AND l.row_id = v.r), 0) + 1
+  FROM (VALUES
+	(:'org_a'::uuid, 'contact', :'zc'::uuid, 'INSERT', NULL::jsonb,
+	 '{"first_name": "Zelphina", "last_name": "Quorrigan", "email": "Zelphina.Q@Quorrigan-Mail.example", "phone": "+1 415 555 0199", "search_vector": "''zelphina'':1A ''quorrigan'':2A", "account_id": "9a000000-0000-7000-8000-0000000000a1"}'::jsonb),
 	(:'org_a', 'contact', :'zc_moved', 'UPDATE', '{"email": "zelphina.q@quorrigan-mail.example"}', '{"email": "zelphina@new-quorrigan.example"}'),
 	(:'org_a', 'contact', :'zc_gone', 'DELETE', '{"first_name": "Zelphina", "last_name": "Quorrigan", "email": "zelphina.q@quorrigan-mail.example"}', NULL),
-	(:'org_a', 'contact', :'other', 'UPDATE', '{"phone": null}', '{"phone": "+1 212 555 0100"}');
+	(:'org_a', 'contact', :'other', 'UPDATE', '{"phone": null}', '{"phone": "+1 212 555 0100"}')) AS v(o, t, r, a, ov, nv);
 
 -- ---------------------------------------------------------------------------
 -- Export: every record about her, per table, and their audit entries.  The
