@@ -57,7 +57,7 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("crm.allow_drop_with_data",
-							 "Allow DROP EXTENSION crm (or DROP SCHEMA crm) while CRM data exists.",
+							 "Allow dropping or truncating CRM data: DROP EXTENSION crm, DROP SCHEMA crm CASCADE, DROP OWNED, TRUNCATE, drops of CRM tables or columns.",
 							 "Without it, dropping the extension is refused as long as any CRM table has rows.",
 							 &crm_allow_drop_with_data,
 							 false,
