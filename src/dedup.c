@@ -9,7 +9,9 @@
  *
  * similarity.c works on UTF-8.  In a database of another encoding the text is
  * converted to UTF-8 first and keys are converted back, so results do not
- * depend on the encoding.
+ * depend on the encoding (test/scripts/encodings.sh runs the same checks in
+ * UTF8, LATIN1 and SQL_ASCII databases); SQL_ASCII bytes are taken as they
+ * are.
  */
 #include "postgres.h"
 
@@ -22,8 +24,26 @@
 #include "similarity.h"
 
 /*
- * The bytes of a text argument in UTF-8 (a palloc'd copy only when the
- * database encoding is not UTF-8).
+ * Whether text of the database encoding can be handed to similarity.c as it
+ * is.  In UTF-8 it is UTF-8 already; in SQL_ASCII the bytes have no declared
+ * encoding, so they are taken as they are (similarity.c reads invalid UTF-8
+ * byte by byte and never fails on it): converting would validate them as
+ * UTF-8 and raise an error, which the LEAKPROOF key functions must never do.
+ */
+static bool
+db_encoding_is_utf8(void)
+{
+	int			enc = GetDatabaseEncoding();
+
+	return enc == PG_UTF8 || enc == PG_SQL_ASCII;
+}
+
+/*
+ * The bytes of a text argument in UTF-8 (a palloc'd, NUL-terminated copy only
+ * when the database encoding had to be converted).  pg_server_to_any() hands
+ * back its input itself when it converts nothing (an empty value, say), and
+ * a text datum's bytes are not NUL-terminated: the length is taken from the
+ * result only when it is a converted copy.
  */
 static const char *
 text_utf8(text *t, size_t *len)
@@ -31,10 +51,15 @@ text_utf8(text *t, size_t *len)
 	const char *s = VARDATA_ANY(t);
 	int			n = VARSIZE_ANY_EXHDR(t);
 
-	if (GetDatabaseEncoding() != PG_UTF8)
+	if (!db_encoding_is_utf8())
 	{
-		s = pg_server_to_any(s, n, PG_UTF8);
-		n = strlen(s);
+		const char *c = pg_server_to_any(s, n, PG_UTF8);
+
+		if (c != s)
+		{
+			s = c;
+			n = (int) strlen(c);
+		}
 	}
 	*len = (size_t) n;
 	return s;
@@ -44,10 +69,15 @@ text_utf8(text *t, size_t *len)
 static text *
 utf8_text(const char *s, size_t len)
 {
-	if (GetDatabaseEncoding() != PG_UTF8)
+	if (!db_encoding_is_utf8())
 	{
-		s = pg_any_to_server(s, (int) len, PG_UTF8);
-		len = strlen(s);
+		const char *c = pg_any_to_server(s, (int) len, PG_UTF8);
+
+		if (c != s)
+		{
+			s = c;
+			len = strlen(c);
+		}
 	}
 	return cstring_to_text_with_len(s, (int) len);
 }
