@@ -184,11 +184,8 @@ email_domain(PG_FUNCTION_ARGS)
 	int			len = VARSIZE_ANY_EXHDR(t);
 	int			at = email_at(s, len);
 	text	   *res = (text *) palloc(VARHDRSZ + len - at - 1);
-	char	   *d = VARDATA(res);
-	int			i;
 
-	for (i = at + 1; i < len; i++)
-		*d++ = (s[i] >= 'A' && s[i] <= 'Z') ? s[i] + ('a' - 'A') : s[i];
+	email_fold_copy(s + at + 1, len - at - 1, VARDATA(res));
 	SET_VARSIZE(res, VARHDRSZ + len - at - 1);
 	PG_FREE_IF_COPY(t, 0);
 	PG_RETURN_TEXT_P(res);

@@ -665,6 +665,16 @@ email_mix64(uint64_t x)
 	return x;
 }
 
+/* Copy with ASCII letters lower-cased (see email_parse.h). */
+void
+email_fold_copy(const char *s, size_t len, char *out)
+{
+	size_t		i;
+
+	for (i = 0; i < len; i++)
+		out[i] = (char) email_fold((unsigned char) s[i]);
+}
+
 /* Seeded FNV-1a over the folded bytes, finished with a mixer. */
 uint64_t
 email_hash_folded(const char *s, size_t len, uint64_t seed)

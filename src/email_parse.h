@@ -131,6 +131,12 @@ extern size_t email_describe(const char *s, size_t len, email_status st,
  */
 extern int	email_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
+/*
+ * Copy s[0..len) to out[0..len) with ASCII letters lower-cased (the folding
+ * of email_cmp() and email_hash_folded()); no NUL is written.
+ */
+extern void email_fold_copy(const char *s, size_t len, char *out);
+
 /* 64-bit hash of the ASCII-lower-cased bytes; email_cmp()==0 => same hash. */
 extern uint64_t email_hash_folded(const char *s, size_t len, uint64_t seed);
 
