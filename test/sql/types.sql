@@ -22,6 +22,12 @@ END $$;
 -- The original spelling is kept (only surrounding blanks trimmed); equality,
 -- order and hashing ignore case.
 SELECT 'Ann.Smith@Example.COM'::crm.email AS kept_as_typed, '  ann@example.com  '::crm.email AS trimmed;
+-- Invisible characters that copy and paste brings along are trimmed like
+-- blanks (no-break spaces, zero-width space/joiners, word joiner, byte-order
+-- mark); inside an address they are refused.
+SELECT U&'\00A0\FEFFann@example.com\200B\2060 \202F'::crm.email AS pasted_trimmed,
+       octet_length(U&'\200C\200Dann@example.com\00A0'::crm.email::text) AS bytes_left,
+       pg_temp.try_email(U&'ann\00A0smith@example.com') AS inside_refused;
 SELECT 'Ann@Example.COM'::crm.email = 'ann@example.com'::crm.email AS eq_ignores_case,
        'Ann@Example.COM'::crm.email <> 'ann@example.com'::crm.email AS ne,
        'a@x.com'::crm.email < 'B@x.com'::crm.email AS lt_folds,
