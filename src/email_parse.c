@@ -10,6 +10,7 @@
  *-------------------------------------------------------------------------
  */
 #include "email_parse.h"
+#include "utf8.h"
 
 #include <string.h>
 
@@ -507,60 +508,13 @@ email_sb_putbyte(email_sbuf *sb, unsigned char c)
 }
 
 /* Append s[off..off+n) in double quotes, shortened to 64 bytes. */
-/*
- * The code point of the well-formed UTF-8 sequence at s[off..len) and its
- * length in *n, or -1 when the bytes there are not one.
- */
-static long
-email_utf8_at(const char *s, size_t off, size_t len, size_t *n)
-{
-	const unsigned char *u = (const unsigned char *) s + off;
-	size_t		avail = len - off;
-	size_t		k,
-				i;
-	long		cp;
-
-	if (u[0] >= 0xC2 && u[0] <= 0xDF)
-	{
-		k = 2;
-		cp = u[0] & 0x1F;
-	}
-	else if (u[0] >= 0xE0 && u[0] <= 0xEF)
-	{
-		k = 3;
-		cp = u[0] & 0x0F;
-	}
-	else if (u[0] >= 0xF0 && u[0] <= 0xF4)
-	{
-		k = 4;
-		cp = u[0] & 0x07;
-	}
-	else
-		return -1;
-	if (avail < k)
-		return -1;
-	for (i = 1; i < k; i++)
-	{
-		if ((u[i] & 0xC0) != 0x80)
-			return -1;
-		cp = (cp << 6) | (u[i] & 0x3F);
-	}
-	/* overlong forms, surrogates and values past U+10FFFF are not characters */
-	if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-		(cp >= 0xD800 && cp <= 0xDFFF))
-		return -1;
-	*n = k;
-	return cp;
-}
-
 /* Append "U+00A0" and, for the invisible characters, their name. */
 static void
-email_sb_putcp(email_sbuf *sb, long cp)
+email_sb_putcp(email_sbuf *sb, int32_t cp)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	static const struct
 	{
-		long		cp;
+		int32_t		cp;
 		const char *name;
 	}			names[] =
 	{
@@ -569,16 +523,10 @@ email_sb_putcp(email_sbuf *sb, long cp)
 		{0x202F, "NARROW NO-BREAK SPACE"}, {0x2060, "WORD JOINER"},
 		{0xFEFF, "ZERO WIDTH NO-BREAK SPACE"}
 	};
-	char		tmp[9];
-	int			digits = cp > 0xFFFF ? (cp > 0xFFFFF ? 6 : 5) : 4;
-	int			i;
+	char		tmp[UTF8_CP_BUFSZ];
 	size_t		k;
 
-	tmp[0] = 'U';
-	tmp[1] = '+';
-	for (i = 0; i < digits; i++)
-		tmp[2 + i] = hex[(cp >> (4 * (digits - 1 - i))) & 15];
-	tmp[2 + digits] = '\0';
+	utf8_format_cp(cp, tmp);
 	email_sb_puts(sb, tmp);
 	for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
 		if (names[k].cp == cp)
@@ -738,10 +686,10 @@ email_describe(const char *s, size_t len, email_status st,
 			if (n != 1)
 				goto fallback;
 			{
-				size_t		cplen;
-				long		cp = email_utf8_at(s, off, len, &cplen);
+				int32_t		cp;
 
-				if (cp < 0)
+				(void) utf8_decode(s + off, len - off, &cp);
+				if (cp == UTF8_INVALID)
 				{
 					email_sb_puts(&sb, "the email address contains the non-ASCII byte ");
 					email_sb_putbyte(&sb, (unsigned char) s[off]);

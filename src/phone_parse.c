@@ -14,6 +14,7 @@
  *-------------------------------------------------------------------------
  */
 #include "phone_parse.h"
+#include "utf8.h"
 #include "phone_data.h"
 
 #include <string.h>
@@ -90,52 +91,299 @@ phone_has_word(const char *s, size_t n, const char *w)
 	return 1;
 }
 
-/* Length of the extension marker at s[0..n), or 0 if there is none. */
-static size_t
-phone_ext_marker(const char *s, size_t n)
+/*
+ * What people paste
+ * -----------------
+ * The input is first normalised to ASCII (phone_normalize): digits of other
+ * scripts become ASCII digits, the full-width plus sign '+', Unicode spaces,
+ * dashes and full-width punctuation their ASCII separators, and invisible
+ * characters disappear; every other character becomes PHONE_NORM_BAD.  Each
+ * normalised byte remembers the offset of the character it came from, so an
+ * error names the character as typed.
+ */
+#define PHONE_NORM_MAX		256
+#define PHONE_NORM_BAD		'\001'
+
+typedef struct phone_norm
 {
-	static const char *const markers[] = {
-		"extension", ";ext=", "ext", "x", "#"
+	char		buf[PHONE_NORM_MAX];
+	size_t		off[PHONE_NORM_MAX];	/* input offset of each byte */
+	size_t		len;
+} phone_norm;
+
+/*
+ * The ASCII a non-ASCII code point stands for in a phone number: a digit,
+ * '+', a separator; 0 for an invisible character (dropped); PHONE_NORM_BAD
+ * for anything else.
+ */
+static char
+phone_map_cp(int32_t cp)
+{
+	static const int32_t digit_zero[] = {
+		0x0660,					/* ARABIC-INDIC DIGIT ZERO */
+		0x06F0,					/* EXTENDED ARABIC-INDIC (Persian, Urdu) */
+		0x0966,					/* DEVANAGARI */
+		0x09E6,					/* BENGALI */
+		0xFF10					/* FULLWIDTH */
 	};
 	size_t		i;
 
-	for (i = 0; i < sizeof(markers) / sizeof(markers[0]); i++)
+	for (i = 0; i < sizeof(digit_zero) / sizeof(digit_zero[0]); i++)
+		if (cp >= digit_zero[i] && cp <= digit_zero[i] + 9)
+			return (char) ('0' + (cp - digit_zero[i]));
+	switch (cp)
 	{
-		if (phone_has_word(s, n, markers[i]))
-			return strlen(markers[i]);
+		case 0xFF0B:			/* FULLWIDTH PLUS SIGN */
+			return '+';
+		case 0x00A0:			/* NO-BREAK SPACE */
+		case 0x202F:			/* NARROW NO-BREAK SPACE */
+		case 0x205F:			/* MEDIUM MATHEMATICAL SPACE */
+		case 0x3000:			/* IDEOGRAPHIC SPACE */
+			return ' ';
+		case 0x2010:			/* HYPHEN ... HORIZONTAL BAR */
+		case 0x2011:
+		case 0x2012:
+		case 0x2013:
+		case 0x2014:
+		case 0x2015:
+		case 0x2212:			/* MINUS SIGN */
+		case 0x30FC:			/* KATAKANA-HIRAGANA PROLONGED SOUND MARK */
+		case 0xFF0D:			/* FULLWIDTH HYPHEN-MINUS */
+			return '-';
+		case 0xFF08:			/* FULLWIDTH LEFT PARENTHESIS */
+		case 0xFF3B:			/* FULLWIDTH LEFT SQUARE BRACKET */
+			return '(';
+		case 0xFF09:
+		case 0xFF3D:
+			return ')';
+		case 0xFF0E:			/* FULLWIDTH FULL STOP */
+			return '.';
+		case 0xFF0F:			/* FULLWIDTH SOLIDUS */
+			return '/';
+		case 0x00AD:			/* SOFT HYPHEN */
+		case 0x200B:			/* ZERO WIDTH SPACE */
+		case 0x200C:			/* ZERO WIDTH NON-JOINER */
+		case 0x200D:			/* ZERO WIDTH JOINER */
+		case 0x2060:			/* WORD JOINER */
+		case 0xFEFF:			/* ZERO WIDTH NO-BREAK SPACE (byte-order mark) */
+			return 0;
+		default:
+			if (cp >= 0x2000 && cp <= 0x200A)	/* EN QUAD ... HAIR SPACE */
+				return ' ';
+			return PHONE_NORM_BAD;
 	}
-	return 0;
 }
 
-/* Fill err for a bad character at offset pos. */
+/* Normalise s[0..len) into *nm; PHONE_TOO_LONG when it does not fit. */
 static phone_status
-phone_bad_char(phone_error *err, const char *s, size_t pos)
+phone_normalize(const char *s, size_t len, phone_norm *nm, phone_error *err)
 {
+	size_t		i = 0;
+	size_t		n;
+
+	nm->len = 0;
+	while (i < len)
+	{
+		int32_t		cp;
+		char		c;
+
+		n = utf8_decode(s + i, len - i, &cp);
+		/* not UTF-8, or a NUL byte: no character of a number */
+		if (cp <= 0)
+			c = PHONE_NORM_BAD;
+		else
+			c = cp < 0x80 ? (char) cp : phone_map_cp(cp);
+
+		if (c != 0)
+		{
+			if (nm->len == PHONE_NORM_MAX)
+			{
+				err->max_digits = PHONE_MAX_DIGITS;
+				err->ndigits = PHONE_NORM_MAX;
+				return PHONE_TOO_LONG;
+			}
+			nm->buf[nm->len] = c;
+			nm->off[nm->len] = i;
+			nm->len++;
+		}
+		i += n;
+	}
+	return PHONE_OK;
+}
+
+/* Fill err for the bad character at normalised offset k. */
+static phone_status
+phone_bad_char(phone_error *err, const char *s, size_t len,
+			   const phone_norm *nm, size_t k)
+{
+	size_t		pos = nm->off[k];
+	size_t		i;
+	int32_t		cp;
+	size_t		n = utf8_decode(s + pos, len - pos, &cp);
+
 	err->pos = pos;
 	err->ch = (unsigned char) s[pos];
+	err->cp = cp < 0 ? 0 : (uint32_t) cp;
+	err->text_len = 0;
+	if (cp >= 0x80)
+	{
+		memcpy(err->text, s + pos, n);
+		err->text_len = (uint8_t) n;
+	}
+	/* the position in characters: the bytes that begin one before pos */
+	err->char_pos = 1;
+	for (i = 0; i < pos; i++)
+		if (((unsigned char) s[i] & 0xC0) != 0x80)
+			err->char_pos++;
 	return PHONE_BAD_CHAR;
 }
 
-/* Scan the extension digits of s[pos..e) (the marker is already eaten). */
-static phone_status
-phone_scan_ext(const char *s, size_t pos, size_t e, phone_scan *sc,
-			   phone_error *err)
+/* True for an ASCII letter. */
+static int
+phone_is_alpha(unsigned char c)
 {
-	size_t		j = pos;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
-	while (j < e && (s[j] == '.' || s[j] == ':' ||
-					 phone_is_space((unsigned char) s[j])))
-		j++;
-	while (j < e && phone_is_digit((unsigned char) s[j]))
+/* The keypad digit of a letter (ABC 2 ... WXYZ 9). */
+static char
+phone_keypad_digit(unsigned char c)
+{
+	static const char keypad[] = "22233344455566677778889999";
+
+	return keypad[phone_lower(c) - 'a'];
+}
+
+/*
+ * The extension at the end of b[lo..hi): a marker ("ext", "ext.",
+ * "extension", "extn", "anexo", "x", "#", ";ext=", optionally preceded by a
+ * comma and followed by '.', ':' or blanks) and up to the end only digits.
+ * Returns the marker's start (the end of the number) and sets the digits'
+ * span, or returns hi when there is none.  A marker must follow a digit of
+ * the number and must not continue a word (1-800-FEDEX has no extension).
+ */
+static size_t
+phone_find_ext(const char *b, size_t lo, size_t hi, size_t *dstart)
+{
+	static const char *const markers[] = {
+		"extension", ";ext=", "extn", "anexo", "ext", "x", "#"
+	};
+	size_t		j = hi;
+	size_t		d,
+				m,
+				i;
+
+	while (j > lo && phone_is_digit((unsigned char) b[j - 1]))
+		j--;
+	d = j;
+	while (j > lo && (b[j - 1] == '.' || b[j - 1] == ':' || phone_is_space((unsigned char) b[j - 1])))
+		j--;
+	for (m = 0; m < sizeof(markers) / sizeof(markers[0]); m++)
+	{
+		size_t		k = strlen(markers[m]);
+		size_t		start;
+		int			digit_before = 0;
+
+		if (j - lo < k || !phone_has_word(b + j - k, k, markers[m]))
+			continue;
+		start = j - k;
+		if (start > lo && phone_is_alpha((unsigned char) b[start - 1]))
+			continue;
+		for (i = lo; i < start; i++)
+			digit_before |= phone_is_digit((unsigned char) b[i]);
+		if (!digit_before)
+			continue;
+		while (start > lo && (b[start - 1] == ',' || phone_is_space((unsigned char) b[start - 1])))
+			start--;
+		*dstart = d;
+		return start;
+	}
+	return hi;
+}
+
+/*
+ * Lexical pass: collect '+', digits and extension, reject anything else.
+ * A label before the number ("tel:", "Phone:", "M.:") is skipped; letters
+ * are read as keypad digits when the number has at least three of them
+ * after at least two digits (1-800-FLOWERS), libphonenumber's rule, so
+ * that "01OO" and "abc" stay errors.
+ */
+static phone_status
+phone_scan_input(const char *s, size_t len, phone_scan *sc, phone_error *err)
+{
+	phone_norm	nm;
+	const char *t = nm.buf;
+	size_t		b = 0;
+	size_t		e;
+	size_t		i;
+	size_t		end;
+	size_t		dstart = 0;
+	size_t		letters = 0;
+	size_t		digits_first = 0;
+	phone_status st = phone_normalize(s, len, &nm, err);
+
+	if (st != PHONE_OK)
+		return st;
+	e = nm.len;
+	while (b < e && phone_is_space((unsigned char) t[b]))
+		b++;
+	while (e > b && phone_is_space((unsigned char) t[e - 1]))
+		e--;
+	if (b == e)
+		return PHONE_EMPTY;
+
+	/* a label: letters, blanks and dots up to a ':' before the number */
+	for (i = b; i < e && (phone_is_alpha((unsigned char) t[i]) || t[i] == '.' ||
+						  phone_is_space((unsigned char) t[i])); i++)
+		;
+	if (i < e && i > b && t[i] == ':' && phone_is_alpha((unsigned char) t[b]))
+	{
+		b = i + 1;
+		while (b < e && phone_is_space((unsigned char) t[b]))
+			b++;
+	}
+
+	end = phone_find_ext(t, b, e, &dstart);
+	for (i = b; i < end; i++)
+	{
+		if (phone_is_alpha((unsigned char) t[i]))
+			letters++;
+		else if (phone_is_digit((unsigned char) t[i]) && letters == 0)
+			digits_first++;
+	}
+	/* a vanity number: three letters or more, after at least two digits */
+	if (digits_first < 2)
+		letters = 0;
+
+	for (i = b; i < end; i++)
+	{
+		unsigned char c = (unsigned char) t[i];
+
+		if (letters >= 3 && phone_is_alpha(c))
+			c = (unsigned char) phone_keypad_digit(c);
+		if (phone_is_digit(c))
+		{
+			if (sc->ndigits < PHONE_SCAN_MAX)
+				sc->digits[sc->ndigits] = (char) c;
+			if (sc->ndigits <= PHONE_SCAN_MAX)
+				sc->ndigits++;
+		}
+		else if (c == '+' && sc->ndigits == 0 && !sc->plus)
+			sc->plus = 1;
+		else if (!phone_is_separator(c))
+			return phone_bad_char(err, s, len, &nm, i);
+	}
+	if (end == e)
+		return PHONE_OK;
+
+	/* the extension digits */
+	for (i = dstart; i < e; i++)
 	{
 		if (sc->next < PHONE_MAX_EXT)
-			sc->ext[sc->next] = s[j];
+			sc->ext[sc->next] = t[i];
 		if (sc->next <= PHONE_MAX_EXT)
 			sc->next++;
-		j++;
 	}
-	if (j < e)
-		return phone_bad_char(err, s, j);
 	if (sc->next == 0)
 		return PHONE_EXT_EMPTY;
 	if (sc->next > PHONE_MAX_EXT)
@@ -143,57 +391,6 @@ phone_scan_ext(const char *s, size_t pos, size_t e, phone_scan *sc,
 		err->ndigits = (unsigned) sc->next;
 		err->max_digits = PHONE_MAX_EXT;
 		return PHONE_EXT_TOO_LONG;
-	}
-	return PHONE_OK;
-}
-
-/* Lexical pass: collect '+', digits and extension, reject anything else. */
-static phone_status
-phone_scan_input(const char *s, size_t len, phone_scan *sc, phone_error *err)
-{
-	size_t		b = 0;
-	size_t		e = len;
-	size_t		i;
-
-	while (b < e && phone_is_space((unsigned char) s[b]))
-		b++;
-	while (e > b && phone_is_space((unsigned char) s[e - 1]))
-		e--;
-	if (b == e)
-		return PHONE_EMPTY;
-	if (phone_has_word(s + b, e - b, "tel:"))
-		b += 4;
-
-	i = b;
-	while (i < e)
-	{
-		unsigned char c = (unsigned char) s[i];
-
-		if (phone_is_digit(c))
-		{
-			if (sc->ndigits < PHONE_SCAN_MAX)
-				sc->digits[sc->ndigits] = (char) c;
-			if (sc->ndigits <= PHONE_SCAN_MAX)
-				sc->ndigits++;
-			i++;
-		}
-		else if (c == '+' && sc->ndigits == 0 && !sc->plus)
-		{
-			sc->plus = 1;
-			i++;
-		}
-		else if (phone_is_separator(c))
-			i++;
-		else
-		{
-			size_t		m = 0;
-
-			if (sc->ndigits > 0)
-				m = phone_ext_marker(s + i, e - i);
-			if (m == 0)
-				return phone_bad_char(err, s, i);
-			return phone_scan_ext(s, i + m, e, sc, err);
-		}
 	}
 	return PHONE_OK;
 }
@@ -1141,10 +1338,26 @@ phone_describe(phone_status st, const phone_error *err, char *buf,
 	switch (st)
 	{
 		case PHONE_BAD_CHAR:
-			phone_out_puts(&o, "bad character '");
-			phone_desc_byte(&o, err->ch);
-			phone_out_puts(&o, "' at position ");
-			phone_desc_num(&o, (unsigned) (err->pos < 0xffffffffu ? err->pos + 1 : 0xffffffffu));
+			phone_out_puts(&o, "bad character ");
+			if (err->cp >= 0x80)
+			{
+				/* U+00E9 'é': the code point, then the character as typed */
+				char		u[UTF8_CP_BUFSZ];
+
+				utf8_format_cp((int32_t) err->cp, u);
+				phone_out_puts(&o, u);
+				phone_out_puts(&o, " '");
+				phone_out_put(&o, err->text, tl);
+				phone_out_puts(&o, "'");
+			}
+			else
+			{
+				phone_out_puts(&o, "'");
+				phone_desc_byte(&o, err->ch);
+				phone_out_puts(&o, "'");
+			}
+			phone_out_puts(&o, " at position ");
+			phone_desc_num(&o, err->char_pos);
 			break;
 		case PHONE_TOO_SHORT:
 		case PHONE_TOO_LONG:

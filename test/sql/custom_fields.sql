@@ -117,9 +117,10 @@ CALL pg_temp.try($$INSERT INTO crm.contact (last_name, custom_fields) VALUES ('X
 CALL pg_temp.try($$INSERT INTO crm.contact (last_name, custom_fields) VALUES ('X', '{"alt_email": "jo@doe@example.com"}')$$);
 CALL pg_temp.try($$INSERT INTO crm.contact (last_name, custom_fields) VALUES ('X', '{"alt_email": "jo@example"}')$$);
 CALL pg_temp.try($$INSERT INTO crm.contact (last_name, custom_fields) VALUES ('X', '{"alt_email": "jo.@example.com"}')$$);
--- phone (as crm.phone reads it without a default country): letters; a
--- national number; too many digits for the country code; a + inside
-CALL pg_temp.try($$INSERT INTO crm.contact (last_name, custom_fields) VALUES ('X', '{"fax": "+1 800 FLOWERS"}')$$);
+-- phone (as crm.phone reads it without a default country): letters (two
+-- are too few for a vanity number); a national number; too many digits for
+-- the country code; a + inside
+CALL pg_temp.try($$INSERT INTO crm.contact (last_name, custom_fields) VALUES ('X', '{"fax": "+1 800 FL 0100"}')$$);
 CALL pg_temp.try($$INSERT INTO crm.contact (last_name, custom_fields) VALUES ('X', '{"fax": "123-456"}')$$);
 CALL pg_temp.try($$INSERT INTO crm.contact (last_name, custom_fields) VALUES ('X', '{"fax": "+1234567890123456"}')$$);
 CALL pg_temp.try($$INSERT INTO crm.contact (last_name, custom_fields) VALUES ('X', '{"fax": "030+1234567"}')$$);

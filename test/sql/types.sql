@@ -112,9 +112,22 @@ SELECT input, country, pg_temp.try_phone(input, country) AS result
   FROM (VALUES
 	('', NULL), ('   ', NULL), ('415 555 0100', NULL), ('+1 415 555 010', NULL), ('+1 415 555 01000', NULL),
 	('+1 015 555 0100', NULL), ('+1 415 055 0100', NULL), ('+1 911 555 0100', NULL), ('+28 123 456 789', NULL),
-	('+0 123456', NULL), ('+44 12', NULL), ('+49 30 1234567890123456', NULL), ('1-800-FLOWERS', 'US'),
+	('+0 123456', NULL), ('+44 12', NULL), ('+49 30 1234567890123456', NULL), ('01OO 123', 'GB'),
 	('+1 415 555 0100 ext.', NULL), ('+1 415 555 0100 ext 12345678901', NULL), ('+1 415 555 0100 ++', NULL),
-	('030 1234567', 'ZZ'), ('+44 (0)(0)20 7946 0958', NULL), ('٤١٥٥٥٥٠١٠٠', 'US')) v(input, country)
+	('030 1234567', 'ZZ'), ('+44 (0)(0)20 7946 0958', NULL), (U&'415\2022555\20220100', 'US'),
+	('tel: (415) 555-0100 (home)', 'US')) v(input, country)
+ ORDER BY input, country;
+-- What people paste: vanity numbers (three letters or more after two digits
+-- or more, libphonenumber's rule), digits of other scripts, Unicode spaces
+-- and dashes, full-width forms, invisible characters, labels, a comma
+-- before the extension.
+SELECT input, country, pg_temp.try_phone(input, country) AS e164
+  FROM (VALUES
+	('1-800-FLOWERS', 'US'), ('+1 800 GOT-JUNK', NULL), ('٤١٥٥٥٥٠١٠٠', 'US'), ('۰۹۱۲ ۳۴۵ ۶۷۸۹', 'IR'),
+	('＋８１ ３-１２３４-５６７８', NULL), ('（０３）１２３４ー５６７８', 'JP'), (U&'+44\00A020\00A07946\00A00958', NULL),
+	(U&'+1 415\2013555\20140100', NULL), (U&'\200B+1 415 555\200C0100\FEFF', NULL), (U&'+1\2212415\2212555\22120100', NULL),
+	('Phone: +1 415 555 0100', NULL), ('Tel.: 020 7946 0958', 'GB'), ('+1 415 555 0100, ext 12', NULL),
+	('+34 912 345 678 anexo 21', NULL)) v(input, country)
  ORDER BY input, country;
 -- crm.default_country drives the text input; it must be a real country.
 SET crm.default_country = 'DE';

@@ -39,7 +39,10 @@ INSERT INTO tricky SELECT 'phone', v FROM (VALUES
 	('+1 211 555 0100'),			-- N11 service code as area code
 	('+28 1234 5678'),				-- unassigned country code
 	('+44 0 0 20 7946 0958'),		-- a second trunk 0
-	('+1 800 FLOWERS'), ('123-456'), ('+1234567890123456'), ('030+1234567'),
+	('+1 800 FLOWERS'),				-- a vanity number: the old validator refused the letters
+	('+1 800 FL 0100'),				-- two letters are no vanity number
+	(U&'+1\00A0415\2013555\20130100'),	-- a no-break space and en dashes, as pasted
+	('123-456'), ('+1234567890123456'), ('030+1234567'),
 	('+1 415 555 0100 ext. 12345678901'), ('+1 415 555 0100 ext.'), ('+'), ('')
 ) AS p(v);
 

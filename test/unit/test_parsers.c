@@ -598,6 +598,26 @@ typedef struct phone_ok_case
 static const phone_ok_case phone_ok_cases[] = {
 	/* the shapes from the specification */
 	{"+1 (415) 555-0100", NULL, "+14155550100", "+1 415 555 0100", "(415) 555-0100", "US"},
+	/* what people paste: vanity letters, other scripts' digits, Unicode
+	 * spaces and dashes, full-width punctuation, invisible characters,
+	 * labels, a comma before the extension */
+	{"1-800-FLOWERS", "US", "+18003569377", NULL, NULL, "US"},
+	{"+1 800 GOT JUNK", NULL, "+18004685865", NULL, NULL, "US"},
+	{"+\xd9\xa9\xd9\xa7\xd9\xa1 \xd9\xa5\xd9\xa0 \xd9\xa1\xd9\xa2\xd9\xa3 \xd9\xa4\xd9\xa5\xd9\xa6\xd9\xa7", NULL, "+971501234567", NULL, NULL, "AE"},
+	{"\xdb\xb0\xdb\xb9\xdb\xb1\xdb\xb2 \xdb\xb3\xdb\xb4\xdb\xb5 \xdb\xb6\xdb\xb7\xdb\xb8\xdb\xb9", "IR", "+989123456789", NULL, NULL, "IR"},
+	{"\xef\xbc\x8b\xef\xbc\x98\xef\xbc\x91\xef\xbc\x8d\xef\xbc\x93\xef\xbc\x8d\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93\xef\xbc\x94\xef\xbc\x8d\xef\xbc\x95\xef\xbc\x96\xef\xbc\x97\xef\xbc\x98", NULL, "+81312345678", NULL, NULL, "JP"},
+	{"\xef\xbc\x88\xef\xbc\x90\xef\xbc\x93\xef\xbc\x89\xe3\x80\x80\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93\xef\xbc\x94\xe3\x83\xbc\xef\xbc\x95\xef\xbc\x96\xef\xbc\x97\xef\xbc\x98", "JP", "+81312345678", NULL, NULL, "JP"},
+	{"+44\xc2\xa0" "20\xc2\xa0" "7946\xc2\xa0" "0958", NULL, "+442079460958", NULL, NULL, "GB"},
+	{"+1 415\xe2\x80\x93" "555\xe2\x80\x94" "0100", NULL, "+14155550100", NULL, NULL, "US"},
+	{"\xe2\x80\x8b+1 415 555\xe2\x80\x8c" "0100\xef\xbb\xbf", NULL, "+14155550100", NULL, NULL, "US"},
+	{"+1\xe2\x88\x92" "415\xe2\x88\x92" "555\xe2\x88\x92" "0100", NULL, "+14155550100", NULL, NULL, "US"},
+	{"phone: +1 415 555 0100", NULL, "+14155550100", NULL, NULL, "US"},
+	{"Tel.: +44 20 7946 0958", NULL, "+442079460958", NULL, NULL, "GB"},
+	{"M: 030 1234567", "DE", "+49301234567", NULL, NULL, "DE"},
+	{"+1 415 555 0100, ext 12", NULL, "+14155550100;ext=12", NULL, NULL, "US"},
+	{"+1 415 555 0100,ext. 12", NULL, "+14155550100;ext=12", NULL, NULL, "US"},
+	{"+34 912 345 678 anexo 21", NULL, "+34912345678;ext=21", NULL, NULL, "ES"},
+	{"+1 415 555 0100 extn 7", NULL, "+14155550100;ext=7", NULL, NULL, "US"},
 	{"+44 20 7946 0958", NULL, "+442079460958", "+44 20 7946 0958", "020 7946 0958", "GB"},
 	{"0049 30 1234567", "DE", "+49301234567", "+49 30 1234567", "030 1234567", "DE"},
 	{"0049 30 1234567", NULL, "+49301234567", NULL, NULL, "DE"},
@@ -827,8 +847,15 @@ static const phone_bad_case phone_bad_cases[] = {
 	{"tel:", "US", PHONE_TOO_SHORT},
 	{"- . /", "US", PHONE_TOO_SHORT},
 	{"abc", "US", PHONE_BAD_CHAR},
-	{"1-800-FLOWERS", "US", PHONE_BAD_CHAR},
-	{"415-555-CALL", "US", PHONE_BAD_CHAR},
+	{"1-800-FLOWERS", "US", PHONE_OK},	/* vanity: 3+ letters after 2+ digits */
+	{"415-555-CALL", "US", PHONE_OK},
+	{"01OO", "GB", PHONE_BAD_CHAR},	/* two letters are no vanity number */
+	{"abc", "US", PHONE_BAD_CHAR},	/* letters first are no vanity number */
+	{"1-800-GO-FEDEX", "US", PHONE_OK},	/* "x" ending a word is no extension */
+	{"415 555 0100 (home)", "US", PHONE_TOO_LONG},	/* read as a vanity number */
+	{"415 555 01\xc3\xa9" "0", "US", PHONE_BAD_CHAR},
+	{"415\xe2\x80\xa2" "555\xe2\x80\xa2" "0100", "US", PHONE_BAD_CHAR},	/* U+2022 BULLET */
+	{"415 555 0100\xff", "US", PHONE_BAD_CHAR},	/* not UTF-8 */
 	{"415-555-0100", NULL, PHONE_NO_DEFAULT_COUNTRY},
 	{"030 1234567", "", PHONE_NO_DEFAULT_COUNTRY},
 	{"011 44 20 7946 0958", NULL, PHONE_NO_DEFAULT_COUNTRY},
@@ -890,11 +917,11 @@ static const phone_bad_case phone_bad_cases[] = {
 	{"415 555 0100 x 1-2", "US", PHONE_BAD_CHAR},
 	{"x12", "US", PHONE_BAD_CHAR},
 	{"#12", "US", PHONE_BAD_CHAR},
-	{"+1 415 555 0100 ext 12 ext 3", NULL, PHONE_BAD_CHAR},
+	{"+1 415 555 0100 ext 12 ext 3", NULL, PHONE_TOO_LONG},	/* "ext" read as keypad letters */
 	{"++1 415 555 0100", NULL, PHONE_BAD_CHAR},
 	{"1+415 555 0100", "US", PHONE_BAD_CHAR},
 	{"+1 415 555 0100 \xc3\xa9", NULL, PHONE_BAD_CHAR},
-	{"\xef\xbc\x91\xef\xbc\x92", "US", PHONE_BAD_CHAR},
+	{"\xef\xbc\x91\xef\xbc\x92", "US", PHONE_TOO_SHORT},	/* full-width digits */
 	{"+1 415 555 0100;phone-context=x", NULL, PHONE_BAD_CHAR},
 	{"+1 415 555 0100,", NULL, PHONE_BAD_CHAR},
 	{"+1 415 555 0100 ext 12 ", NULL, PHONE_OK},	/* trailing space trimmed */
@@ -1257,12 +1284,19 @@ test_phone_api(int *ncase)
 	parse_with("+1 415 555 0100 \x80", 17, NULL, &p, &e);
 	phone_describe(PHONE_BAD_CHAR, &e, msg, sizeof(msg));
 	check(strcmp(msg, "bad character '\\x80' at position 17") == 0, "describe non-ascii: %s", msg);
+	parse_with("+1 41\xc3\xa9 555 0100", 16, NULL, &p, &e);
+	phone_describe(PHONE_BAD_CHAR, &e, msg, sizeof(msg));
+	check(strcmp(msg, "bad character U+00E9 '\xc3\xa9' at position 6") == 0, "describe unicode: %s", msg);
+	parse_with("\xc2\xa0+1 415\xe2\x80\xa2" "555 0100", 18, NULL, &p, &e);
+	phone_describe(PHONE_BAD_CHAR, &e, msg, sizeof(msg));
+	check(strcmp(msg, "bad character U+2022 '\xe2\x80\xa2' at position 8") == 0 && e.pos == 8,
+		  "describe unicode position in characters: %s", msg);
 	check(phone_describe(PHONE_EMPTY, NULL, msg, sizeof(msg)) > 0 &&
 		  strcmp(msg, "the phone number is empty") == 0, "describe without err");
 	check(phone_describe(PHONE_TOO_SHORT, &e, NULL, 0) == 0, "describe NULL buffer");
 	check(phone_describe(PHONE_BAD_CHAR, &e, msg, 4) == 0 && msg[0] == '\0',
 		  "describe tiny buffer (pieces dropped whole)");
-	(*ncase) += 17;
+	(*ncase) += 19;
 
 	for (n = 0; n < PHONE_STATUS_COUNT; n++)
 	{
