@@ -444,6 +444,18 @@ phone_min_nsn(const phone_cc_info *info)
 	return info->min_nsn > PHONE_MIN_NSN ? info->min_nsn : PHONE_MIN_NSN;
 }
 
+/*
+ * Canada's 7-digit 310-xxxx numbers (one number for a whole province, e.g.
+ * 310-HYDRO): dialled without area code, +1 310xxxx in E.164 as
+ * libphonenumber writes them.
+ */
+static int
+phone_is_nanp_310(const phone_cc_info *info, const char *nsn, size_t n)
+{
+	return (info->flags & PHONE_CC_NANP_310) && n == 7 &&
+		nsn[0] == '3' && nsn[1] == '1' && nsn[2] == '0';
+}
+
 /* Check an NSN against its calling code's rules (shared by parse/valid). */
 static phone_status
 phone_check_nsn(const phone_cc_info *info, const char *nsn, size_t n,
@@ -458,6 +470,8 @@ phone_check_nsn(const phone_cc_info *info, const char *nsn, size_t n,
 	err->ndigits = (unsigned) n;
 	err->min_digits = (unsigned) phone_min_nsn(info);
 	err->max_digits = (unsigned) max;
+	if (phone_is_nanp_310(info, nsn, n))
+		return PHONE_OK;
 	if (n < phone_min_nsn(info))
 		return PHONE_TOO_SHORT;
 	if (n > max)
@@ -487,6 +501,7 @@ phone_finish(const phone_cc_info *info, const char *nsn, size_t n,
 	phone_status st;
 	unsigned	v = info->cc;
 	size_t		i;
+	char		ar[PHONE_MAX_DIGITS];
 
 	/* "+44 (0)20 ...": habitual trunk 0 after the country code */
 	if ((info->flags & PHONE_CC_STRIP_ZERO) && n > 0 && nsn[0] == '0')
@@ -499,6 +514,32 @@ phone_finish(const phone_cc_info *info, const char *nsn, size_t n,
 	{
 		nsn++;
 		n--;
+	}
+	/*
+	 * "011 15-2345-6789", "+54 341 15 234 5678": Argentine mobiles written
+	 * with the national mobile token 15 after the area code, which E.164
+	 * writes as a 9 before it (+54 9 11 2345 6789).  Area codes have 2
+	 * (Buenos Aires, 11), 3 or 4 digits, those of 3 and 4 begin with 2 or
+	 * 3; with the token the number has 12 digits.
+	 */
+	if ((info->flags & PHONE_CC_AR_MOBILE15) && n == 12)
+	{
+		size_t		a = 0;
+
+		if (nsn[0] == '1' && nsn[1] == '1' && nsn[2] == '1' && nsn[3] == '5')
+			a = 2;
+		else if ((nsn[0] == '2' || nsn[0] == '3') && nsn[3] == '1' && nsn[4] == '5')
+			a = 3;
+		else if ((nsn[0] == '2' || nsn[0] == '3') && nsn[4] == '1' && nsn[5] == '5')
+			a = 4;
+		if (a > 0)
+		{
+			ar[0] = '9';
+			memcpy(ar + 1, nsn, a);
+			memcpy(ar + 1 + a, nsn + a + 2, n - a - 2);
+			nsn = ar;
+			n = n - 1;
+		}
 	}
 	st = phone_check_nsn(info, nsn, n, err);
 	if (st != PHONE_OK)
@@ -772,6 +813,8 @@ phone_region(const phone_number *p)
 		return NULL;
 	if (info->flags & PHONE_CC_NONGEO)
 		return info->region;
+	if (phone_is_nanp_310(info, p->digits + p->cc_len, (size_t) (p->ndigits - p->cc_len)))
+		return "CA";
 	return phone_subregion_lookup(info->cc, p->digits + p->cc_len,
 								  (size_t) (p->ndigits - p->cc_len));
 }
@@ -914,6 +957,8 @@ phone_groups(unsigned cc, const char *d, size_t n, uint8_t *g)
 	switch (cc)
 	{
 		case 1:
+			if (n == 7)			/* 310-xxxx */
+				return phone_set_groups(g, 3, 4, 0, 0, 0);
 			return phone_set_groups(g, 3, 3, 4, 0, 0);
 		case 7:
 			if (n == 10)
@@ -1129,6 +1174,14 @@ phone_format_national(const phone_number *p, char *buf, size_t bufsz)
 	nsn = p->digits + p->cc_len;
 	n = (size_t) (p->ndigits - p->cc_len);
 
+	if (phone_is_nanp_310(info, nsn, n))
+	{
+		phone_out_put(&o, nsn, 3);
+		phone_out_puts(&o, "-");
+		phone_out_put(&o, nsn + 3, 4);
+		phone_put_ext(&o, p, " ext. ");
+		return phone_out_done(&o);
+	}
 	if (info->flags & PHONE_CC_NANP)
 	{
 		phone_out_puts(&o, "(");

@@ -117,6 +117,14 @@ SELECT input, country, pg_temp.try_phone(input, country) AS result
 	('030 1234567', 'ZZ'), ('+44 (0)(0)20 7946 0958', NULL), (U&'415\2022555\20220100', 'US'),
 	('tel: (415) 555-0100 (home)', 'US')) v(input, country)
  ORDER BY input, country;
+-- Argentine mobiles written with the national mobile token 15 (E.164 puts
+-- a 9 before the area code instead), and Canada's 7-digit 310-xxxx numbers.
+SELECT input, country, pg_temp.try_phone(input, country) AS e164,
+       crm.phone_format(crm.phone(input, country), 'national') AS national,
+       crm.phone_country(crm.phone(input, country)) AS region
+  FROM (VALUES ('011 15-2345-6789', 'AR'), ('0341 15 234 5678', 'AR'), ('+54 11 15 2345 6789', NULL),
+               ('+54 9 11 2345 6789', NULL), ('310-1234', 'CA'), ('+1 310 1234', NULL)) v(input, country)
+ ORDER BY input, country;
 -- What people paste: vanity numbers (three letters or more after two digits
 -- or more, libphonenumber's rule), digits of other scripts, Unicode spaces
 -- and dashes, full-width forms, invisible characters, labels, a comma

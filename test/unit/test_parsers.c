@@ -598,6 +598,16 @@ typedef struct phone_ok_case
 static const phone_ok_case phone_ok_cases[] = {
 	/* the shapes from the specification */
 	{"+1 (415) 555-0100", NULL, "+14155550100", "+1 415 555 0100", "(415) 555-0100", "US"},
+	/* Argentine mobiles with the national token 15; Canada's 310-xxxx */
+	{"011 15-2345-6789", "AR", "+5491123456789", NULL, NULL, "AR"},
+	{"0341 15 234 5678", "AR", "+5493412345678", NULL, NULL, "AR"},
+	{"+54 11 15 2345 6789", NULL, "+5491123456789", NULL, NULL, "AR"},
+	{"02966 15 12 3456", "AR", "+5492966123456", NULL, NULL, "AR"},
+	{"+54 9 11 2345 6789", NULL, "+5491123456789", NULL, NULL, "AR"},
+	{"011 2345-6789", "AR", "+541123456789", NULL, NULL, "AR"},
+	{"310-1234", "CA", "+13101234", "+1 310 1234", "310-1234", "CA"},
+	{"+1 310-1234", NULL, "+13101234", "+1 310 1234", "310-1234", "CA"},
+	{"310-CARE", "CA", "+13102273", NULL, NULL, "CA"},
 	/* what people paste: vanity letters, other scripts' digits, Unicode
 	 * spaces and dashes, full-width punctuation, invisible characters,
 	 * labels, a comma before the extension */
