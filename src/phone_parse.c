@@ -628,6 +628,10 @@ phone_trunk_len(const phone_region_info *reg, const phone_cc_info *info,
 	size_t		k;
 	size_t		k2;
 
+	/* "1 310-1234": a 310 number after the trunk prefix */
+	k = phone_list_match(reg->trunk, d, n, 0, 0, 0);
+	if (k > 0 && k < n && phone_is_nanp_310(info, d + k, n - k))
+		return k;
 	k = phone_list_match(reg->trunk, d, n, 1, lo, hi);
 	k2 = phone_list_match(reg->trunk_parse, d, n, 1, lo, hi);
 	if (k2 > k)
