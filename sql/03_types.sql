@@ -219,7 +219,7 @@ $gen$;
 CREATE FUNCTION crm.phone_format(crm.phone, style text DEFAULT 'international') RETURNS text
 	AS 'MODULE_PATHNAME', 'phone_format_fn' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm.phone_format(crm.phone, text) IS
-	'Formats a number: ''e164'' (+14155550100), ''international'' (+1 415 555 0100) or ''national'' ((415) 555-0100).';
+	'Formats a number: ''e164'' (+14155550100), ''international'' (+1 415-555-0100) or ''national'' ((415) 555-0100), following libphonenumber''s formats for the calling codes of 40 major regions.';
 CREATE FUNCTION crm.phone_country(crm.phone) RETURNS text
 	AS 'MODULE_PATHNAME', 'phone_country_fn' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm.phone_country(crm.phone) IS 'ISO 3166 alpha-2 region of a number (US, CA, GB, ...; 001 for non-geographic numbers).';

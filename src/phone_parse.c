@@ -14,6 +14,7 @@
  *-------------------------------------------------------------------------
  */
 #include "phone_parse.h"
+#include "phone_lpn.h"
 #include "utf8.h"
 #include "phone_data.h"
 
@@ -1129,6 +1130,45 @@ phone_format_e164(const phone_number *p, char *buf, size_t bufsz)
 	return phone_out_done(&o);
 }
 
+/*
+ * Append libphonenumber's national (or international, without "+cc ")
+ * form of nsn[0..n); 0 on success, -1 when its metadata has no formats for
+ * cc (nothing appended then).
+ */
+static int
+phone_lpn_put(phone_out *o, unsigned cc, const char *nsn, size_t n, int national)
+{
+	char		tmp[PHONE_FORMAT_BUFSZ];
+	int			len = phone_lpn_format(cc, nsn, n, national, tmp, sizeof(tmp));
+
+	if (len < 0)
+		return -1;
+	phone_out_put(o, tmp, (size_t) len);
+	return 0;
+}
+
+/*
+ * The national form buf[0..len) must denote this very number when dialled
+ * inside its region.  For odd numbers it might not (e.g. a national number
+ * beginning with the region's international prefix, or an Israeli 1-800
+ * number that is dialled without the trunk 0): then write the unambiguous
+ * international form instead.
+ */
+static int
+phone_national_checked(const phone_number *p, const char *region, char *buf,
+					   size_t bufsz, size_t len)
+{
+	if (region != NULL)
+	{
+		phone_number q;
+
+		if (phone_parse(buf, len, region, strlen(region), &q, NULL) != PHONE_OK ||
+			phone_cmp(p, &q) != 0)
+			return phone_format_international(p, buf, bufsz);
+	}
+	return (int) len;
+}
+
 /* "+<cc> <groups>[ ext. <ext>]". */
 int
 phone_format_international(const phone_number *p, char *buf, size_t bufsz)
@@ -1148,11 +1188,14 @@ phone_format_international(const phone_number *p, char *buf, size_t bufsz)
 	}
 	nsn = p->digits + p->cc_len;
 	n = (size_t) (p->ndigits - p->cc_len);
-	ng = phone_groups(info->cc, nsn, n, g);
 	phone_out_puts(&o, "+");
 	phone_out_put(&o, p->digits, p->cc_len);
 	phone_out_puts(&o, " ");
-	phone_put_groups(&o, nsn, n, g, ng, 0);
+	if (phone_lpn_put(&o, info->cc, nsn, n, 0) != 0)
+	{
+		ng = phone_groups(info->cc, nsn, n, g);
+		phone_put_groups(&o, nsn, n, g, ng, 0);
+	}
 	phone_put_ext(&o, p, " ext. ");
 	return phone_out_done(&o);
 }
@@ -1177,6 +1220,16 @@ phone_format_national(const phone_number *p, char *buf, size_t bufsz)
 	phone_out_init(&o, buf, bufsz);
 	nsn = p->digits + p->cc_len;
 	n = (size_t) (p->ndigits - p->cc_len);
+	region = phone_region(p);
+
+	/* libphonenumber's rules where its metadata is at hand (40 regions) */
+	if (phone_lpn_put(&o, info->cc, nsn, n, 1) == 0)
+	{
+		phone_put_ext(&o, p, " ext. ");
+		if (phone_out_done(&o) < 0)
+			return -1;
+		return phone_national_checked(p, region, buf, bufsz, o.len);
+	}
 
 	if (phone_is_nanp_310(info, nsn, n))
 	{
@@ -1228,22 +1281,7 @@ phone_format_national(const phone_number *p, char *buf, size_t bufsz)
 	if (phone_out_done(&o) < 0)
 		return -1;
 
-	/*
-	 * The national form must denote this very number when dialled inside
-	 * its region.  For odd numbers it might not (e.g. a national number
-	 * beginning with the region's international prefix, or an Israeli
-	 * 1-800 number that is dialled without the trunk 0): then use the
-	 * unambiguous international form instead.
-	 */
-	if (region != NULL)
-	{
-		phone_number q;
-
-		if (phone_parse(buf, o.len, region, strlen(region), &q, NULL) != PHONE_OK ||
-			phone_cmp(p, &q) != 0)
-			return phone_format_international(p, buf, bufsz);
-	}
-	return (int) o.len;
+	return phone_national_checked(p, region, buf, bufsz, o.len);
 }
 
 /* Static lower-case message for a status. */

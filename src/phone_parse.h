@@ -158,13 +158,19 @@ extern phone_status phone_parse(const char *s, size_t len,
 /* Canonical form "+<digits>" or "+<digits>;ext=<ext>"; parses back to *p. */
 extern int	phone_format_e164(const phone_number *p, char *buf, size_t bufsz);
 
-/* "+1 415 555 0100", "+44 20 7946 0958 ext. 12"; parses back to *p. */
+/*
+ * "+1 415-555-0100", "+44 20 7946 0958 ext. 12": libphonenumber's
+ * INTERNATIONAL format for the calling codes in phone_formats.c (see
+ * phone_lpn.h), crm's own grouping for the others; parses back to *p.
+ */
 extern int	phone_format_international(const phone_number *p, char *buf,
 									   size_t bufsz);
 
 /*
  * National form as dialled inside the number's region: "(415) 555-0100",
- * "020 7946 0958", "06 1234 5678" (IT keeps its 0), "8 495 123 45 67".
+ * "020 7946 0958", "06 1234 5678" (IT keeps its 0), "8 (495) 123-45-67",
+ * "011 15-2345-6789"; libphonenumber's NATIONAL format where phone_lpn.c
+ * has its metadata.
  * Parsing it with the number's region (phone_region()) gives *p back: when
  * a national form would be ambiguous (it would read as an international
  * call, or the number is not dialled with the trunk prefix), and for

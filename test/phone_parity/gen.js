@@ -3,9 +3,9 @@
 // number of its metadata for the 40 regions and its valid variants (last
 // digit changed), in several typed forms, and what libphonenumber reads
 // each as.  Output: TSV
-//   region  type  form  input  default_country  lib_e164  lib_national
-// lib_e164 is "-" when libphonenumber cannot parse the input or the parsed
-// number is not valid.
+//   region  type  form  input  default_country  lib_e164  lib_national  lib_international
+// (the last three "-" when libphonenumber cannot parse the input or the
+// parsed number is not valid).
 'use strict';
 const lpn = require('google-libphonenumber');
 const util = lpn.PhoneNumberUtil.getInstance();
@@ -21,10 +21,10 @@ function read(input, region) {
 	try {
 		const n = util.parse(input, region || 'ZZ');
 		if (!util.isValidNumber(n))
-			return ['-', '-'];
-		return [util.format(n, PNF.E164), util.format(n, PNF.NATIONAL)];
+			return ['-', '-', '-'];
+		return [util.format(n, PNF.E164), util.format(n, PNF.NATIONAL), util.format(n, PNF.INTERNATIONAL)];
 	} catch (e) {
-		return ['-', '-'];
+		return ['-', '-', '-'];
 	}
 }
 
@@ -72,9 +72,9 @@ for (const region of regions) {
 			if (seen.has(key))
 				continue;
 			seen.add(key);
-			const [e164, national] = read(input, dc);
+			const [e164, national, international] = read(input, dc);
 			out.push([region, n === example ? type.toLowerCase() : type.toLowerCase() + '_variant',
-					  form, input, dc, e164, national].join('\t'));
+					  form, input, dc, e164, national, international].join('\t'));
 		}
 		}
 	}
