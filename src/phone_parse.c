@@ -435,6 +435,14 @@ phone_intl_prefix(const phone_region_info *reg, const char *d, size_t n)
 
 	if (k < 2 && phone_starts(d, n, "00", 2))
 		k = 2;
+	/*
+	 * No calling code begins with 0, so digits that go on with a 0 did not
+	 * begin with an international prefix (as libphonenumber reasons): in
+	 * Israel, where 012..019 are international prefixes, 01800 123 456 is
+	 * the national 1-800 number written with the trunk 0.
+	 */
+	if (k > 0 && k < n && d[k] == '0')
+		return 0;
 	return k;
 }
 

@@ -1,7 +1,9 @@
 // Cases for the phone parity test (test/scripts/phone_parity.sh), with
 // libphonenumber (npm google-libphonenumber) as the oracle: every example
 // number of its metadata for the 40 regions and its valid variants (last
-// digit changed), in several typed forms, and what libphonenumber reads
+// digit changed), in several typed forms (formatted, plain digits with the
+// trunk prefix, as dialled from other countries, as pasted with no-break
+// spaces and en dashes, in full-width forms), and what libphonenumber reads
 // each as.  Output: TSV
 //   region  type  form  input  default_country  lib_e164  lib_national  lib_international
 // (the last three "-" when libphonenumber cannot parse the input or the
@@ -50,6 +52,24 @@ function variants(n, region) {
 	return res;
 }
 
+// The national digits with the national (trunk) prefix, unformatted, as
+// dialled: "02079460958".
+function trunkDigits(n, region) {
+	const np = util.getMetadataForRegion(region).getNationalPrefix() || '';
+	return np + util.getNationalSignificantNumber(n);
+}
+
+// As copied from a web page or a word processor: no-break spaces, en dashes.
+function pasted(s) {
+	return s.replace(/ /g, '\u00a0').replace(/-/g, '\u2013');
+}
+
+// In full-width forms, as typed with an East Asian input method.
+function fullwidth(s) {
+	return s.replace(/[0-9+()\-]/g, (ch) => String.fromCharCode(ch.charCodeAt(0) + 0xFEE0))
+		.replace(/ /g, '\u3000');
+}
+
 const out = [];
 for (const region of regions) {
 	for (const type of types) {
@@ -65,6 +85,10 @@ for (const region of regions) {
 			['from_us', util.formatOutOfCountryCallingNumber(n, 'US'), 'US'],
 			['from_de', util.formatOutOfCountryCallingNumber(n, 'DE'), 'DE'],
 			['from_au', util.formatOutOfCountryCallingNumber(n, 'AU'), 'AU'],
+			['from_jp', util.formatOutOfCountryCallingNumber(n, 'JP'), 'JP'],
+			['trunk_digits', trunkDigits(n, region), region],
+			['pasted', pasted(util.format(n, PNF.INTERNATIONAL)), ''],
+			['fullwidth', fullwidth(util.format(n, PNF.NATIONAL)), region],
 		];
 		const seen = new Set();
 		for (const [form, input, dc] of forms) {
