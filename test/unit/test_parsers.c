@@ -610,6 +610,8 @@ static const phone_ok_case phone_ok_cases[] = {
 	{"+1 310-1234", NULL, "+13101234", "+1 310-1234", "310-1234", "CA"},
 	{"310-CARE", "CA", "+13102273", NULL, NULL, "CA"},
 	{"01800123456", "IL", "+9721800123456", NULL, NULL, "IL"},	/* 018 + 0: no international prefix */
+	{"00700 1 415 555 0100", "KR", "+14155550100", NULL, NULL, "US"},	/* KR carrier IDD 00700 */
+	{"00365 44 20 7946 0958", "KR", "+442079460958", NULL, NULL, "GB"},
 	{"1 310-1234", "US", "+13101234", NULL, NULL, "CA"},
 	/* what people paste: vanity letters, other scripts' digits, Unicode
 	 * spaces and dashes, full-width punctuation, invisible characters,
