@@ -93,6 +93,15 @@ SELECT s, pg_temp.indexes_read(format('EXECUTE %s(%L)', s, v)) AS indexes
 			   ('email_unknown', 'Person7@Globo7.De'), ('domain_text', 'Globo7.DE'),
 			   ('phone_text', '+49 (0)30 12 00007'), ('phone_varchar', '030/1200007'),
 			   ('phone_unknown', '0049 30 1200007')) AS v(s, v);
+-- Lists, as ORMs send them: IN with literals, = ANY with a text array.
+SELECT count(*) FILTER (WHERE email IN ('PERSON7@GLOBO7.DE', 'person8@Globo8.de')) AS email_in,
+	   count(*) FILTER (WHERE email = ANY (ARRAY['PERSON7@GLOBO7.DE', 'person8@Globo8.de']::text[])) AS email_any,
+	   count(*) FILTER (WHERE phone = ANY (ARRAY['+49 30 1200007', '030 1200008']::text[])) AS phone_any
+  FROM crm.contact;
+SELECT q, pg_temp.indexes_read(q) AS indexes
+  FROM (VALUES ($$SELECT * FROM crm.contact WHERE email IN ('PERSON7@GLOBO7.DE', 'person8@Globo8.de')$$),
+			   ($$SELECT * FROM crm.contact WHERE email = ANY (ARRAY['PERSON7@GLOBO7.DE', 'person8@Globo8.de']::text[])$$),
+			   ($$SELECT * FROM crm.contact WHERE phone = ANY (ARRAY['+49 30 1200007', '030 1200008']::text[])$$)) AS v(q);
 -- A text that is no number equals no number, and is no error: the
 -- comparison with text never fails (it is LEAKPROOF).
 EXECUTE phone_text('not a number');
