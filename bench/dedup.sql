@@ -130,7 +130,7 @@ BEGIN
 	FOR r IN SELECT id, email FROM probe LOOP
 		t0 := clock_timestamp();
 		SELECT count(*) INTO k FROM crm.contact
-		 WHERE organization_id = crm.current_org() AND email OPERATOR(crm.=) r.email AND deleted_at IS NULL;
+		 WHERE organization_id = crm.current_org() AND email OPERATOR(pg_catalog.=) r.email AND deleted_at IS NULL;
 		INSERT INTO latency VALUES ('email lookup (baseline)', r.id, extract(epoch FROM clock_timestamp() - t0) * 1000, k);
 		t0 := clock_timestamp();
 		SELECT count(*) INTO k FROM crm.find_duplicates('crm.contact', r.id);

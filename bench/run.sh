@@ -292,7 +292,7 @@ done
 su_sql -c "ANALYZE bench.email_typed, bench.email_text, bench.phone_typed, bench.phone_text"
 for side in crm baseline; do
 	if [ $side = crm ]; then
-		q='SELECT count(*) FROM bench.email_typed WHERE email OPERATOR(crm.=) $1::text'
+		q='SELECT count(*) FROM bench.email_typed WHERE email OPERATOR(pg_catalog.=) $1::text'
 	else
 		q='SELECT count(*) FROM bench.email_text WHERE lower(email) = lower($1)'
 	fi
@@ -301,7 +301,7 @@ for side in crm baseline; do
 done
 for side in crm baseline; do
 	if [ $side = crm ]; then
-		q="SELECT count(*) FROM bench.phone_typed WHERE phone OPERATOR(crm.=) crm.phone(\$1, 'US')"
+		q="SELECT count(*) FROM bench.phone_typed WHERE phone OPERATOR(pg_catalog.=) crm.phone(\$1, 'US')"
 	else
 		q='SELECT count(*) FROM bench.phone_text WHERE phone = $1'
 	fi

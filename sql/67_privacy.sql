@@ -96,7 +96,7 @@ LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE WHEN a.atttypid = 'crm.email'::regtype
-				THEN format('%I OPERATOR(crm.=) $1::text', col)
+				THEN format('%I OPERATOR(pg_catalog.=) $1::text', col)
 				ELSE format('lower(%I::text) = $1', col) END
 	  FROM pg_attribute a
 	 WHERE a.attrelid = tbl AND a.attname = col AND NOT a.attisdropped;

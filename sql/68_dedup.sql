@@ -55,19 +55,19 @@ CREATE FUNCTION crm.email_key(email text) RETURNS text
 	AS 'MODULE_PATHNAME', 'dedup_email_key'
 	LANGUAGE C IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE;
 COMMENT ON FUNCTION crm.email_key(text) IS
-	'Blocking key of an email address: trimmed, ASCII lower case (crm.email_key(email::text)); NULL for an empty address.';
+	'Blocking key of an email address: trimmed, ASCII lower case, as crm.email compares it (crm.email_key(email::text)); NULL when crm.email would not accept the text (the type''s parser decides).';
 
 CREATE FUNCTION crm.email_domain_key(email text) RETURNS text
 	AS 'MODULE_PATHNAME', 'dedup_email_domain_key'
 	LANGUAGE C IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE;
 COMMENT ON FUNCTION crm.email_domain_key(text) IS
-	'The domain of an email address (after the last @), trimmed, ASCII lower case; NULL when there is none. Indexed on contact to join contacts to account.domain.';
+	'The domain of an email address, ASCII lower case (crm.email_domain of the same address); NULL when crm.email would not accept the text. Indexed on contact to join contacts to account.domain.';
 
 CREATE FUNCTION crm.phone_key(phone text) RETURNS text
 	AS 'MODULE_PATHNAME', 'dedup_phone_key'
 	LANGUAGE C IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE;
 COMMENT ON FUNCTION crm.phone_key(text) IS
-	'Blocking key of a phone number: its digits before any extension (;ext=, ext, x, #); NULL unless 7 to 15 digits. For E.164 values (crm.phone::text) equal numbers give equal keys.';
+	'Blocking key of a phone number: its E.164 digits without + and extension, read by crm.phone''s parser with no default country (crm.phone::text, or any international spelling); NULL when that reads no valid number.';
 
 CREATE FUNCTION crm.person_full_name(first text, last text) RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE

@@ -7,10 +7,15 @@
  * No PostgreSQL headers and no allocation: the fmgr side (custom_fields.c)
  * and the fuzz harness (test/fuzz/fuzz_cf_validate.c) describe values with
  * the structs of cf_validate.h.  Numbers are compared exactly on their
- * decimal text, never through floating point.  The rules are documented in
- * doc/custom_fields.md.
+ * decimal text, never through floating point.  E-mail addresses and phone
+ * numbers are decided by the parsers of the crm.email and crm.phone types
+ * (email_parse.c, phone_parse.c, pure C as well).  The rules are documented
+ * in doc/custom_fields.md.
  */
 #include "cf_validate.h"
+
+#include "email_parse.h"
+#include "phone_parse.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,14 +24,9 @@
 
 /* Longest url accepted, in bytes. */
 #define CF_URL_MAX 2048
-/* Longest e-mail address (RFC 5321 path limit), local part, domain label. */
-#define CF_EMAIL_MAX 254
-#define CF_EMAIL_LOCAL_MAX 64
+/* Longest label and host name of a URL's host. */
 #define CF_LABEL_MAX 63
 #define CF_HOST_MAX 253
-/* Digits a phone number must have (E.164 allows at most 15). */
-#define CF_PHONE_MIN_DIGITS 7
-#define CF_PHONE_MAX_DIGITS 15
 /* Bytes of an offending element or option quoted in a reason. */
 #define CF_QUOTE_MAX 40
 /* Exponents beyond this are clamped; no jsonb numeric comes near it. */
@@ -620,78 +620,45 @@ cf_url_check(CfText t, char *reason, size_t sz)
 }
 
 /*
- * The one place that decides what an e-mail address is, so that the crm.email
- * type can take over later: local@domain, local part 1..64 characters of
- * letters, digits, non-ASCII and !#$%&'*+/=?^_`{|}~.- with no leading,
- * trailing or doubled dot; domain a plausible DNS name; at most 254 bytes.
+ * An e-mail address is what the crm.email type accepts: the one parser,
+ * email_parse.c, decides (so a custom field, the type and the duplicate keys
+ * never disagree).  Blanks around the address are allowed, as the type trims
+ * them.
  */
 bool
 cf_email_check(CfText t, char *reason, size_t sz)
 {
-	static const char specials[] = "!#$%&'*+/=?^_`{|}~.-";
-	const char *s = t.ptr;
-	size_t		len = t.len;
-	size_t		at = len;
-	size_t		i;
-	const char *why = NULL;
+	email_parts parts;
+	email_status st = email_parse_ex(t.ptr, t.len, &parts);
+	char		detail[EMAIL_DESCRIBE_BUFSZ];
 	char		q[CF_QUOTE_MAX + 4];
 
-	if (len > CF_EMAIL_MAX)
-		return cf_fail(reason, sz, "the e-mail address is longer than %d bytes", CF_EMAIL_MAX);
-	for (i = 0; i < len; i++)
-		if (s[i] == '@')
-		{
-			if (at != len)
-				return cf_fail(reason, sz, "\"%s\" has more than one @", cf_quote(t, q));
-			at = i;
-		}
-	if (at == len)
-		return cf_fail(reason, sz, "\"%s\" is not an e-mail address (no @)", cf_quote(t, q));
-	if (at == 0)
-		return cf_fail(reason, sz, "\"%s\" has nothing before the @", cf_quote(t, q));
-	if (at > CF_EMAIL_LOCAL_MAX)
-		return cf_fail(reason, sz, "the part before the @ is longer than %d characters", CF_EMAIL_LOCAL_MAX);
-	for (i = 0; i < at; i++)
-	{
-		unsigned char c = (unsigned char) s[i];
-
-		if (!(cf_is_alnum(c) || c >= 0x80 || (c != '\0' && strchr(specials, c) != NULL)))
-			return cf_fail(reason, sz, "\"%s\" has a character not allowed before the @", cf_quote(t, q));
-	}
-	if (s[0] == '.' || s[at - 1] == '.')
-		return cf_fail(reason, sz, "\"%s\" starts or ends the part before the @ with a dot", cf_quote(t, q));
-	for (i = 1; i < at; i++)
-		if (s[i] == '.' && s[i - 1] == '.')
-			return cf_fail(reason, sz, "\"%s\" has two dots in a row", cf_quote(t, q));
-	if (!cf_is_domain(s + at + 1, len - at - 1, &why))
-		return cf_fail(reason, sz, "the domain of \"%s\" %s", cf_quote(t, q), why ? why : "is not valid");
-	return true;
+	if (st == EMAIL_OK)
+		return true;
+	email_describe(t.ptr, t.len, st, &parts, detail, sizeof(detail));
+	return cf_fail(reason, sz, "\"%s\" is not a valid e-mail address: %s", cf_quote(t, q), detail);
 }
 
+/*
+ * A phone number is what the crm.phone type accepts without a default
+ * country (phone_parse.c decides): international form, "+<country code>
+ * <number>" or "00<country code> <number>", with an optional extension.  A
+ * national number cannot be read the same way in every session (it depends
+ * on crm.default_country), while a stored custom-field value is checked
+ * again by definition changes and crm.verify() in other sessions.
+ */
 bool
 cf_phone_check(CfText t, char *reason, size_t sz)
 {
-	size_t		i = 0;
-	int			digits = 0;
+	phone_error err;
+	phone_status st = phone_parse(t.ptr, t.len, NULL, 0, NULL, &err);
+	char		detail[PHONE_DESCRIBE_BUFSZ];
 	char		q[CF_QUOTE_MAX + 4];
 
-	if (t.len > 0 && t.ptr[0] == '+')
-		i = 1;
-	for (; i < t.len; i++)
-	{
-		char		c = t.ptr[i];
-
-		if (c >= '0' && c <= '9')
-			digits++;
-		else if (c != ' ' && c != '-' && c != '.' && c != '(' && c != ')' && c != '/')
-			return cf_fail(reason, sz,
-						   "\"%s\" may hold only digits, a leading + and the separators space - . ( ) /",
-						   cf_quote(t, q));
-	}
-	if (digits < CF_PHONE_MIN_DIGITS || digits > CF_PHONE_MAX_DIGITS)
-		return cf_fail(reason, sz, "\"%s\" has %d digits, a phone number has %d to %d",
-					   cf_quote(t, q), digits, CF_PHONE_MIN_DIGITS, CF_PHONE_MAX_DIGITS);
-	return true;
+	if (st == PHONE_OK)
+		return true;
+	phone_describe(st, &err, detail, sizeof(detail));
+	return cf_fail(reason, sz, "\"%s\" is not a valid phone number: %s", cf_quote(t, q), detail);
 }
 
 /* ------------------------------------------------------------------------

@@ -9,7 +9,9 @@
  *
  * similarity.c works on UTF-8.  In a database of another encoding the text is
  * converted to UTF-8 first and keys are converted back, so results do not
- * depend on the encoding.
+ * depend on the encoding (test/scripts/encodings.sh runs the same checks in
+ * UTF8, LATIN1 and SQL_ASCII databases); SQL_ASCII bytes are taken as they
+ * are.
  */
 #include "postgres.h"
 
@@ -19,11 +21,31 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+#include "email_parse.h"
+#include "phone_parse.h"
 #include "similarity.h"
 
 /*
- * The bytes of a text argument in UTF-8 (a palloc'd copy only when the
- * database encoding is not UTF-8).
+ * Whether text of the database encoding can be handed to similarity.c as it
+ * is.  In UTF-8 it is UTF-8 already; in SQL_ASCII the bytes have no declared
+ * encoding, so they are taken as they are (similarity.c reads invalid UTF-8
+ * byte by byte and never fails on it): converting would validate them as
+ * UTF-8 and raise an error, which the LEAKPROOF key functions must never do.
+ */
+static bool
+db_encoding_is_utf8(void)
+{
+	int			enc = GetDatabaseEncoding();
+
+	return enc == PG_UTF8 || enc == PG_SQL_ASCII;
+}
+
+/*
+ * The bytes of a text argument in UTF-8 (a palloc'd, NUL-terminated copy only
+ * when the database encoding had to be converted).  pg_server_to_any() hands
+ * back its input itself when it converts nothing (an empty value, say), and
+ * a text datum's bytes are not NUL-terminated: the length is taken from the
+ * result only when it is a converted copy.
  */
 static const char *
 text_utf8(text *t, size_t *len)
@@ -31,10 +53,15 @@ text_utf8(text *t, size_t *len)
 	const char *s = VARDATA_ANY(t);
 	int			n = VARSIZE_ANY_EXHDR(t);
 
-	if (GetDatabaseEncoding() != PG_UTF8)
+	if (!db_encoding_is_utf8())
 	{
-		s = pg_server_to_any(s, n, PG_UTF8);
-		n = strlen(s);
+		const char *c = pg_server_to_any(s, n, PG_UTF8);
+
+		if (c != s)
+		{
+			s = c;
+			n = (int) strlen(c);
+		}
 	}
 	*len = (size_t) n;
 	return s;
@@ -44,10 +71,15 @@ text_utf8(text *t, size_t *len)
 static text *
 utf8_text(const char *s, size_t len)
 {
-	if (GetDatabaseEncoding() != PG_UTF8)
+	if (!db_encoding_is_utf8())
 	{
-		s = pg_any_to_server(s, (int) len, PG_UTF8);
-		len = strlen(s);
+		const char *c = pg_any_to_server(s, (int) len, PG_UTF8);
+
+		if (c != s)
+		{
+			s = c;
+			len = strlen(c);
+		}
 	}
 	return cstring_to_text_with_len(s, (int) len);
 }
@@ -162,103 +194,74 @@ dedup_company_norm(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(utf8_text(out, n));
 }
 
-/* Whether c is ASCII white space. */
-static inline bool
-dedup_is_space(char c)
+/* A text datum of s[0..len) with ASCII letters lower-cased. */
+static text *
+folded_text(const char *s, size_t len)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+	text	   *result = (text *) palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(result, VARHDRSZ + len);
+	email_fold_copy(s, len, VARDATA(result));
+	return result;
 }
 
 PG_FUNCTION_INFO_V1(dedup_email_key);
 /*
- * crm.email_key(text) RETURNS text: trimmed, ASCII lower case; NULL when
- * empty.  Never fails (LEAKPROOF: usable in index conditions under RLS).
+ * crm.email_key(text) RETURNS text: the address as crm.email compares it
+ * (trimmed, ASCII lower case); NULL when crm.email would not accept it --
+ * the type's parser decides.  Never fails (LEAKPROOF: usable in index
+ * conditions under RLS).
  */
 Datum
 dedup_email_key(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_GETARG_TEXT_PP(0);
 	const char *s = VARDATA_ANY(t);
-	int			len = VARSIZE_ANY_EXHDR(t);
-	int			start = 0;
-	text	   *result;
-	char	   *d;
+	size_t		start,
+				end,
+				at;
 
-	while (start < len && dedup_is_space(s[start]))
-		start++;
-	while (len > start && dedup_is_space(s[len - 1]))
-		len--;
-	if (len == start)
+	if (email_parse(s, VARSIZE_ANY_EXHDR(t), &start, &end, &at) != EMAIL_OK)
 		PG_RETURN_NULL();
-	result = (text *) palloc(VARHDRSZ + len - start);
-	SET_VARSIZE(result, VARHDRSZ + len - start);
-	d = VARDATA(result);
-	for (int i = start; i < len; i++)
-		d[i - start] = (s[i] >= 'A' && s[i] <= 'Z') ? s[i] + ('a' - 'A') : s[i];
-	PG_RETURN_TEXT_P(result);
+	PG_RETURN_TEXT_P(folded_text(s + start, end - start));
 }
 
 PG_FUNCTION_INFO_V1(dedup_email_domain_key);
 /*
- * crm.email_domain_key(text) RETURNS text: what follows the last '@',
- * trimmed and in ASCII lower case; NULL when there is none.  LEAKPROOF.
+ * crm.email_domain_key(text) RETURNS text: the domain of an address in ASCII
+ * lower case (crm.email_domain of the same value); NULL when crm.email would
+ * not accept it.  LEAKPROOF.
  */
 Datum
 dedup_email_domain_key(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_GETARG_TEXT_PP(0);
 	const char *s = VARDATA_ANY(t);
-	int			len = VARSIZE_ANY_EXHDR(t);
-	int			at = -1;
-	text	   *result;
-	char	   *d;
+	size_t		start,
+				end,
+				at;
 
-	while (len > 0 && dedup_is_space(s[len - 1]))
-		len--;
-	for (int i = 0; i < len; i++)
-		if (s[i] == '@')
-			at = i;
-	if (at < 0 || at + 1 == len)
+	if (email_parse(s, VARSIZE_ANY_EXHDR(t), &start, &end, &at) != EMAIL_OK)
 		PG_RETURN_NULL();
-	result = (text *) palloc(VARHDRSZ + len - at - 1);
-	SET_VARSIZE(result, VARHDRSZ + len - at - 1);
-	d = VARDATA(result);
-	for (int i = at + 1; i < len; i++)
-		d[i - at - 1] = (s[i] >= 'A' && s[i] <= 'Z') ? s[i] + ('a' - 'A') : s[i];
-	PG_RETURN_TEXT_P(result);
+	PG_RETURN_TEXT_P(folded_text(s + at + 1, end - at - 1));
 }
 
 PG_FUNCTION_INFO_V1(dedup_phone_key);
 /*
- * crm.phone_key(text) RETURNS text: the digits of a phone number before any
- * extension (the first ';', '#' or letter after a digit: ;ext=, ext., x);
- * NULL unless there are 7 to 15 of them.  LEAKPROOF.
+ * crm.phone_key(text) RETURNS text: the E.164 digits of a phone number,
+ * without '+' and extension, as crm.phone's parser reads it with no default
+ * country (so crm.phone::text and any international spelling of the same
+ * number give the same key); NULL when it reads no valid number.  LEAKPROOF.
  */
 Datum
 dedup_phone_key(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_GETARG_TEXT_PP(0);
-	const char *s = VARDATA_ANY(t);
-	int			len = VARSIZE_ANY_EXHDR(t);
-	char		digits[16];
-	int			n = 0;
+	phone_number p;
 
-	for (int i = 0; i < len; i++)
-	{
-		char		c = s[i];
-
-		if (c >= '0' && c <= '9')
-		{
-			if (n == 15)
-				PG_RETURN_NULL();	/* more than E.164 allows */
-			digits[n++] = c;
-		}
-		else if (n > 0 && (c == ';' || c == '#' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
-			break;
-	}
-	if (n < 7)
+	if (phone_parse(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), NULL, 0, &p, NULL) != PHONE_OK)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text_with_len(digits, n));
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(p.digits, p.ndigits));
 }
 
 /* Argument i as a SimText in UTF-8; absent (s == NULL) when SQL NULL. */

@@ -10,6 +10,7 @@
  *-------------------------------------------------------------------------
  */
 #include "email_parse.h"
+#include "utf8.h"
 
 #include <string.h>
 
@@ -27,6 +28,55 @@ email_is_space(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
 		c == '\v' || c == '\f';
+}
+
+/*
+ * Length of an invisible character that copy and paste brings along around
+ * an address, in UTF-8, starting at s[i] (i < e), or 0: U+00A0 NO-BREAK
+ * SPACE, U+200B ZERO WIDTH SPACE, U+200C ZERO WIDTH NON-JOINER, U+200D ZERO
+ * WIDTH JOINER, U+202F NARROW NO-BREAK SPACE, U+2060 WORD JOINER and U+FEFF
+ * ZERO WIDTH NO-BREAK SPACE (byte-order mark).  They are trimmed like ASCII
+ * blanks; inside the address they are refused as non-ASCII.
+ */
+static size_t
+email_invisible_len(const char *s, size_t i, size_t e)
+{
+	const unsigned char *u = (const unsigned char *) s + i;
+	size_t		n = e - i;
+
+	if (n >= 2 && u[0] == 0xC2 && u[1] == 0xA0)
+		return 2;
+	if (n >= 3 && u[0] == 0xE2 && u[1] == 0x80 &&
+		(u[2] == 0x8B || u[2] == 0x8C || u[2] == 0x8D || u[2] == 0xAF))
+		return 3;
+	if (n >= 3 && u[0] == 0xE2 && u[1] == 0x81 && u[2] == 0xA0)
+		return 3;
+	if (n >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF)
+		return 3;
+	return 0;
+}
+
+/* Bytes of blank (ASCII or invisible) at s[b..e), from the front. */
+static size_t
+email_blank_prefix(const char *s, size_t b, size_t e)
+{
+	if (b < e && email_is_space((unsigned char) s[b]))
+		return 1;
+	return b < e ? email_invisible_len(s, b, e) : 0;
+}
+
+/* Bytes of blank (ASCII or invisible) ending at s[e-1], within s[b..e). */
+static size_t
+email_blank_suffix(const char *s, size_t b, size_t e)
+{
+	size_t		k;
+
+	if (e > b && email_is_space((unsigned char) s[e - 1]))
+		return 1;
+	for (k = 2; k <= 3; k++)
+		if (e - b >= k && email_invisible_len(s, e - k, e) == k)
+			return k;
+	return 0;
 }
 
 /* True for ASCII letters and digits. */
@@ -92,8 +142,6 @@ email_check_local(const char *s, size_t b, size_t e, email_parts *p)
 {
 	size_t		i;
 
-	if (s[b] == '"')
-		return email_fail(p, EMAIL_LOCAL_QUOTED, b, e - b);
 	if (e - b > EMAIL_MAX_LOCAL_LEN)
 		return email_fail(p, EMAIL_LOCAL_TOO_LONG, b, e - b);
 	for (i = b; i < e; i++)
@@ -194,14 +242,17 @@ email_parse_ex(const char *s, size_t len, email_parts *parts)
 	if (s == NULL)
 		len = e = 0;
 
-	while (b < e && email_is_space((unsigned char) s[b]))
-		b++;
-	while (e > b && email_is_space((unsigned char) s[e - 1]))
-		e--;
+	while ((i = email_blank_prefix(s, b, e)) > 0)
+		b += i;
+	while ((i = email_blank_suffix(s, b, e)) > 0)
+		e -= i;
 	p->start = b;
 	p->end = e;
 	if (b == e)
 		return email_fail(p, EMAIL_EMPTY, b, 0);
+	/* a quoted local part ("john doe"@x.com) may hold anything: say so first */
+	if (s[b] == '"')
+		return email_fail(p, EMAIL_LOCAL_QUOTED, b, e - b);
 
 	for (i = b; i < e; i++)
 	{
@@ -457,6 +508,34 @@ email_sb_putbyte(email_sbuf *sb, unsigned char c)
 }
 
 /* Append s[off..off+n) in double quotes, shortened to 64 bytes. */
+/* Append "U+00A0" and, for the invisible characters, their name. */
+static void
+email_sb_putcp(email_sbuf *sb, int32_t cp)
+{
+	static const struct
+	{
+		int32_t		cp;
+		const char *name;
+	}			names[] =
+	{
+		{0x00A0, "NO-BREAK SPACE"}, {0x200B, "ZERO WIDTH SPACE"},
+		{0x200C, "ZERO WIDTH NON-JOINER"}, {0x200D, "ZERO WIDTH JOINER"},
+		{0x202F, "NARROW NO-BREAK SPACE"}, {0x2060, "WORD JOINER"},
+		{0xFEFF, "ZERO WIDTH NO-BREAK SPACE"}
+	};
+	char		tmp[UTF8_CP_BUFSZ];
+	size_t		k;
+
+	utf8_format_cp(cp, tmp);
+	email_sb_puts(sb, tmp);
+	for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+		if (names[k].cp == cp)
+		{
+			email_sb_puts(sb, " ");
+			email_sb_puts(sb, names[k].name);
+		}
+}
+
 static void
 email_sb_quote(email_sbuf *sb, const char *s, size_t off, size_t n)
 {
@@ -606,8 +685,21 @@ email_describe(const char *s, size_t len, email_status st,
 		case EMAIL_NON_ASCII:
 			if (n != 1)
 				goto fallback;
-			email_sb_puts(&sb, "the email address contains the non-ASCII byte ");
-			email_sb_putbyte(&sb, (unsigned char) s[off]);
+			{
+				int32_t		cp;
+
+				(void) utf8_decode(s + off, len - off, &cp);
+				if (cp == UTF8_INVALID)
+				{
+					email_sb_puts(&sb, "the email address contains the non-ASCII byte ");
+					email_sb_putbyte(&sb, (unsigned char) s[off]);
+				}
+				else
+				{
+					email_sb_puts(&sb, "the email address contains the character ");
+					email_sb_putcp(&sb, cp);
+				}
+			}
 			email_sb_puts(&sb, " at position ");
 			email_sb_putnum(&sb, off + 1);
 			email_sb_puts(&sb, " (international domains must use the xn-- form)");
@@ -663,6 +755,16 @@ email_mix64(uint64_t x)
 	x *= UINT64_C(0x94d049bb133111eb);
 	x ^= x >> 31;
 	return x;
+}
+
+/* Copy with ASCII letters lower-cased (see email_parse.h). */
+void
+email_fold_copy(const char *s, size_t len, char *out)
+{
+	size_t		i;
+
+	for (i = 0; i < len; i++)
+		out[i] = (char) email_fold((unsigned char) s[i]);
 }
 
 /* Seeded FNV-1a over the folded bytes, finished with a mixer. */

@@ -11,14 +11,19 @@
  *
  *	  local@domain
  *
- *	  - leading/trailing ASCII whitespace is trimmed; any other whitespace is
- *		rejected;
+ *	  - leading/trailing blanks are trimmed: ASCII whitespace (space, tab,
+ *		CR, LF, VT, FF) and, in UTF-8, the invisible characters copy and
+ *		paste brings along: U+00A0 NO-BREAK SPACE, U+200B ZERO WIDTH SPACE,
+ *		U+200C ZERO WIDTH NON-JOINER, U+200D ZERO WIDTH JOINER, U+202F
+ *		NARROW NO-BREAK SPACE, U+2060 WORD JOINER, U+FEFF BYTE ORDER MARK;
+ *		whitespace inside the address is rejected;
  *	  - every byte must be ASCII (internationalised domains must be given in
  *		their xn-- form; UTF-8 local parts are rejected);
  *	  - exactly one '@';
  *	  - local part: RFC 5322 dot-atom (A-Z a-z 0-9 and !#$%&'*+/=?^_`{|}~-
  *		plus dots, no leading, trailing or consecutive dot), 1..64 octets.
- *		Quoted local parts ("a b"@x.com) are rejected (EMAIL_LOCAL_QUOTED):
+ *		Quoted local parts ("a b"@x.com) are rejected (EMAIL_LOCAL_QUOTED,
+ *		checked before anything else a quoted part could contain):
  *		they are legal but virtually never used and most MTAs refuse them;
  *	  - domain: 1..255 octets, at least two dot-separated labels, each label
  *		1..63 of [A-Za-z0-9-] not beginning or ending with '-'; the last
@@ -130,6 +135,12 @@ extern size_t email_describe(const char *s, size_t len, email_status st,
  * Returns <0, 0 or >0.
  */
 extern int	email_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
+/*
+ * Copy s[0..len) to out[0..len) with ASCII letters lower-cased (the folding
+ * of email_cmp() and email_hash_folded()); no NUL is written.
+ */
+extern void email_fold_copy(const char *s, size_t len, char *out);
 
 /* 64-bit hash of the ASCII-lower-cased bytes; email_cmp()==0 => same hash. */
 extern uint64_t email_hash_folded(const char *s, size_t len, uint64_t seed);

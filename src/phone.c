@@ -214,6 +214,66 @@ phone_compare_args(FunctionCallInfo fcinfo)
 /* =, <>, <, <=, >, >= and the btree support function */
 CRM_DEFINE_CMP_OPS(phone, phone_compare_args)
 
+/*
+ * The comparison key of a text compared with crm.phone values: the canonical
+ * text of the number it reads as with crm.default_country, written to buf
+ * (PHONE_TEXT_BUFSZ bytes), or the text itself when it reads as no number.
+ * Never fails, so the cross-type operators are LEAKPROOF.  The canonical
+ * text of a number parses back to itself, and a text that reads as no number
+ * is never a canonical text, so such text equals no stored number;
+ * phone_compare_text orders any two strings, so the order stays total.
+ */
+static const char *
+phone_text_key(const char *s, int len, char *buf, int *keylen)
+{
+	phone_number p;
+	const char *region = crm_default_country;
+	int			n;
+
+	if (phone_parse(s, (size_t) len, region, region ? strlen(region) : 0, &p, NULL) == PHONE_OK &&
+		(n = phone_format_e164(&p, buf, PHONE_TEXT_BUFSZ)) >= 0)
+	{
+		*keylen = n;
+		return buf;
+	}
+	*keylen = len;
+	return s;
+}
+
+/* Three-way comparison of a crm.phone (argument phone_arg) with a text. */
+static int
+phone_text_compare(FunctionCallInfo fcinfo, int phone_arg)
+{
+	text	   *ph = PG_GETARG_TEXT_PP(phone_arg);
+	text	   *tx = PG_GETARG_TEXT_PP(1 - phone_arg);
+	char		buf[PHONE_TEXT_BUFSZ];
+	int			klen;
+	const char *key = phone_text_key(VARDATA_ANY(tx), VARSIZE_ANY_EXHDR(tx), buf, &klen);
+	int			r = phone_compare_text(VARDATA_ANY(ph), VARSIZE_ANY_EXHDR(ph), key, klen);
+
+	PG_FREE_IF_COPY(ph, phone_arg);
+	PG_FREE_IF_COPY(tx, 1 - phone_arg);
+	if (phone_arg == 0)
+		return r;
+	return r > 0 ? -1 : (r < 0 ? 1 : 0);
+}
+
+/* crm.phone compared with text, and text compared with crm.phone. */
+static int
+phone_text_compare_args(FunctionCallInfo fcinfo)
+{
+	return phone_text_compare(fcinfo, 0);
+}
+
+static int
+text_phone_compare_args(FunctionCallInfo fcinfo)
+{
+	return phone_text_compare(fcinfo, 1);
+}
+
+CRM_DEFINE_CMP_OPS(phone_text, phone_text_compare_args)
+CRM_DEFINE_CMP_OPS(text_phone, text_phone_compare_args)
+
 PG_FUNCTION_INFO_V1(phone_hash);
 /* hash support: 32-bit hash of the canonical bytes */
 Datum
@@ -237,6 +297,41 @@ phone_hash_extended(PG_FUNCTION_ARGS)
 
 	PG_FREE_IF_COPY(t, 0);
 	return h;
+}
+
+/*
+ * The hash of text argument 0 as the number it reads as (see
+ * phone_text_key): 32-bit, or 64-bit with the seed in argument 1.
+ */
+static Datum
+phone_text_hash_args(FunctionCallInfo fcinfo, bool extended)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	char		buf[PHONE_TEXT_BUFSZ];
+	int			klen;
+	const char *key = phone_text_key(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), buf, &klen);
+	Datum		h = extended ?
+		hash_any_extended((const unsigned char *) key, klen, (uint64) PG_GETARG_INT64(1)) :
+		hash_any((const unsigned char *) key, klen);
+
+	PG_FREE_IF_COPY(t, 0);
+	return h;
+}
+
+PG_FUNCTION_INFO_V1(phone_text_hash);
+/* hash support for text in crm.phone's hash family: 32-bit */
+Datum
+phone_text_hash(PG_FUNCTION_ARGS)
+{
+	return phone_text_hash_args(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(phone_text_hash_extended);
+/* hash support for text in crm.phone's hash family: 64-bit, seeded */
+Datum
+phone_text_hash_extended(PG_FUNCTION_ARGS)
+{
+	return phone_text_hash_args(fcinfo, true);
 }
 
 PG_FUNCTION_INFO_V1(phone_format_fn);

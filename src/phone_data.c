@@ -37,7 +37,7 @@
  * Lengths are the published ranges, clamped to [4, 15 - code length].
  */
 const phone_cc_info phone_cc_table[] = {
-	{1, 10, 10, PHONE_CC_NANP, "US"},
+	{1, 10, 10, PHONE_CC_NANP | PHONE_CC_NANP_310, "US"},
 	{7, 10, 10, 0, "RU"},
 	{20, 8, 10, PHONE_CC_STRIP_ZERO, "EG"},
 	{27, 5, 10, PHONE_CC_STRIP_ZERO, "ZA"},
@@ -60,7 +60,7 @@ const phone_cc_info phone_cc_table[] = {
 	{51, 8, 9, PHONE_CC_STRIP_ZERO, "PE"},
 	{52, 10, 10, PHONE_CC_MX_MOBILE1, "MX"},
 	{53, 6, 10, PHONE_CC_STRIP_ZERO, "CU"},
-	{54, 10, 11, PHONE_CC_STRIP_ZERO, "AR"},
+	{54, 10, 11, PHONE_CC_STRIP_ZERO | PHONE_CC_AR_MOBILE15, "AR"},
 	{55, 8, 11, PHONE_CC_STRIP_ZERO, "BR"},
 	{56, 9, 11, 0, "CL"},
 	{57, 8, 11, PHONE_CC_STRIP_ZERO, "CO"},
@@ -394,7 +394,7 @@ const phone_region_info phone_region_table[] = {
 	{"KM", 269, "", "", "", ""},
 	{"KN", 1, "011", "1", "", ""},
 	{"KP", 850, "", "0", "", ""},
-	{"KR", 82, "001|002|005|006|008", "0", "", ""},
+	{"KR", 82, "001|002|005|006|008|009|00345|00365|00391|00700|00727|0073|00755|00761|00762|00766", "0", "", ""},
 	{"KW", 965, "", "", "", ""},
 	{"KY", 1, "011", "1", "", ""},
 	{"KZ", 7, "810", "8", "", ""},

@@ -22,6 +22,8 @@
 									 * with 0, a 0 after +cc is dropped */
 #define PHONE_CC_NONGEO		0x04	/* non-geographic (region "001") */
 #define PHONE_CC_MX_MOBILE1	0x08	/* drop obsolete mobile '1' (+52 1 ...) */
+#define PHONE_CC_AR_MOBILE15 0x10	/* national mobile token 15 -> 9 (+54) */
+#define PHONE_CC_NANP_310	0x20	/* 7-digit 310-xxxx service numbers (CA) */
 
 /* one assigned country calling code */
 typedef struct phone_cc_info

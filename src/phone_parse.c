@@ -14,6 +14,8 @@
  *-------------------------------------------------------------------------
  */
 #include "phone_parse.h"
+#include "phone_lpn.h"
+#include "utf8.h"
 #include "phone_data.h"
 
 #include <string.h>
@@ -90,52 +92,299 @@ phone_has_word(const char *s, size_t n, const char *w)
 	return 1;
 }
 
-/* Length of the extension marker at s[0..n), or 0 if there is none. */
-static size_t
-phone_ext_marker(const char *s, size_t n)
+/*
+ * What people paste
+ * -----------------
+ * The input is first normalised to ASCII (phone_normalize): digits of other
+ * scripts become ASCII digits, the full-width plus sign '+', Unicode spaces,
+ * dashes and full-width punctuation their ASCII separators, and invisible
+ * characters disappear; every other character becomes PHONE_NORM_BAD.  Each
+ * normalised byte remembers the offset of the character it came from, so an
+ * error names the character as typed.
+ */
+#define PHONE_NORM_MAX		256
+#define PHONE_NORM_BAD		'\001'
+
+typedef struct phone_norm
 {
-	static const char *const markers[] = {
-		"extension", ";ext=", "ext", "x", "#"
+	char		buf[PHONE_NORM_MAX];
+	size_t		off[PHONE_NORM_MAX];	/* input offset of each byte */
+	size_t		len;
+} phone_norm;
+
+/*
+ * The ASCII a non-ASCII code point stands for in a phone number: a digit,
+ * '+', a separator; 0 for an invisible character (dropped); PHONE_NORM_BAD
+ * for anything else.
+ */
+static char
+phone_map_cp(int32_t cp)
+{
+	static const int32_t digit_zero[] = {
+		0x0660,					/* ARABIC-INDIC DIGIT ZERO */
+		0x06F0,					/* EXTENDED ARABIC-INDIC (Persian, Urdu) */
+		0x0966,					/* DEVANAGARI */
+		0x09E6,					/* BENGALI */
+		0xFF10					/* FULLWIDTH */
 	};
 	size_t		i;
 
-	for (i = 0; i < sizeof(markers) / sizeof(markers[0]); i++)
+	for (i = 0; i < sizeof(digit_zero) / sizeof(digit_zero[0]); i++)
+		if (cp >= digit_zero[i] && cp <= digit_zero[i] + 9)
+			return (char) ('0' + (cp - digit_zero[i]));
+	switch (cp)
 	{
-		if (phone_has_word(s, n, markers[i]))
-			return strlen(markers[i]);
+		case 0xFF0B:			/* FULLWIDTH PLUS SIGN */
+			return '+';
+		case 0x00A0:			/* NO-BREAK SPACE */
+		case 0x202F:			/* NARROW NO-BREAK SPACE */
+		case 0x205F:			/* MEDIUM MATHEMATICAL SPACE */
+		case 0x3000:			/* IDEOGRAPHIC SPACE */
+			return ' ';
+		case 0x2010:			/* HYPHEN ... HORIZONTAL BAR */
+		case 0x2011:
+		case 0x2012:
+		case 0x2013:
+		case 0x2014:
+		case 0x2015:
+		case 0x2212:			/* MINUS SIGN */
+		case 0x30FC:			/* KATAKANA-HIRAGANA PROLONGED SOUND MARK */
+		case 0xFF0D:			/* FULLWIDTH HYPHEN-MINUS */
+			return '-';
+		case 0xFF08:			/* FULLWIDTH LEFT PARENTHESIS */
+		case 0xFF3B:			/* FULLWIDTH LEFT SQUARE BRACKET */
+			return '(';
+		case 0xFF09:
+		case 0xFF3D:
+			return ')';
+		case 0xFF0E:			/* FULLWIDTH FULL STOP */
+			return '.';
+		case 0xFF0F:			/* FULLWIDTH SOLIDUS */
+			return '/';
+		case 0x00AD:			/* SOFT HYPHEN */
+		case 0x200B:			/* ZERO WIDTH SPACE */
+		case 0x200C:			/* ZERO WIDTH NON-JOINER */
+		case 0x200D:			/* ZERO WIDTH JOINER */
+		case 0x2060:			/* WORD JOINER */
+		case 0xFEFF:			/* ZERO WIDTH NO-BREAK SPACE (byte-order mark) */
+			return 0;
+		default:
+			if (cp >= 0x2000 && cp <= 0x200A)	/* EN QUAD ... HAIR SPACE */
+				return ' ';
+			return PHONE_NORM_BAD;
 	}
-	return 0;
 }
 
-/* Fill err for a bad character at offset pos. */
+/* Normalise s[0..len) into *nm; PHONE_TOO_LONG when it does not fit. */
 static phone_status
-phone_bad_char(phone_error *err, const char *s, size_t pos)
+phone_normalize(const char *s, size_t len, phone_norm *nm, phone_error *err)
 {
+	size_t		i = 0;
+	size_t		n;
+
+	nm->len = 0;
+	while (i < len)
+	{
+		int32_t		cp;
+		char		c;
+
+		n = utf8_decode(s + i, len - i, &cp);
+		/* not UTF-8, or a NUL byte: no character of a number */
+		if (cp <= 0)
+			c = PHONE_NORM_BAD;
+		else
+			c = cp < 0x80 ? (char) cp : phone_map_cp(cp);
+
+		if (c != 0)
+		{
+			if (nm->len == PHONE_NORM_MAX)
+			{
+				err->max_digits = PHONE_MAX_DIGITS;
+				err->ndigits = PHONE_NORM_MAX;
+				return PHONE_TOO_LONG;
+			}
+			nm->buf[nm->len] = c;
+			nm->off[nm->len] = i;
+			nm->len++;
+		}
+		i += n;
+	}
+	return PHONE_OK;
+}
+
+/* Fill err for the bad character at normalised offset k. */
+static phone_status
+phone_bad_char(phone_error *err, const char *s, size_t len,
+			   const phone_norm *nm, size_t k)
+{
+	size_t		pos = nm->off[k];
+	size_t		i;
+	int32_t		cp;
+	size_t		n = utf8_decode(s + pos, len - pos, &cp);
+
 	err->pos = pos;
 	err->ch = (unsigned char) s[pos];
+	err->cp = cp < 0 ? 0 : (uint32_t) cp;
+	err->text_len = 0;
+	if (cp >= 0x80)
+	{
+		memcpy(err->text, s + pos, n);
+		err->text_len = (uint8_t) n;
+	}
+	/* the position in characters: the bytes that begin one before pos */
+	err->char_pos = 1;
+	for (i = 0; i < pos; i++)
+		if (((unsigned char) s[i] & 0xC0) != 0x80)
+			err->char_pos++;
 	return PHONE_BAD_CHAR;
 }
 
-/* Scan the extension digits of s[pos..e) (the marker is already eaten). */
-static phone_status
-phone_scan_ext(const char *s, size_t pos, size_t e, phone_scan *sc,
-			   phone_error *err)
+/* True for an ASCII letter. */
+static int
+phone_is_alpha(unsigned char c)
 {
-	size_t		j = pos;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
-	while (j < e && (s[j] == '.' || s[j] == ':' ||
-					 phone_is_space((unsigned char) s[j])))
-		j++;
-	while (j < e && phone_is_digit((unsigned char) s[j]))
+/* The keypad digit of a letter (ABC 2 ... WXYZ 9). */
+static char
+phone_keypad_digit(unsigned char c)
+{
+	static const char keypad[] = "22233344455566677778889999";
+
+	return keypad[phone_lower(c) - 'a'];
+}
+
+/*
+ * The extension at the end of b[lo..hi): a marker ("ext", "ext.",
+ * "extension", "extn", "anexo", "x", "#", ";ext=", optionally preceded by a
+ * comma and followed by '.', ':' or blanks) and up to the end only digits.
+ * Returns the marker's start (the end of the number) and sets the digits'
+ * span, or returns hi when there is none.  A marker must follow a digit of
+ * the number and must not continue a word (1-800-FEDEX has no extension).
+ */
+static size_t
+phone_find_ext(const char *b, size_t lo, size_t hi, size_t *dstart)
+{
+	static const char *const markers[] = {
+		"extension", ";ext=", "extn", "anexo", "ext", "x", "#"
+	};
+	size_t		j = hi;
+	size_t		d,
+				m,
+				i;
+
+	while (j > lo && phone_is_digit((unsigned char) b[j - 1]))
+		j--;
+	d = j;
+	while (j > lo && (b[j - 1] == '.' || b[j - 1] == ':' || phone_is_space((unsigned char) b[j - 1])))
+		j--;
+	for (m = 0; m < sizeof(markers) / sizeof(markers[0]); m++)
+	{
+		size_t		k = strlen(markers[m]);
+		size_t		start;
+		int			digit_before = 0;
+
+		if (j - lo < k || !phone_has_word(b + j - k, k, markers[m]))
+			continue;
+		start = j - k;
+		if (start > lo && phone_is_alpha((unsigned char) b[start - 1]))
+			continue;
+		for (i = lo; i < start; i++)
+			digit_before |= phone_is_digit((unsigned char) b[i]);
+		if (!digit_before)
+			continue;
+		while (start > lo && (b[start - 1] == ',' || phone_is_space((unsigned char) b[start - 1])))
+			start--;
+		*dstart = d;
+		return start;
+	}
+	return hi;
+}
+
+/*
+ * Lexical pass: collect '+', digits and extension, reject anything else.
+ * A label before the number ("tel:", "Phone:", "M.:") is skipped; letters
+ * are read as keypad digits when the number has at least three of them
+ * after at least two digits (1-800-FLOWERS), libphonenumber's rule, so
+ * that "01OO" and "abc" stay errors.
+ */
+static phone_status
+phone_scan_input(const char *s, size_t len, phone_scan *sc, phone_error *err)
+{
+	phone_norm	nm;
+	const char *t = nm.buf;
+	size_t		b = 0;
+	size_t		e;
+	size_t		i;
+	size_t		end;
+	size_t		dstart = 0;
+	size_t		letters = 0;
+	size_t		digits_first = 0;
+	phone_status st = phone_normalize(s, len, &nm, err);
+
+	if (st != PHONE_OK)
+		return st;
+	e = nm.len;
+	while (b < e && phone_is_space((unsigned char) t[b]))
+		b++;
+	while (e > b && phone_is_space((unsigned char) t[e - 1]))
+		e--;
+	if (b == e)
+		return PHONE_EMPTY;
+
+	/* a label: letters, blanks and dots up to a ':' before the number */
+	for (i = b; i < e && (phone_is_alpha((unsigned char) t[i]) || t[i] == '.' ||
+						  phone_is_space((unsigned char) t[i])); i++)
+		;
+	if (i < e && i > b && t[i] == ':' && phone_is_alpha((unsigned char) t[b]))
+	{
+		b = i + 1;
+		while (b < e && phone_is_space((unsigned char) t[b]))
+			b++;
+	}
+
+	end = phone_find_ext(t, b, e, &dstart);
+	for (i = b; i < end; i++)
+	{
+		if (phone_is_alpha((unsigned char) t[i]))
+			letters++;
+		else if (phone_is_digit((unsigned char) t[i]) && letters == 0)
+			digits_first++;
+	}
+	/* a vanity number: three letters or more, after at least two digits */
+	if (digits_first < 2)
+		letters = 0;
+
+	for (i = b; i < end; i++)
+	{
+		unsigned char c = (unsigned char) t[i];
+
+		if (letters >= 3 && phone_is_alpha(c))
+			c = (unsigned char) phone_keypad_digit(c);
+		if (phone_is_digit(c))
+		{
+			if (sc->ndigits < PHONE_SCAN_MAX)
+				sc->digits[sc->ndigits] = (char) c;
+			if (sc->ndigits <= PHONE_SCAN_MAX)
+				sc->ndigits++;
+		}
+		else if (c == '+' && sc->ndigits == 0 && !sc->plus)
+			sc->plus = 1;
+		else if (!phone_is_separator(c))
+			return phone_bad_char(err, s, len, &nm, i);
+	}
+	if (end == e)
+		return PHONE_OK;
+
+	/* the extension digits */
+	for (i = dstart; i < e; i++)
 	{
 		if (sc->next < PHONE_MAX_EXT)
-			sc->ext[sc->next] = s[j];
+			sc->ext[sc->next] = t[i];
 		if (sc->next <= PHONE_MAX_EXT)
 			sc->next++;
-		j++;
 	}
-	if (j < e)
-		return phone_bad_char(err, s, j);
 	if (sc->next == 0)
 		return PHONE_EXT_EMPTY;
 	if (sc->next > PHONE_MAX_EXT)
@@ -143,57 +392,6 @@ phone_scan_ext(const char *s, size_t pos, size_t e, phone_scan *sc,
 		err->ndigits = (unsigned) sc->next;
 		err->max_digits = PHONE_MAX_EXT;
 		return PHONE_EXT_TOO_LONG;
-	}
-	return PHONE_OK;
-}
-
-/* Lexical pass: collect '+', digits and extension, reject anything else. */
-static phone_status
-phone_scan_input(const char *s, size_t len, phone_scan *sc, phone_error *err)
-{
-	size_t		b = 0;
-	size_t		e = len;
-	size_t		i;
-
-	while (b < e && phone_is_space((unsigned char) s[b]))
-		b++;
-	while (e > b && phone_is_space((unsigned char) s[e - 1]))
-		e--;
-	if (b == e)
-		return PHONE_EMPTY;
-	if (phone_has_word(s + b, e - b, "tel:"))
-		b += 4;
-
-	i = b;
-	while (i < e)
-	{
-		unsigned char c = (unsigned char) s[i];
-
-		if (phone_is_digit(c))
-		{
-			if (sc->ndigits < PHONE_SCAN_MAX)
-				sc->digits[sc->ndigits] = (char) c;
-			if (sc->ndigits <= PHONE_SCAN_MAX)
-				sc->ndigits++;
-			i++;
-		}
-		else if (c == '+' && sc->ndigits == 0 && !sc->plus)
-		{
-			sc->plus = 1;
-			i++;
-		}
-		else if (phone_is_separator(c))
-			i++;
-		else
-		{
-			size_t		m = 0;
-
-			if (sc->ndigits > 0)
-				m = phone_ext_marker(s + i, e - i);
-			if (m == 0)
-				return phone_bad_char(err, s, i);
-			return phone_scan_ext(s, i + m, e, sc, err);
-		}
 	}
 	return PHONE_OK;
 }
@@ -237,6 +435,14 @@ phone_intl_prefix(const phone_region_info *reg, const char *d, size_t n)
 
 	if (k < 2 && phone_starts(d, n, "00", 2))
 		k = 2;
+	/*
+	 * No calling code begins with 0, so digits that go on with a 0 did not
+	 * begin with an international prefix (as libphonenumber reasons): in
+	 * Israel, where 012..019 are international prefixes, 01800 123 456 is
+	 * the national 1-800 number written with the trunk 0.
+	 */
+	if (k > 0 && k < n && d[k] == '0')
+		return 0;
 	return k;
 }
 
@@ -245,6 +451,18 @@ static size_t
 phone_min_nsn(const phone_cc_info *info)
 {
 	return info->min_nsn > PHONE_MIN_NSN ? info->min_nsn : PHONE_MIN_NSN;
+}
+
+/*
+ * Canada's 7-digit 310-xxxx numbers (one number for a whole province, e.g.
+ * 310-HYDRO): dialled without area code, +1 310xxxx in E.164 as
+ * libphonenumber writes them.
+ */
+static int
+phone_is_nanp_310(const phone_cc_info *info, const char *nsn, size_t n)
+{
+	return (info->flags & PHONE_CC_NANP_310) && n == 7 &&
+		nsn[0] == '3' && nsn[1] == '1' && nsn[2] == '0';
 }
 
 /* Check an NSN against its calling code's rules (shared by parse/valid). */
@@ -261,6 +479,8 @@ phone_check_nsn(const phone_cc_info *info, const char *nsn, size_t n,
 	err->ndigits = (unsigned) n;
 	err->min_digits = (unsigned) phone_min_nsn(info);
 	err->max_digits = (unsigned) max;
+	if (phone_is_nanp_310(info, nsn, n))
+		return PHONE_OK;
 	if (n < phone_min_nsn(info))
 		return PHONE_TOO_SHORT;
 	if (n > max)
@@ -290,6 +510,7 @@ phone_finish(const phone_cc_info *info, const char *nsn, size_t n,
 	phone_status st;
 	unsigned	v = info->cc;
 	size_t		i;
+	char		ar[PHONE_MAX_DIGITS];
 
 	/* "+44 (0)20 ...": habitual trunk 0 after the country code */
 	if ((info->flags & PHONE_CC_STRIP_ZERO) && n > 0 && nsn[0] == '0')
@@ -302,6 +523,32 @@ phone_finish(const phone_cc_info *info, const char *nsn, size_t n,
 	{
 		nsn++;
 		n--;
+	}
+	/*
+	 * "011 15-2345-6789", "+54 341 15 234 5678": Argentine mobiles written
+	 * with the national mobile token 15 after the area code, which E.164
+	 * writes as a 9 before it (+54 9 11 2345 6789).  Area codes have 2
+	 * (Buenos Aires, 11), 3 or 4 digits, those of 3 and 4 begin with 2 or
+	 * 3; with the token the number has 12 digits.
+	 */
+	if ((info->flags & PHONE_CC_AR_MOBILE15) && n == 12)
+	{
+		size_t		a = 0;
+
+		if (nsn[0] == '1' && nsn[1] == '1' && nsn[2] == '1' && nsn[3] == '5')
+			a = 2;
+		else if ((nsn[0] == '2' || nsn[0] == '3') && nsn[3] == '1' && nsn[4] == '5')
+			a = 3;
+		else if ((nsn[0] == '2' || nsn[0] == '3') && nsn[4] == '1' && nsn[5] == '5')
+			a = 4;
+		if (a > 0)
+		{
+			ar[0] = '9';
+			memcpy(ar + 1, nsn, a);
+			memcpy(ar + 1 + a, nsn + a + 2, n - a - 2);
+			nsn = ar;
+			n = n - 1;
+		}
 	}
 	st = phone_check_nsn(info, nsn, n, err);
 	if (st != PHONE_OK)
@@ -390,6 +637,10 @@ phone_trunk_len(const phone_region_info *reg, const phone_cc_info *info,
 	size_t		k;
 	size_t		k2;
 
+	/* "1 310-1234": a 310 number after the trunk prefix */
+	k = phone_list_match(reg->trunk, d, n, 0, 0, 0);
+	if (k > 0 && k < n && phone_is_nanp_310(info, d + k, n - k))
+		return k;
 	k = phone_list_match(reg->trunk, d, n, 1, lo, hi);
 	k2 = phone_list_match(reg->trunk_parse, d, n, 1, lo, hi);
 	if (k2 > k)
@@ -575,6 +826,8 @@ phone_region(const phone_number *p)
 		return NULL;
 	if (info->flags & PHONE_CC_NONGEO)
 		return info->region;
+	if (phone_is_nanp_310(info, p->digits + p->cc_len, (size_t) (p->ndigits - p->cc_len)))
+		return "CA";
 	return phone_subregion_lookup(info->cc, p->digits + p->cc_len,
 								  (size_t) (p->ndigits - p->cc_len));
 }
@@ -717,6 +970,8 @@ phone_groups(unsigned cc, const char *d, size_t n, uint8_t *g)
 	switch (cc)
 	{
 		case 1:
+			if (n == 7)			/* 310-xxxx */
+				return phone_set_groups(g, 3, 4, 0, 0, 0);
 			return phone_set_groups(g, 3, 3, 4, 0, 0);
 		case 7:
 			if (n == 10)
@@ -883,6 +1138,45 @@ phone_format_e164(const phone_number *p, char *buf, size_t bufsz)
 	return phone_out_done(&o);
 }
 
+/*
+ * Append libphonenumber's national (or international, without "+cc ")
+ * form of nsn[0..n); 0 on success, -1 when its metadata has no formats for
+ * cc (nothing appended then).
+ */
+static int
+phone_lpn_put(phone_out *o, unsigned cc, const char *nsn, size_t n, int national)
+{
+	char		tmp[PHONE_FORMAT_BUFSZ];
+	int			len = phone_lpn_format(cc, nsn, n, national, tmp, sizeof(tmp));
+
+	if (len < 0)
+		return -1;
+	phone_out_put(o, tmp, (size_t) len);
+	return 0;
+}
+
+/*
+ * The national form buf[0..len) must denote this very number when dialled
+ * inside its region.  For odd numbers it might not (e.g. a national number
+ * beginning with the region's international prefix, or an Israeli 1-800
+ * number that is dialled without the trunk 0): then write the unambiguous
+ * international form instead.
+ */
+static int
+phone_national_checked(const phone_number *p, const char *region, char *buf,
+					   size_t bufsz, size_t len)
+{
+	if (region != NULL)
+	{
+		phone_number q;
+
+		if (phone_parse(buf, len, region, strlen(region), &q, NULL) != PHONE_OK ||
+			phone_cmp(p, &q) != 0)
+			return phone_format_international(p, buf, bufsz);
+	}
+	return (int) len;
+}
+
 /* "+<cc> <groups>[ ext. <ext>]". */
 int
 phone_format_international(const phone_number *p, char *buf, size_t bufsz)
@@ -902,11 +1196,14 @@ phone_format_international(const phone_number *p, char *buf, size_t bufsz)
 	}
 	nsn = p->digits + p->cc_len;
 	n = (size_t) (p->ndigits - p->cc_len);
-	ng = phone_groups(info->cc, nsn, n, g);
 	phone_out_puts(&o, "+");
 	phone_out_put(&o, p->digits, p->cc_len);
 	phone_out_puts(&o, " ");
-	phone_put_groups(&o, nsn, n, g, ng, 0);
+	if (phone_lpn_put(&o, info->cc, nsn, n, 0) != 0)
+	{
+		ng = phone_groups(info->cc, nsn, n, g);
+		phone_put_groups(&o, nsn, n, g, ng, 0);
+	}
 	phone_put_ext(&o, p, " ext. ");
 	return phone_out_done(&o);
 }
@@ -931,7 +1228,25 @@ phone_format_national(const phone_number *p, char *buf, size_t bufsz)
 	phone_out_init(&o, buf, bufsz);
 	nsn = p->digits + p->cc_len;
 	n = (size_t) (p->ndigits - p->cc_len);
+	region = phone_region(p);
 
+	/* libphonenumber's rules where its metadata is at hand (40 regions) */
+	if (phone_lpn_put(&o, info->cc, nsn, n, 1) == 0)
+	{
+		phone_put_ext(&o, p, " ext. ");
+		if (phone_out_done(&o) < 0)
+			return -1;
+		return phone_national_checked(p, region, buf, bufsz, o.len);
+	}
+
+	if (phone_is_nanp_310(info, nsn, n))
+	{
+		phone_out_put(&o, nsn, 3);
+		phone_out_puts(&o, "-");
+		phone_out_put(&o, nsn + 3, 4);
+		phone_put_ext(&o, p, " ext. ");
+		return phone_out_done(&o);
+	}
 	if (info->flags & PHONE_CC_NANP)
 	{
 		phone_out_puts(&o, "(");
@@ -974,22 +1289,7 @@ phone_format_national(const phone_number *p, char *buf, size_t bufsz)
 	if (phone_out_done(&o) < 0)
 		return -1;
 
-	/*
-	 * The national form must denote this very number when dialled inside
-	 * its region.  For odd numbers it might not (e.g. a national number
-	 * beginning with the region's international prefix, or an Israeli
-	 * 1-800 number that is dialled without the trunk 0): then use the
-	 * unambiguous international form instead.
-	 */
-	if (region != NULL)
-	{
-		phone_number q;
-
-		if (phone_parse(buf, o.len, region, strlen(region), &q, NULL) != PHONE_OK ||
-			phone_cmp(p, &q) != 0)
-			return phone_format_international(p, buf, bufsz);
-	}
-	return (int) o.len;
+	return phone_national_checked(p, region, buf, bufsz, o.len);
 }
 
 /* Static lower-case message for a status. */
@@ -1141,10 +1441,26 @@ phone_describe(phone_status st, const phone_error *err, char *buf,
 	switch (st)
 	{
 		case PHONE_BAD_CHAR:
-			phone_out_puts(&o, "bad character '");
-			phone_desc_byte(&o, err->ch);
-			phone_out_puts(&o, "' at position ");
-			phone_desc_num(&o, (unsigned) (err->pos < 0xffffffffu ? err->pos + 1 : 0xffffffffu));
+			phone_out_puts(&o, "bad character ");
+			if (err->cp >= 0x80)
+			{
+				/* U+00E9 'é': the code point, then the character as typed */
+				char		u[UTF8_CP_BUFSZ];
+
+				utf8_format_cp((int32_t) err->cp, u);
+				phone_out_puts(&o, u);
+				phone_out_puts(&o, " '");
+				phone_out_put(&o, err->text, tl);
+				phone_out_puts(&o, "'");
+			}
+			else
+			{
+				phone_out_puts(&o, "'");
+				phone_desc_byte(&o, err->ch);
+				phone_out_puts(&o, "'");
+			}
+			phone_out_puts(&o, " at position ");
+			phone_desc_num(&o, err->char_pos);
 			break;
 		case PHONE_TOO_SHORT:
 		case PHONE_TOO_LONG:

@@ -15,13 +15,26 @@
  *
  * Accepted input
  * --------------
- *	- optional "tel:" prefix (RFC 3966 global or local number; the only
- *	  URI parameter understood is ";ext=");
+ *	- UTF-8 text as people paste it is first normalised: the digits of
+ *	  other scripts (Arabic-Indic U+0660.., Persian/Urdu U+06F0..,
+ *	  Devanagari U+0966.., Bengali U+09E6.., full-width U+FF10..) read as
+ *	  ASCII digits, U+FF0B FULLWIDTH PLUS SIGN as '+', Unicode spaces
+ *	  (U+00A0, U+2000..U+200A, U+202F, U+205F, U+3000) as spaces, dashes
+ *	  (U+2010..U+2015, U+2212, U+30FC, U+FF0D) as '-', full-width brackets,
+ *	  full stop and solidus as their ASCII forms; U+00AD SOFT HYPHEN and the
+ *	  invisible U+200B..U+200D, U+2060 and U+FEFF are ignored;
+ *	- an optional label before the number: letters, dots and blanks ending
+ *	  in ':' ("tel:" -- RFC 3966, whose only URI parameter understood is
+ *	  ";ext=" --, "Phone:", "Tel.:", "M:");
  *	- optional leading '+' (before any digit) introducing the country code;
- *	- ASCII digits; separators: space/tab, '-', '.', '(', ')', '/';
- *	- an optional extension after the number, introduced by "ext", "ext.",
- *	  "extension", "x", "#" or ";ext=" (case-insensitive, optionally followed
- *	  by '.', ':' or spaces) and made of 1..10 digits, at the very end;
+ *	- digits; separators: space/tab, '-', '.', '(', ')', '/';
+ *	- letters, read as keypad digits (ABC 2 .. WXYZ 9), when the number has
+ *	  at least three of them after at least two digits (1-800-FLOWERS), as
+ *	  libphonenumber does; fewer letters ("01OO") are an error;
+ *	- an optional extension at the very end: a marker "ext", "ext.",
+ *	  "extn", "extension", "anexo", "x", "#" or ";ext=" (case-insensitive,
+ *	  after a digit, not continuing a word, optionally preceded by a comma
+ *	  and followed by '.', ':' or spaces) and 1..10 digits;
  *	- without '+', the number is read using the default country: its
  *	  international dialling prefix(es) (011 in NANP, 010 in JP, 0011 in
  *	  AU, 810 in RU, ...; the ITU-recommended "00" is accepted everywhere as
@@ -29,8 +42,8 @@
  *	  (0, 1 in NANP, 8 in RU, 06 in HU, none in IT/ES/DK/...) is dropped and
  *	  the default country's calling code is used.  With no default country
  *	  only "+" or "00" numbers can be parsed.
- *	- letters (vanity numbers such as 1-800-FLOWERS), non-ASCII digits and
- *	  any other character are rejected with PHONE_BAD_CHAR.
+ *	- any other character is rejected with PHONE_BAD_CHAR, and the error
+ *	  names it: its code point and its position in characters.
  *
  * Validation
  * ----------
@@ -108,10 +121,15 @@ typedef struct phone_number
 typedef struct phone_error
 {
 	size_t		pos;			/* byte offset of the bad character */
-	unsigned char ch;			/* PHONE_BAD_CHAR: the byte */
+	unsigned char ch;			/* PHONE_BAD_CHAR: its first byte */
+	uint32_t	cp;				/* PHONE_BAD_CHAR: its code point (UTF-8),
+								 * 0 when the bytes are not UTF-8 */
+	unsigned	char_pos;		/* PHONE_BAD_CHAR: its position in
+								 * characters, from 1 */
 	uint8_t		text_len;		/* bytes used in text[] */
 	char		text[8];		/* UNASSIGNED_CC: code digits tried;
-								 * UNKNOWN_COUNTRY: first bytes of it */
+								 * UNKNOWN_COUNTRY: first bytes of it;
+								 * BAD_CHAR: the character's UTF-8 bytes */
 	uint16_t	cc;				/* country code, when known (else 0) */
 	unsigned	ndigits;		/* digits found (TOO_SHORT/TOO_LONG/EXT) */
 	unsigned	min_digits;		/* bound that was violated */
@@ -140,13 +158,19 @@ extern phone_status phone_parse(const char *s, size_t len,
 /* Canonical form "+<digits>" or "+<digits>;ext=<ext>"; parses back to *p. */
 extern int	phone_format_e164(const phone_number *p, char *buf, size_t bufsz);
 
-/* "+1 415 555 0100", "+44 20 7946 0958 ext. 12"; parses back to *p. */
+/*
+ * "+1 415-555-0100", "+44 20 7946 0958 ext. 12": libphonenumber's
+ * INTERNATIONAL format for the calling codes in phone_formats.c (see
+ * phone_lpn.h), crm's own grouping for the others; parses back to *p.
+ */
 extern int	phone_format_international(const phone_number *p, char *buf,
 									   size_t bufsz);
 
 /*
  * National form as dialled inside the number's region: "(415) 555-0100",
- * "020 7946 0958", "06 1234 5678" (IT keeps its 0), "8 495 123 45 67".
+ * "020 7946 0958", "06 1234 5678" (IT keeps its 0), "8 (495) 123-45-67",
+ * "011 15-2345-6789"; libphonenumber's NATIONAL format where phone_lpn.c
+ * has its metadata.
  * Parsing it with the number's region (phone_region()) gives *p back: when
  * a national form would be ambiguous (it would read as an international
  * call, or the number is not dialled with the trunk prefix), and for

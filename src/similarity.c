@@ -22,6 +22,7 @@
  * Katherine K365.
  */
 #include "similarity.h"
+#include "utf8.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -65,58 +66,18 @@ fold_expansion(uint32_t cp)
 
 /*
  * Decode one UTF-8 sequence at s (len > 0 bytes left); returns its length
- * and stores the code point.  Malformed, overlong, surrogate and out-of-range
- * sequences yield 1 byte decoded as U+DC00 + that byte.
+ * and stores the code point.  A byte that begins no well-formed character
+ * yields 1 byte decoded as U+DC00 + that byte (so such bytes still compare
+ * as themselves).
  */
 static size_t
-utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+sim_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 {
-	unsigned char c = s[0];
-	size_t		n;
-	uint32_t	v,
-				min;
+	int32_t		v;
+	size_t		n = utf8_decode((const char *) s, len, &v);
 
-	if (c < 0x80)
-	{
-		*cp = c;
-		return 1;
-	}
-	if ((c & 0xE0) == 0xC0)
-	{
-		n = 2;
-		v = c & 0x1F;
-		min = 0x80;
-	}
-	else if ((c & 0xF0) == 0xE0)
-	{
-		n = 3;
-		v = c & 0x0F;
-		min = 0x800;
-	}
-	else if ((c & 0xF8) == 0xF0)
-	{
-		n = 4;
-		v = c & 0x07;
-		min = 0x10000;
-	}
-	else
-		goto invalid;
-	if (n > len)
-		goto invalid;
-	for (size_t i = 1; i < n; i++)
-	{
-		if ((s[i] & 0xC0) != 0x80)
-			goto invalid;
-		v = (v << 6) | (s[i] & 0x3F);
-	}
-	if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-		goto invalid;
-	*cp = v;
+	*cp = v == UTF8_INVALID ? 0xDC00u + (uint32_t) s[0] : (uint32_t) v;
 	return n;
-
-invalid:
-	*cp = 0xDC00 + c;
-	return 1;
 }
 
 /*
@@ -163,7 +124,7 @@ sim_fold(const char *s, size_t len, uint32_t *out, int max)
 		uint32_t	f[2];
 		int			k;
 
-		pos += utf8_decode(p + pos, len - pos, &cp);
+		pos += sim_utf8_decode(p + pos, len - pos, &cp);
 		k = fold_cp(cp, f);
 		out[n++] = f[0];
 		if (k == 2 && n < max)
@@ -184,7 +145,7 @@ sim_fold_text(const char *s, size_t len, char *out)
 	{
 		uint32_t	cp;
 		uint32_t	f[2];
-		size_t		n = utf8_decode(p + pos, len - pos, &cp);
+		size_t		n = sim_utf8_decode(p + pos, len - pos, &cp);
 		int			k = fold_cp(cp, f);
 
 		if (k == 1 && f[0] == cp)

@@ -63,10 +63,10 @@ $q$SELECT c.id, c.first_name, c.last_name, c.email
 ('b', 'b3. search: contact by email', 10, 'emails',
 $q$SELECT c.id, c.first_name, c.last_name, c.account_id
   FROM crm.contact c
- WHERE c.email OPERATOR(crm.=) $1::text AND c.deleted_at IS NULL$q$,
+ WHERE c.email OPERATOR(pg_catalog.=) $1::text AND c.deleted_at IS NULL$q$,
 $q$SELECT c.id, c.first_name, c.last_name, c.account_id
   FROM bare.contact c
- WHERE c.organization_id = {org} AND c.email OPERATOR(crm.=) $1::text AND c.deleted_at IS NULL$q$),
+ WHERE c.organization_id = {org} AND c.email OPERATOR(pg_catalog.=) $1::text AND c.deleted_at IS NULL$q$),
 
 ('c', 'c. customer 360° view', 5, 'contacts',
 $q$SELECT jsonb_build_object(

@@ -22,6 +22,12 @@ END $$;
 -- The original spelling is kept (only surrounding blanks trimmed); equality,
 -- order and hashing ignore case.
 SELECT 'Ann.Smith@Example.COM'::crm.email AS kept_as_typed, '  ann@example.com  '::crm.email AS trimmed;
+-- Invisible characters that copy and paste brings along are trimmed like
+-- blanks (no-break spaces, zero-width space/joiners, word joiner, byte-order
+-- mark); inside an address they are refused.
+SELECT U&'\00A0\FEFFann@example.com\200B\2060 \202F'::crm.email AS pasted_trimmed,
+       octet_length(U&'\200C\200Dann@example.com\00A0'::crm.email::text) AS bytes_left,
+       pg_temp.try_email(U&'ann\00A0smith@example.com') AS inside_refused;
 SELECT 'Ann@Example.COM'::crm.email = 'ann@example.com'::crm.email AS eq_ignores_case,
        'Ann@Example.COM'::crm.email <> 'ann@example.com'::crm.email AS ne,
        'a@x.com'::crm.email < 'B@x.com'::crm.email AS lt_folds,
@@ -106,9 +112,30 @@ SELECT input, country, pg_temp.try_phone(input, country) AS result
   FROM (VALUES
 	('', NULL), ('   ', NULL), ('415 555 0100', NULL), ('+1 415 555 010', NULL), ('+1 415 555 01000', NULL),
 	('+1 015 555 0100', NULL), ('+1 415 055 0100', NULL), ('+1 911 555 0100', NULL), ('+28 123 456 789', NULL),
-	('+0 123456', NULL), ('+44 12', NULL), ('+49 30 1234567890123456', NULL), ('1-800-FLOWERS', 'US'),
+	('+0 123456', NULL), ('+44 12', NULL), ('+49 30 1234567890123456', NULL), ('01OO 123', 'GB'),
 	('+1 415 555 0100 ext.', NULL), ('+1 415 555 0100 ext 12345678901', NULL), ('+1 415 555 0100 ++', NULL),
-	('030 1234567', 'ZZ'), ('+44 (0)(0)20 7946 0958', NULL), ('٤١٥٥٥٥٠١٠٠', 'US')) v(input, country)
+	('030 1234567', 'ZZ'), ('+44 (0)(0)20 7946 0958', NULL), (U&'415\2022555\20220100', 'US'),
+	('tel: (415) 555-0100 (home)', 'US')) v(input, country)
+ ORDER BY input, country;
+-- Argentine mobiles written with the national mobile token 15 (E.164 puts
+-- a 9 before the area code instead), and Canada's 7-digit 310-xxxx numbers.
+SELECT input, country, pg_temp.try_phone(input, country) AS e164,
+       crm.phone_format(crm.phone(input, country), 'national') AS national,
+       crm.phone_country(crm.phone(input, country)) AS region
+  FROM (VALUES ('011 15-2345-6789', 'AR'), ('0341 15 234 5678', 'AR'), ('+54 11 15 2345 6789', NULL),
+               ('+54 9 11 2345 6789', NULL), ('310-1234', 'CA'), ('+1 310 1234', NULL)) v(input, country)
+ ORDER BY input, country;
+-- What people paste: vanity numbers (three letters or more after two digits
+-- or more, libphonenumber's rule), digits of other scripts, Unicode spaces
+-- and dashes, full-width forms, invisible characters, labels, a comma
+-- before the extension.
+SELECT input, country, pg_temp.try_phone(input, country) AS e164
+  FROM (VALUES
+	('1-800-FLOWERS', 'US'), ('+1 800 GOT-JUNK', NULL), ('٤١٥٥٥٥٠١٠٠', 'US'), ('۰۹۱۲ ۳۴۵ ۶۷۸۹', 'IR'),
+	('＋８１ ３-１２３４-５６７８', NULL), ('（０３）１２３４ー５６７８', 'JP'), (U&'+44\00A020\00A07946\00A00958', NULL),
+	(U&'+1 415\2013555\20140100', NULL), (U&'\200B+1 415 555\200C0100\FEFF', NULL), (U&'+1\2212415\2212555\22120100', NULL),
+	('Phone: +1 415 555 0100', NULL), ('Tel.: 020 7946 0958', 'GB'), ('+1 415 555 0100, ext 12', NULL),
+	('+34 912 345 678 anexo 21', NULL)) v(input, country)
  ORDER BY input, country;
 -- crm.default_country drives the text input; it must be a real country.
 SET crm.default_country = 'DE';

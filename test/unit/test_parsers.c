@@ -13,6 +13,7 @@
 #include "email_parse.h"
 #include "phone_data.h"
 #include "phone_parse.h"
+#include "phone_lpn.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,6 +102,12 @@ static const email_ok_case email_ok_cases[] = {
 	{"  padded@example.com  ", "padded@example.com"},
 	{"\tuser@example.com\r\n", "user@example.com"},
 	{"\v\fuser@example.com\f", "user@example.com"},
+	/* invisible characters that copy and paste brings along are trimmed */
+	{"\xc2\xa0user@example.com\xc2\xa0", "user@example.com"},
+	{"\xef\xbb\xbfuser@example.com", "user@example.com"},
+	{"user@example.com\xe2\x80\x8b", "user@example.com"},
+	{"\xe2\x80\x8c\xe2\x80\x8duser@example.com\xe2\x81\xa0", "user@example.com"},
+	{" \xe2\x80\xaf\tuser@example.com \xc2\xa0\xef\xbb\xbf ", "user@example.com"},
 	{"u@e.io", "u@e.io"},
 	{"user@EXAMPLE.Com", "user@example.com"},
 	{"user@localhost.localdomain", "user@localhost.localdomain"},
@@ -150,7 +157,7 @@ static const email_bad_case email_bad_cases[] = {
 	{"user@@example.com", EMAIL_MULTIPLE_AT},
 	{"a@b@c.com", EMAIL_MULTIPLE_AT},
 	{"@@", EMAIL_MULTIPLE_AT},
-	{"\"a@b\"@c.com", EMAIL_MULTIPLE_AT},
+	{"\"a@b\"@c.com", EMAIL_LOCAL_QUOTED},
 	{".user@example.com", EMAIL_LOCAL_DOT},
 	{"user.@example.com", EMAIL_LOCAL_DOT},
 	{"us..er@example.com", EMAIL_LOCAL_DOT},
@@ -163,7 +170,8 @@ static const email_bad_case email_bad_cases[] = {
 	{"User <user@example.com>", EMAIL_WHITESPACE},
 	{"a\tb@example.com", EMAIL_WHITESPACE},
 	{"a@b.com\nc@d.com", EMAIL_WHITESPACE},
-	{"\"john doe\"@example.com", EMAIL_WHITESPACE},
+	{"\"john doe\"@example.com", EMAIL_LOCAL_QUOTED},
+	{" \"john\"@example.com", EMAIL_LOCAL_QUOTED},
 	{"user@example", EMAIL_DOMAIN_ONE_LABEL},
 	{"user@localhost", EMAIL_DOMAIN_ONE_LABEL},
 	{"a@b", EMAIL_DOMAIN_ONE_LABEL},
@@ -196,8 +204,11 @@ static const email_bad_case email_bad_cases[] = {
 	{"jos\xc3\xa9@example.com", EMAIL_NON_ASCII},
 	{"user@ex\xc3\xa4mple.com", EMAIL_NON_ASCII},
 	{"user@\xe4\xbe\x8b\xe3\x81\x88.jp", EMAIL_NON_ASCII},
-	{"\xef\xbb\xbfuser@example.com", EMAIL_NON_ASCII},
-	{"user@example.com\xc2\xa0", EMAIL_NON_ASCII},
+	{"user\xc2\xa0@example.com", EMAIL_NON_ASCII},	/* inside: refused */
+	{"user@exa\xe2\x80\x8bmple.com", EMAIL_NON_ASCII},
+	{"\xc2user@example.com", EMAIL_NON_ASCII},	/* a lone lead byte is no blank */
+	{"user@example.com\xa0", EMAIL_NON_ASCII},
+	{"user@example.com\xe2\x80", EMAIL_NON_ASCII},
 	{"us(er)@example.com", EMAIL_LOCAL_BAD_CHAR},
 	{"us,er@example.com", EMAIL_LOCAL_BAD_CHAR},
 	{"us\\er@example.com", EMAIL_LOCAL_BAD_CHAR},
@@ -422,7 +433,11 @@ test_email(void)
 			{"a@x..com", "the domain \"x..com\" has two dots in a row"},
 			{"a@.x.com", "the domain \".x.com\" begins with a dot"},
 			{"a@x.com.", "the domain \"x.com.\" ends with a dot"},
-			{"j\xc3\xb6@x.com", "the email address contains the non-ASCII byte \\xc3 at position 2 (international domains must use the xn-- form)"},
+			{"j\xc3\xb6@x.com", "the email address contains the character U+00F6 at position 2 (international domains must use the xn-- form)"},
+			{"a\xc2\xa0" "b@x.com", "the email address contains the character U+00A0 NO-BREAK SPACE at position 2 (international domains must use the xn-- form)"},
+			{"a@x\xf0\x9f\x98\x80.com", "the email address contains the character U+1F600 at position 4 (international domains must use the xn-- form)"},
+			{"j\xb6@x.com", "the email address contains the non-ASCII byte \\xb6 at position 2 (international domains must use the xn-- form)"},
+			{"j\xe0\x80\x80@x.com", "the email address contains the non-ASCII byte \\xe0 at position 2 (international domains must use the xn-- form)"},
 			{"a b@x.com", "the email address contains whitespace ( ) at position 2"},
 			{"a\"b@x.com", "the part before \"@\" contains the character '\\\"' at position 2, which is not allowed"},
 			{"", "the email address is empty"},
@@ -583,12 +598,46 @@ typedef struct phone_ok_case
 
 static const phone_ok_case phone_ok_cases[] = {
 	/* the shapes from the specification */
-	{"+1 (415) 555-0100", NULL, "+14155550100", "+1 415 555 0100", "(415) 555-0100", "US"},
+	{"+1 (415) 555-0100", NULL, "+14155550100", "+1 415-555-0100", "(415) 555-0100", "US"},
+	/* Argentine mobiles with the national token 15; Canada's 310-xxxx */
+	{"011 15-2345-6789", "AR", "+5491123456789", NULL, NULL, "AR"},
+	{"0341 15 234 5678", "AR", "+5493412345678", NULL, NULL, "AR"},
+	{"+54 11 15 2345 6789", NULL, "+5491123456789", NULL, NULL, "AR"},
+	{"02966 15 12 3456", "AR", "+5492966123456", NULL, NULL, "AR"},
+	{"+54 9 11 2345 6789", NULL, "+5491123456789", NULL, NULL, "AR"},
+	{"011 2345-6789", "AR", "+541123456789", NULL, NULL, "AR"},
+	{"310-1234", "CA", "+13101234", "+1 310-1234", "310-1234", "CA"},
+	{"+1 310-1234", NULL, "+13101234", "+1 310-1234", "310-1234", "CA"},
+	{"310-CARE", "CA", "+13102273", NULL, NULL, "CA"},
+	{"01800123456", "IL", "+9721800123456", NULL, NULL, "IL"},	/* 018 + 0: no international prefix */
+	{"00700 1 415 555 0100", "KR", "+14155550100", NULL, NULL, "US"},	/* KR carrier IDD 00700 */
+	{"00365 44 20 7946 0958", "KR", "+442079460958", NULL, NULL, "GB"},
+	{"1 310-1234", "US", "+13101234", NULL, NULL, "CA"},
+	/* what people paste: vanity letters, other scripts' digits, Unicode
+	 * spaces and dashes, full-width punctuation, invisible characters,
+	 * labels, a comma before the extension */
+	{"1-800-FLOWERS", "US", "+18003569377", NULL, NULL, "US"},
+	{"+1 800 GOT JUNK", NULL, "+18004685865", NULL, NULL, "US"},
+	{"+\xd9\xa9\xd9\xa7\xd9\xa1 \xd9\xa5\xd9\xa0 \xd9\xa1\xd9\xa2\xd9\xa3 \xd9\xa4\xd9\xa5\xd9\xa6\xd9\xa7", NULL, "+971501234567", NULL, NULL, "AE"},
+	{"\xdb\xb0\xdb\xb9\xdb\xb1\xdb\xb2 \xdb\xb3\xdb\xb4\xdb\xb5 \xdb\xb6\xdb\xb7\xdb\xb8\xdb\xb9", "IR", "+989123456789", NULL, NULL, "IR"},
+	{"\xef\xbc\x8b\xef\xbc\x98\xef\xbc\x91\xef\xbc\x8d\xef\xbc\x93\xef\xbc\x8d\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93\xef\xbc\x94\xef\xbc\x8d\xef\xbc\x95\xef\xbc\x96\xef\xbc\x97\xef\xbc\x98", NULL, "+81312345678", NULL, NULL, "JP"},
+	{"\xef\xbc\x88\xef\xbc\x90\xef\xbc\x93\xef\xbc\x89\xe3\x80\x80\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93\xef\xbc\x94\xe3\x83\xbc\xef\xbc\x95\xef\xbc\x96\xef\xbc\x97\xef\xbc\x98", "JP", "+81312345678", NULL, NULL, "JP"},
+	{"+44\xc2\xa0" "20\xc2\xa0" "7946\xc2\xa0" "0958", NULL, "+442079460958", NULL, NULL, "GB"},
+	{"+1 415\xe2\x80\x93" "555\xe2\x80\x94" "0100", NULL, "+14155550100", NULL, NULL, "US"},
+	{"\xe2\x80\x8b+1 415 555\xe2\x80\x8c" "0100\xef\xbb\xbf", NULL, "+14155550100", NULL, NULL, "US"},
+	{"+1\xe2\x88\x92" "415\xe2\x88\x92" "555\xe2\x88\x92" "0100", NULL, "+14155550100", NULL, NULL, "US"},
+	{"phone: +1 415 555 0100", NULL, "+14155550100", NULL, NULL, "US"},
+	{"Tel.: +44 20 7946 0958", NULL, "+442079460958", NULL, NULL, "GB"},
+	{"M: 030 1234567", "DE", "+49301234567", NULL, NULL, "DE"},
+	{"+1 415 555 0100, ext 12", NULL, "+14155550100;ext=12", NULL, NULL, "US"},
+	{"+1 415 555 0100,ext. 12", NULL, "+14155550100;ext=12", NULL, NULL, "US"},
+	{"+34 912 345 678 anexo 21", NULL, "+34912345678;ext=21", NULL, NULL, "ES"},
+	{"+1 415 555 0100 extn 7", NULL, "+14155550100;ext=7", NULL, NULL, "US"},
 	{"+44 20 7946 0958", NULL, "+442079460958", "+44 20 7946 0958", "020 7946 0958", "GB"},
 	{"0049 30 1234567", "DE", "+49301234567", "+49 30 1234567", "030 1234567", "DE"},
 	{"0049 30 1234567", NULL, "+49301234567", NULL, NULL, "DE"},
 	{"011 44 20 7946 0958", "US", "+442079460958", NULL, NULL, "GB"},
-	{"415.555.0100 ext. 12", "US", "+14155550100;ext=12", "+1 415 555 0100 ext. 12", "(415) 555-0100 ext. 12", "US"},
+	{"415.555.0100 ext. 12", "US", "+14155550100;ext=12", "+1 415-555-0100 ext. 12", "(415) 555-0100 ext. 12", "US"},
 	{"(415) 555-0100 x12", "US", "+14155550100;ext=12", NULL, NULL, NULL},
 	{"+1 415 555 0100;ext=12", NULL, "+14155550100;ext=12", NULL, NULL, NULL},
 	{"030 1234567", "DE", "+49301234567", NULL, NULL, "DE"},
@@ -613,7 +662,7 @@ static const phone_ok_case phone_ok_cases[] = {
 	{"00 1 202 555 0143", "GB", "+12025550143", NULL, NULL, "US"},
 	{"+1 907 555 0100", NULL, "+19075550100", NULL, NULL, "US"},
 	/* Canada and the Caribbean share +1 */
-	{"(613) 555-0199", "CA", "+16135550199", "+1 613 555 0199", "(613) 555-0199", "CA"},
+	{"(613) 555-0199", "CA", "+16135550199", "+1 613-555-0199", "(613) 555-0199", "CA"},
 	{"1 604 555 0123", "CA", "+16045550123", NULL, NULL, "CA"},
 	{"+1 416 555 0123", NULL, "+14165550123", NULL, NULL, "CA"},
 	{"+1 514 555 0123", "US", "+15145550123", NULL, NULL, "CA"},
@@ -638,7 +687,7 @@ static const phone_ok_case phone_ok_cases[] = {
 	{"0800 123 4567", "GB", "+448001234567", NULL, NULL, "GB"},
 	/* Germany */
 	{"+49 (0)30 1234567", NULL, "+49301234567", NULL, NULL, "DE"},
-	{"+49 151 23456789", NULL, "+4915123456789", "+49 151 23456789", "0151 23456789", "DE"},
+	{"+49 151 23456789", NULL, "+4915123456789", "+49 1512 3456789", "01512 3456789", "DE"},
 	{"089/1234567", "DE", "+49891234567", "+49 89 1234567", NULL, "DE"},
 	{"0221 1234567", "de", "+492211234567", "+49 221 1234567", NULL, "DE"},
 	{"06221 12345", "DE", "+49622112345", NULL, NULL, "DE"},
@@ -655,7 +704,7 @@ static const phone_ok_case phone_ok_cases[] = {
 	{"+39 06 698 12345", NULL, "+390669812345", NULL, NULL, "VA"},
 	{"+378 0549 123456", NULL, "+3780549123456", NULL, NULL, "SM"},
 	/* Spain, Portugal, Benelux, Alps, Nordics, Central Europe */
-	{"912 34 56 78", "ES", "+34912345678", "+34 912 345 678", "912 345 678", "ES"},
+	{"912 34 56 78", "ES", "+34912345678", "+34 912 34 56 78", "912 34 56 78", "ES"},
 	{"+34 612 345 678", NULL, "+34612345678", NULL, NULL, "ES"},
 	{"21 234 5678", "PT", "+351212345678", NULL, NULL, "PT"},
 	{"020 123 4567", "NL", "+31201234567", "+31 20 123 4567", "020 123 4567", "NL"},
@@ -688,7 +737,7 @@ static const phone_ok_case phone_ok_cases[] = {
 	{"011 123 4567", "RS", "+381111234567", NULL, NULL, "RS"},
 	{"01 234 56 78", "SI", "+38612345678", NULL, NULL, "SI"},
 	/* Eastern Europe and Central Asia */
-	{"8 (495) 123-45-67", "RU", "+74951234567", "+7 495 123 45 67", "8 495 123 45 67", "RU"},
+	{"8 (495) 123-45-67", "RU", "+74951234567", "+7 495 123-45-67", "8 (495) 123-45-67", "RU"},
 	{"8 800 555 35 35", "RU", "+78005553535", NULL, NULL, "RU"},
 	{"495 123 45 67", "RU", "+74951234567", NULL, NULL, "RU"},
 	{"812 123 45 67", "RU", "+78121234567", NULL, NULL, "RU"},
@@ -704,8 +753,8 @@ static const phone_ok_case phone_ok_cases[] = {
 	{"8 90 123 4567", "UZ", "+998901234567", NULL, NULL, "UZ"},
 	/* Middle East */
 	{"0212 123 45 67", "TR", "+902121234567", NULL, NULL, "TR"},
-	{"03-123-4567", "IL", "+97231234567", NULL, "03 123 4567", "IL"},
-	{"1-800-123-456", "IL", "+9721800123456", NULL, "+972 180 012 3456", "IL"},	/* no trunk 0 */
+	{"03-123-4567", "IL", "+97231234567", NULL, "03-123-4567", "IL"},
+	{"1-800-123-456", "IL", "+9721800123456", NULL, "1-800-123-456", "IL"},	/* no trunk 0 */
 	{"+266 0011 5678", NULL, "+26600115678", NULL, "+266 0011 5678", "LS"},	/* would read as 00 */
 	{"013 44 20 7946 0958", "IL", "+442079460958", NULL, NULL, "GB"},
 	{"04 123 4567", "AE", "+97141234567", NULL, NULL, "AE"},
@@ -716,14 +765,14 @@ static const phone_ok_case phone_ok_cases[] = {
 	{"098765 43210", "IN", "+919876543210", "+91 98765 43210", "098765 43210", "IN"},
 	{"011 2345 6789", "IN", "+911123456789", NULL, NULL, "IN"},
 	{"010 1234 5678", "CN", "+861012345678", "+86 10 1234 5678", NULL, "CN"},
-	{"138 0013 8000", "CN", "+8613800138000", "+86 138 0013 8000", "0138 0013 8000", "CN"},
-	{"03-1234-5678", "JP", "+81312345678", "+81 3 1234 5678", "03 1234 5678", "JP"},
-	{"090-1234-5678", "JP", "+819012345678", NULL, "090 1234 5678", "JP"},
+	{"138 0013 8000", "CN", "+8613800138000", "+86 138 0013 8000", "138 0013 8000", "CN"},
+	{"03-1234-5678", "JP", "+81312345678", "+81 3-1234-5678", "03-1234-5678", "JP"},
+	{"090-1234-5678", "JP", "+819012345678", NULL, "090-1234-5678", "JP"},
 	{"010 44 20 7946 0958", "JP", "+442079460958", NULL, NULL, "GB"},
 	{"02-123-4567", "KR", "+8221234567", NULL, NULL, "KR"},
 	{"010-1234-5678", "KR", "+821012345678", NULL, NULL, "KR"},
 	{"001 1 415 555 0100", "KR", "+14155550100", NULL, NULL, "US"},
-	{"(02) 9876 5432", "AU", "+61298765432", "+61 2 9876 5432", "02 9876 5432", "AU"},
+	{"(02) 9876 5432", "AU", "+61298765432", "+61 2 9876 5432", "(02) 9876 5432", "AU"},
 	{"0412 345 678", "AU", "+61412345678", "+61 412 345 678", "0412 345 678", "AU"},
 	{"0011 1 415 555 0100", "AU", "+14155550100", NULL, NULL, "US"},
 	{"0044 20 7946 0958", "AU", "+442079460958", NULL, NULL, "GB"},
@@ -740,7 +789,7 @@ static const phone_ok_case phone_ok_cases[] = {
 	{"011 234 5678", "LK", "+94112345678", NULL, NULL, "LK"},
 	{"02 9123 4567", "BD", "+880291234567", NULL, NULL, "BD"},
 	/* Latin America */
-	{"(11) 91234-5678", "BR", "+5511912345678", "+55 11 91234 5678", NULL, "BR"},
+	{"(11) 91234-5678", "BR", "+5511912345678", "+55 11 91234-5678", NULL, "BR"},
 	{"0 21 11 91234 5678", "BR", "+5511912345678", NULL, NULL, "BR"},
 	{"011 91234 5678", "BR", "+5511912345678", NULL, NULL, "BR"},
 	{"0021 1 415 555 0100", "BR", "+14155550100", NULL, NULL, "US"},
@@ -813,8 +862,15 @@ static const phone_bad_case phone_bad_cases[] = {
 	{"tel:", "US", PHONE_TOO_SHORT},
 	{"- . /", "US", PHONE_TOO_SHORT},
 	{"abc", "US", PHONE_BAD_CHAR},
-	{"1-800-FLOWERS", "US", PHONE_BAD_CHAR},
-	{"415-555-CALL", "US", PHONE_BAD_CHAR},
+	{"1-800-FLOWERS", "US", PHONE_OK},	/* vanity: 3+ letters after 2+ digits */
+	{"415-555-CALL", "US", PHONE_OK},
+	{"01OO", "GB", PHONE_BAD_CHAR},	/* two letters are no vanity number */
+	{"abc", "US", PHONE_BAD_CHAR},	/* letters first are no vanity number */
+	{"1-800-GO-FEDEX", "US", PHONE_OK},	/* "x" ending a word is no extension */
+	{"415 555 0100 (home)", "US", PHONE_TOO_LONG},	/* read as a vanity number */
+	{"415 555 01\xc3\xa9" "0", "US", PHONE_BAD_CHAR},
+	{"415\xe2\x80\xa2" "555\xe2\x80\xa2" "0100", "US", PHONE_BAD_CHAR},	/* U+2022 BULLET */
+	{"415 555 0100\xff", "US", PHONE_BAD_CHAR},	/* not UTF-8 */
 	{"415-555-0100", NULL, PHONE_NO_DEFAULT_COUNTRY},
 	{"030 1234567", "", PHONE_NO_DEFAULT_COUNTRY},
 	{"011 44 20 7946 0958", NULL, PHONE_NO_DEFAULT_COUNTRY},
@@ -876,11 +932,11 @@ static const phone_bad_case phone_bad_cases[] = {
 	{"415 555 0100 x 1-2", "US", PHONE_BAD_CHAR},
 	{"x12", "US", PHONE_BAD_CHAR},
 	{"#12", "US", PHONE_BAD_CHAR},
-	{"+1 415 555 0100 ext 12 ext 3", NULL, PHONE_BAD_CHAR},
+	{"+1 415 555 0100 ext 12 ext 3", NULL, PHONE_TOO_LONG},	/* "ext" read as keypad letters */
 	{"++1 415 555 0100", NULL, PHONE_BAD_CHAR},
 	{"1+415 555 0100", "US", PHONE_BAD_CHAR},
 	{"+1 415 555 0100 \xc3\xa9", NULL, PHONE_BAD_CHAR},
-	{"\xef\xbc\x91\xef\xbc\x92", "US", PHONE_BAD_CHAR},
+	{"\xef\xbc\x91\xef\xbc\x92", "US", PHONE_TOO_SHORT},	/* full-width digits */
 	{"+1 415 555 0100;phone-context=x", NULL, PHONE_BAD_CHAR},
 	{"+1 415 555 0100,", NULL, PHONE_BAD_CHAR},
 	{"+1 415 555 0100 ext 12 ", NULL, PHONE_OK},	/* trailing space trimmed */
@@ -1203,6 +1259,10 @@ test_phone_api(int *ncase)
 	check(phone_parse("+14155550100", 12, NULL, 0, NULL, NULL) == PHONE_OK, "phone NULL out");
 	(*ncase) += 5;
 
+	/* the generated libphonenumber formats all compile */
+	check(phone_lpn_check_table() == 1, "every pattern of phone_formats.c compiles");
+	(*ncase)++;
+
 	/* error details */
 	check(parse_with("415-555-AB00", 12, "US", &p, &e) == PHONE_BAD_CHAR && e.pos == 8 && e.ch == 'A',
 		  "bad char position");
@@ -1243,12 +1303,19 @@ test_phone_api(int *ncase)
 	parse_with("+1 415 555 0100 \x80", 17, NULL, &p, &e);
 	phone_describe(PHONE_BAD_CHAR, &e, msg, sizeof(msg));
 	check(strcmp(msg, "bad character '\\x80' at position 17") == 0, "describe non-ascii: %s", msg);
+	parse_with("+1 41\xc3\xa9 555 0100", 16, NULL, &p, &e);
+	phone_describe(PHONE_BAD_CHAR, &e, msg, sizeof(msg));
+	check(strcmp(msg, "bad character U+00E9 '\xc3\xa9' at position 6") == 0, "describe unicode: %s", msg);
+	parse_with("\xc2\xa0+1 415\xe2\x80\xa2" "555 0100", 18, NULL, &p, &e);
+	phone_describe(PHONE_BAD_CHAR, &e, msg, sizeof(msg));
+	check(strcmp(msg, "bad character U+2022 '\xe2\x80\xa2' at position 8") == 0 && e.pos == 8,
+		  "describe unicode position in characters: %s", msg);
 	check(phone_describe(PHONE_EMPTY, NULL, msg, sizeof(msg)) > 0 &&
 		  strcmp(msg, "the phone number is empty") == 0, "describe without err");
 	check(phone_describe(PHONE_TOO_SHORT, &e, NULL, 0) == 0, "describe NULL buffer");
 	check(phone_describe(PHONE_BAD_CHAR, &e, msg, 4) == 0 && msg[0] == '\0',
 		  "describe tiny buffer (pieces dropped whole)");
-	(*ncase) += 17;
+	(*ncase) += 19;
 
 	for (n = 0; n < PHONE_STATUS_COUNT; n++)
 	{
