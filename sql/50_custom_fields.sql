@@ -21,7 +21,6 @@ CREATE TABLE crm.custom_field (
 	CONSTRAINT custom_field_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT custom_field_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT custom_field_name_key UNIQUE (organization_id, entity, name),
-	CONSTRAINT custom_field_entity_valid CHECK (entity IN ('account', 'contact', 'lead', 'activity')),
 	CONSTRAINT custom_field_name_format CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$'),
 	CONSTRAINT custom_field_label_not_blank CHECK (pg_catalog.btrim(label) <> ''),
 	CONSTRAINT custom_field_type_valid CHECK (field_type IN ('text', 'number', 'date', 'boolean', 'picklist', 'multi_picklist', 'url', 'email', 'phone', 'currency')),
@@ -31,7 +30,7 @@ CREATE TABLE crm.custom_field (
 			 ELSE options IS NULL OR jsonb_typeof(options) = 'object' END)
 );
 COMMENT ON TABLE crm.custom_field IS 'A tenant-defined field of an entity; values live in the entity''s custom_fields jsonb under name.';
-COMMENT ON COLUMN crm.custom_field.entity IS 'The table the field belongs to: account, contact, lead or activity.';
+COMMENT ON COLUMN crm.custom_field.entity IS 'The table the field belongs to: a crm.table_registry table with has_custom_fields (account, contact, lead, activity, ...); ''crm.contact'' is stored as ''contact''.';
 COMMENT ON COLUMN crm.custom_field.name IS 'Key in custom_fields (lower snake_case).';
 COMMENT ON COLUMN crm.custom_field.label IS 'Label shown to users.';
 COMMENT ON COLUMN crm.custom_field.field_type IS 'text, number, date, boolean, picklist, multi_picklist, url, email, phone or currency.';
@@ -149,6 +148,18 @@ BEGIN
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 	END IF;
+	-- The entity first: a table of crm.table_registry with custom fields
+	-- (22023 naming them otherwise), stored in its one spelling ('contact'
+	-- for 'crm.contact').  Definitions are rare admin writes; this registry
+	-- lookup is not on the path of the records.
+	IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.entity IS DISTINCT FROM OLD.entity) THEN
+		NEW.entity := crm._entity(NEW.entity, 'custom_fields');
+		moved := TG_OP = 'UPDATE' AND (NEW.name <> OLD.name OR NEW.entity <> OLD.entity);
+		relevant := TG_OP <> 'UPDATE' OR moved
+			OR NEW.field_type <> OLD.field_type
+			OR NEW.options IS DISTINCT FROM OLD.options
+			OR NEW.is_required <> OLD.is_required;
+	END IF;
 	IF TG_OP <> 'DELETE' THEN
 		problem := crm.custom_field_options_error(NEW.field_type, NEW.options);
 		IF problem IS NOT NULL THEN
@@ -246,13 +257,8 @@ DECLARE
 	t name;
 BEGIN
 	FOR t IN
-		-- every crm table with custom_fields (the catalog, unlike
-		-- crm.table_registry, is readable by every role)
-		SELECT c.relname FROM pg_class c
-		  JOIN pg_attribute a ON a.attrelid = c.oid
-		 WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'r'
-		   AND a.attname = 'custom_fields' AND a.atttypid = 'jsonb'::regtype AND NOT a.attisdropped
-		 ORDER BY c.relname
+		-- every crm table with custom_fields (crm.table_registry)
+		SELECT r.table_name FROM crm.table_registry r WHERE r.has_custom_fields ORDER BY r.table_name
 	LOOP
 		RETURN QUERY EXECUTE format(
 			'SELECT %1$L::text, x.id, ''custom_fields valid against the definitions''::text, x.problem
