@@ -192,6 +192,29 @@ $$;
 COMMENT ON FUNCTION crm._entity(text, text) IS
 	'Internal: the table name of an entity written ''contact'' or ''crm.contact'' -- a crm.table_registry table with the feature asked for (custom_fields, audited, duplicates; NULL: any) -- else a 22023 error listing the allowed entities.';
 
+-- BEFORE INSERT OR UPDATE OF entity on the definition tables that name an
+-- entity (crm.custom_field, crm.duplicate_rule; argument: the feature):
+-- the entity is checked first and stored in its one spelling.  Definitions
+-- are rare admin writes; this registry lookup is not on a record's path.
+CREATE FUNCTION crm._entity_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+BEGIN
+	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME NOT IN ('custom_field', 'duplicate_rule') THEN
+		RAISE EXCEPTION 'crm._entity_guard() runs only on crm.custom_field and crm.duplicate_rule, not on %', TG_RELID::regclass
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF current_setting('crm.restoring', true) = 'on' THEN
+		RETURN NEW;
+	END IF;
+	NEW.entity := crm._entity(NEW.entity, TG_ARGV[0]);
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm._entity_guard() IS
+	'Trigger on crm.custom_field and crm.duplicate_rule (argument: the feature): refuses an entity without it (22023, listing the allowed ones) and stores ''crm.contact'' as ''contact''.';
+
 -- ---------------------------------------------------------------------------
 -- Outbox: events to the outside, written in the same transaction as the
 -- change they describe; a NOTIFY on the organization's channel carries the

@@ -39,6 +39,11 @@ COMMENT ON COLUMN crm.custom_field.options IS 'picklist/multi_picklist: JSON arr
 COMMENT ON COLUMN crm.custom_field.description IS 'Help text.';
 COMMENT ON COLUMN crm.custom_field.position IS 'Display order.';
 SELECT crm._setup_tenant_table('crm.custom_field', label => 'custom field');
+-- The entity first (crm._entity_guard): a table of crm.table_registry with
+-- custom fields, else 22023 naming them; stored as 'contact' for
+-- 'crm.contact'.
+CREATE TRIGGER crm_05_entity BEFORE INSERT OR UPDATE OF entity ON crm.custom_field
+	FOR EACH ROW EXECUTE FUNCTION crm._entity_guard('custom_fields');
 
 -- The GIN index the definition-change re-check uses (custom_fields ? name);
 -- account, contact and lead have theirs in their own files.
@@ -147,18 +152,6 @@ BEGIN
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
-	END IF;
-	-- The entity first: a table of crm.table_registry with custom fields
-	-- (22023 naming them otherwise), stored in its one spelling ('contact'
-	-- for 'crm.contact').  Definitions are rare admin writes; this registry
-	-- lookup is not on the path of the records.
-	IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.entity IS DISTINCT FROM OLD.entity) THEN
-		NEW.entity := crm._entity(NEW.entity, 'custom_fields');
-		moved := TG_OP = 'UPDATE' AND (NEW.name <> OLD.name OR NEW.entity <> OLD.entity);
-		relevant := TG_OP <> 'UPDATE' OR moved
-			OR NEW.field_type <> OLD.field_type
-			OR NEW.options IS DISTINCT FROM OLD.options
-			OR NEW.is_required <> OLD.is_required;
 	END IF;
 	IF TG_OP <> 'DELETE' THEN
 		problem := crm.custom_field_options_error(NEW.field_type, NEW.options);

@@ -551,16 +551,19 @@ CREATE TABLE crm.duplicate_rule (
 	CONSTRAINT duplicate_rule_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT duplicate_rule_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT duplicate_rule_entity_key UNIQUE (organization_id, entity),
-	CONSTRAINT duplicate_rule_entity_valid CHECK (entity IN ('contact', 'lead', 'account')),
 	CONSTRAINT duplicate_rule_action_valid CHECK (action IN ('allow', 'alert', 'block')),
 	CONSTRAINT duplicate_rule_threshold_range CHECK (threshold > 0 AND threshold <= 1)
 );
 COMMENT ON TABLE crm.duplicate_rule IS 'Per-organization duplicate rule of an entity: on insert, a record whose duplicate score reaches the threshold is allowed, alerted (outbox event <entity>.duplicate_alert) or blocked.';
-COMMENT ON COLUMN crm.duplicate_rule.entity IS 'contact, lead or account.';
+COMMENT ON COLUMN crm.duplicate_rule.entity IS 'An entity with duplicate detection (contact, lead, account); ''crm.contact'' is stored as ''contact''.';
 COMMENT ON COLUMN crm.duplicate_rule.action IS 'allow (do nothing), alert (emit <entity>.duplicate_alert with the candidates) or block (refuse the insert, SQLSTATE 23505).';
 COMMENT ON COLUMN crm.duplicate_rule.threshold IS 'Lowest crm.find_duplicates score that counts as a duplicate (0 < threshold <= 1).';
 COMMENT ON COLUMN crm.duplicate_rule.is_active IS 'False: the rule is kept but not applied (as if allow).';
 SELECT crm._setup_tenant_table('crm.duplicate_rule', label => 'duplicate rule');
+-- The entity: one with duplicate detection (crm._entity_guard), else 22023
+-- naming them.
+CREATE TRIGGER crm_05_entity BEFORE INSERT OR UPDATE OF entity ON crm.duplicate_rule
+	FOR EACH ROW EXECUTE FUNCTION crm._entity_guard('duplicates');
 
 -- AFTER INSERT row trigger on contact, lead and account: applies the rule.
 CREATE FUNCTION crm.trg_duplicate_check() RETURNS trigger
