@@ -210,3 +210,33 @@ SELECT crm._setup_picklist('crm.team_member', 'role', 'team_role');
 -- the same) get the defaults and the values their records hold.
 SELECT crm._picklist_seed(o.id) FROM crm.organization o;
 
+
+-- ---------------------------------------------------------------------------
+-- crm.verify() check: records holding a value that is not in their
+-- organization's list.  The foreign keys hold in restore mode too, so only
+-- a write that bypassed them (session_replication_role = replica) shows up.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION crm.check_picklists()
+RETURNS TABLE (entity text, id uuid, expected text, actual text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	c record;
+BEGIN
+	FOR c IN SELECT * FROM crm.picklist_column ORDER BY table_name, column_name LOOP
+		RETURN QUERY EXECUTE format(
+			'SELECT %1$L::text, t.id, %3$L::text, format(''%%s = %%L is not in the list'', %2$L, t.%2$I)
+			   FROM crm.%1$I t
+			  WHERE t.%2$I IS NOT NULL
+				AND NOT EXISTS (SELECT 1 FROM crm.picklist_value v
+								 WHERE v.organization_id = t.organization_id AND v.list = %4$L AND v.value = t.%2$I)
+			  ORDER BY t.organization_id, t.id',
+			c.table_name, c.column_name, format('%s in the organization''s picklist %s', c.column_name, c.list), c.list);
+	END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION crm.check_picklists() IS
+	'crm.verify() check: records whose picklist columns hold a value missing from their organization''s crm.picklist_value list (written behind the foreign keys).';
+INSERT INTO crm.verify_check VALUES
+	('picklists', 'crm.check_picklists()', 'Every picklist column holds a value of its organization''s list.');

@@ -33,7 +33,7 @@ DECLARE
 		'crm.acting_user()', 'crm.is_valid_timezone(text)',
 		-- events, verification, history
 		'crm.emit(text, text, uuid, jsonb, uuid)', 'crm.event_channel()', 'crm.verify()',
-		'crm.check_hierarchy_cycles()', 'crm.check_custom_fields()', 'crm.history(text, uuid)',
+		'crm.check_hierarchy_cycles()', 'crm.check_custom_fields()', 'crm.check_picklists()', 'crm.history(text, uuid)',
 		-- custom fields
 		'crm.custom_field_value_error(text, jsonb, jsonb)', 'crm.custom_field_value_valid(text, jsonb, jsonb)',
 		'crm.custom_field_options_error(text, jsonb)', 'crm.custom_fields_error(text, uuid, jsonb)',

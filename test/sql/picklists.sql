@@ -168,6 +168,14 @@ BEGIN;
 ALTER TABLE crm.account DISABLE TRIGGER crm_12_picklists;
 CALL pg_temp.try($$INSERT INTO crm.account (name, industry) VALUES ('Bypass', 'Widgetz')$$);
 ROLLBACK;
+-- Only a write that bypasses the foreign keys too (replication role
+-- replica) can store one, and crm.verify() reports it.
+SET session_replication_role = replica;
+UPDATE crm.account SET rating = 'tepid' WHERE id = '0b1c0000-0000-7000-8000-0000000000a2';
+RESET session_replication_role;
+SELECT "check", entity, id, expected, actual FROM crm.verify() WHERE id = '0b1c0000-0000-7000-8000-0000000000a2';
+UPDATE crm.account SET rating = NULL WHERE id = '0b1c0000-0000-7000-8000-0000000000a2';
+SELECT count(*) AS drift_left FROM crm.check_picklists() WHERE id = '0b1c0000-0000-7000-8000-0000000000a2';
 
 -- One statement writing rows of both tenants (row-level security bypassed:
 -- superuser) checks each row against its own tenant's list.
