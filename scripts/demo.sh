@@ -49,6 +49,8 @@ tour "The audit trail of Ann's record: who changed what (only the changed column
 	      LEFT JOIN crm.app_user u ON u.organization_id = crm.current_org() AND u.id = h.actor_id"
 tour "Custom fields are validated: a tier that is not on the picklist is refused" \
 	-c "UPDATE crm.account SET custom_fields = '{\"tier\": \"platinum\"}' WHERE name = 'Umbrella Freight'"
+tour "Descriptive fields take values from the organization's picklists; the error lists them" \
+	-c "UPDATE crm.account SET industry = 'Widgets' WHERE name = 'Umbrella Freight'"
 tour "Acme cannot attach a contact to Globex's account, even knowing its id ($kwik)" \
 	-c "INSERT INTO crm.contact (account_id, last_name) VALUES ('$kwik', 'Intruder')"
 printf '\n\033[1m-- A BI role limited to Acme cannot switch to Globex\033[0m\n'

@@ -63,6 +63,7 @@ CREATE TABLE crm.organization (
 	slug		text,
 	is_active	boolean NOT NULL DEFAULT true,
 	default_currency char(3) NOT NULL DEFAULT 'USD',
+	default_country char(2),
 	default_timezone text NOT NULL DEFAULT 'UTC',
 	settings	jsonb NOT NULL DEFAULT '{}',
 	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -71,6 +72,7 @@ CREATE TABLE crm.organization (
 	CONSTRAINT organization_name_not_blank CHECK (pg_catalog.btrim(name) <> ''),
 	CONSTRAINT organization_slug_format CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
 	CONSTRAINT organization_currency_format CHECK (default_currency ~ '^[A-Z]{3}$'),
+	CONSTRAINT organization_country_format CHECK (default_country ~ '^[A-Z]{2}$'),
 	CONSTRAINT organization_timezone_valid CHECK (crm.is_valid_timezone(default_timezone)),
 	CONSTRAINT organization_settings_object CHECK (jsonb_typeof(settings) = 'object')
 );
@@ -81,6 +83,7 @@ COMMENT ON COLUMN crm.organization.name IS 'Display name.';
 COMMENT ON COLUMN crm.organization.slug IS 'Optional unique short name (lower case, digits, hyphens).';
 COMMENT ON COLUMN crm.organization.is_active IS 'False for a suspended tenant.';
 COMMENT ON COLUMN crm.organization.default_currency IS 'ISO 4217 code used when a money amount gives none.';
+COMMENT ON COLUMN crm.organization.default_country IS 'ISO 3166 alpha-2 country (upper case) the tenant mostly works in, for its forms and reports; NULL: none.';
 COMMENT ON COLUMN crm.organization.default_timezone IS 'IANA time zone for the tenant''s calendars and reports.';
 COMMENT ON COLUMN crm.organization.settings IS 'Tenant settings (JSON object).';
 COMMENT ON COLUMN crm.organization.created_at IS 'When the organization was created.';

@@ -33,12 +33,14 @@ CREATE TABLE crm.table_registry (
 	table_name	name NOT NULL,
 	is_audited	boolean NOT NULL,
 	entity_label text NOT NULL,
+	has_custom_fields boolean NOT NULL DEFAULT false,
 	CONSTRAINT table_registry_pkey PRIMARY KEY (table_name)
 );
 COMMENT ON TABLE crm.table_registry IS 'The tenant tables of crm (filled by the install and upgrade scripts): tests and crm.verify() iterate over it.';
 COMMENT ON COLUMN crm.table_registry.table_name IS 'Table name in schema crm.';
 COMMENT ON COLUMN crm.table_registry.is_audited IS 'Whether changes are written to crm.audit_log.';
 COMMENT ON COLUMN crm.table_registry.entity_label IS 'Human name of one row (''contact'', ''audit entry'').';
+COMMENT ON COLUMN crm.table_registry.has_custom_fields IS 'Whether the table has a custom_fields column (validated against crm.custom_field definitions of this entity); set by crm._setup_tenant_table.';
 
 -- Comments of the columns every tenant table shares.
 CREATE FUNCTION crm._comment_common(tbl regclass) RETURNS void
@@ -111,12 +113,119 @@ BEGIN
 					   'REFERENCING OLD TABLE AS crm_old FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_audit(%L)', tbl, rel);
 	END IF;
 	PERFORM crm._comment_common(tbl);
-	INSERT INTO crm.table_registry (table_name, is_audited, entity_label)
-	VALUES (rel, audited, coalesce(label, replace(rel, '_', ' ')));
+	INSERT INTO crm.table_registry (table_name, is_audited, entity_label, has_custom_fields)
+	VALUES (rel, audited, coalesce(label, replace(rel, '_', ' ')),
+			EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'custom_fields' AND NOT attisdropped));
 END;
 $$;
 COMMENT ON FUNCTION crm._setup_tenant_table(regclass, boolean, text) IS
 	'Install-time helper: RLS tenant policy, pg_dump registration, data guard (TRUNCATE, restore without restore mode), stamp/custom-field/audit triggers for a tenant table.';
+
+-- ---------------------------------------------------------------------------
+-- Entity names.  Every function that takes an entity (custom fields, merge,
+-- duplicates, history, events) resolves it here, so one spelling works
+-- everywhere: the table name ('contact') or the qualified name
+-- ('crm.contact', also '"crm"."contact"' -- what a regclass prints as when
+-- crm is not on the search path).  The entity must be a table of
+-- crm.table_registry that has the feature asked for:
+--   NULL             any tenant table
+--   'custom_fields'  table_registry.has_custom_fields
+--   'audited'        table_registry.is_audited
+--   'duplicates'     the table carries crm.trg_duplicate_check (catalog)
+-- Anything else is refused with 22023, listing the entities that would do.
+-- Called once per function call, never per row.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION crm._entity(entity text, feature text DEFAULT NULL)
+RETURNS name
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	parts text[];
+	nm name;
+	allowed name[];
+	noun text := CASE feature
+					WHEN 'custom_fields' THEN 'custom fields'
+					WHEN 'audited' THEN 'audit history'
+					WHEN 'duplicates' THEN 'duplicate detection' END;
+BEGIN
+	IF feature IS NOT NULL AND noun IS NULL THEN
+		RAISE EXCEPTION 'unknown entity feature "%"', feature USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF entity IS NULL THEN
+		RAISE EXCEPTION 'the entity must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Name a crm table: ''contact'' or ''crm.contact''.';
+	END IF;
+	allowed := ARRAY(
+		SELECT r.table_name FROM crm.table_registry r
+		 WHERE CASE feature
+				WHEN 'custom_fields' THEN r.has_custom_fields
+				WHEN 'audited' THEN r.is_audited
+				WHEN 'duplicates' THEN EXISTS (
+					SELECT 1 FROM pg_trigger g
+					 WHERE g.tgrelid = pg_catalog.to_regclass(pg_catalog.format('crm.%I', r.table_name))
+					   AND g.tgfoid = pg_catalog.to_regprocedure('crm.trg_duplicate_check()'))
+				ELSE true END
+		 ORDER BY r.table_name);
+
+	IF entity ~ '^[a-z_][a-z0-9_]*$' THEN
+		parts := ARRAY[entity];		-- the usual spelling, without parsing
+	ELSE
+		BEGIN
+			parts := pg_catalog.parse_ident(entity);
+		EXCEPTION WHEN invalid_parameter_value THEN
+			parts := NULL;
+		END;
+	END IF;
+	IF cardinality(parts) = 1 THEN
+		nm := parts[1];
+	ELSIF cardinality(parts) = 2 AND parts[1] = 'crm' THEN
+		nm := parts[2];
+	END IF;
+	IF nm = ANY (allowed) THEN
+		RETURN nm;
+	END IF;
+
+	IF EXISTS (SELECT 1 FROM crm.table_registry r WHERE r.table_name = nm) THEN
+		RAISE EXCEPTION 'crm.% has no %', nm, noun
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('The entities with %s are: %s.', noun, pg_catalog.array_to_string(allowed, ', ')),
+				  HINT = 'Write an entity as ''contact'' or ''crm.contact''.';
+	END IF;
+	RAISE EXCEPTION '"%" is not a crm entity', entity
+		USING ERRCODE = 'invalid_parameter_value',
+			  DETAIL = pg_catalog.format('The entities%s are: %s.',
+										 CASE WHEN feature IS NULL THEN '' ELSE ' with ' || noun END,
+										 pg_catalog.array_to_string(allowed, ', ')),
+			  HINT = 'Write an entity as ''contact'' or ''crm.contact''.';
+END;
+$$;
+COMMENT ON FUNCTION crm._entity(text, text) IS
+	'Internal: the table name of an entity written ''contact'' or ''crm.contact'' -- a crm.table_registry table with the feature asked for (custom_fields, audited, duplicates; NULL: any) -- else a 22023 error listing the allowed entities.';
+
+-- BEFORE INSERT OR UPDATE OF entity on the definition tables that name an
+-- entity (crm.custom_field, crm.duplicate_rule; argument: the feature):
+-- the entity is checked first and stored in its one spelling.  Definitions
+-- are rare admin writes; this registry lookup is not on a record's path.
+CREATE FUNCTION crm._entity_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+BEGIN
+	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME NOT IN ('custom_field', 'duplicate_rule') THEN
+		RAISE EXCEPTION 'crm._entity_guard() runs only on crm.custom_field and crm.duplicate_rule, not on %', TG_RELID::regclass
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF current_setting('crm.restoring', true) = 'on' THEN
+		RETURN NEW;
+	END IF;
+	NEW.entity := crm._entity(NEW.entity, TG_ARGV[0]);
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm._entity_guard() IS
+	'Trigger on crm.custom_field and crm.duplicate_rule (argument: the feature): refuses an entity without it (22023, listing the allowed ones) and stores ''crm.contact'' as ''contact''.';
 
 -- ---------------------------------------------------------------------------
 -- Outbox: events to the outside, written in the same transaction as the
@@ -178,8 +287,10 @@ CREATE TRIGGER crm_50_notify AFTER INSERT ON crm.outbox
 -- organization's channel are notified at commit (crm.trg_outbox_notify).
 -- The event belongs to the given organization (the record's own, when a
 -- trigger emits it), else to the current one; row-level security refuses an
--- organization the caller may not act for.
-CREATE FUNCTION crm.emit(event_type text, entity regclass, id uuid, payload jsonb DEFAULT '{}',
+-- organization the caller may not act for.  The entity is a crm table
+-- written 'contact' or 'crm.contact', or any other table by its qualified
+-- name ('public.invoice').
+CREATE FUNCTION crm.emit(event_type text, entity text, id uuid, payload jsonb DEFAULT '{}',
 						 organization_id uuid DEFAULT NULL)
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE
@@ -188,11 +299,19 @@ AS $$
 DECLARE
 	ev uuid;
 	org uuid := emit.organization_id;
+	-- with this function's search_path, 'contact' and 'crm.contact' alike
+	-- name crm.contact; other schemas' tables are written qualified
+	tbl regclass := pg_catalog.to_regclass(emit.entity);
 	ent text := (SELECT CASE WHEN n.nspname = 'crm' THEN c.relname::text
 							 ELSE quote_ident(n.nspname) || '.' || quote_ident(c.relname) END
 				   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-				  WHERE c.oid = emit.entity);
+				  WHERE c.oid = tbl);
 BEGIN
+	IF ent IS NULL THEN
+		RAISE EXCEPTION 'table "%" does not exist', emit.entity
+			USING ERRCODE = 'undefined_table',
+				  HINT = 'Name a crm table as ''contact'' or ''crm.contact'', any other table by its qualified name.';
+	END IF;
 	IF org IS NULL THEN
 		org := crm.current_org();
 	END IF;
@@ -202,8 +321,8 @@ BEGIN
 	RETURN ev;
 END;
 $$;
-COMMENT ON FUNCTION crm.emit(text, regclass, uuid, jsonb, uuid) IS
-	'Writes an event to crm.outbox in the current transaction (for the given organization, default the current one); listeners of crm.event_channel() get its id at commit.';
+COMMENT ON FUNCTION crm.emit(text, text, uuid, jsonb, uuid) IS
+	'Writes an event to crm.outbox in the current transaction (for the given organization, default the current one); entity ''contact'' or ''crm.contact'' (other tables qualified); listeners of crm.event_channel() get its id at commit.';
 
 -- Delete outbox events older than the given age; returns how many.
 CREATE FUNCTION crm.outbox_prune(older_than interval DEFAULT '30 days')

@@ -69,14 +69,13 @@ CREATE TABLE crm.team_member (
 	CONSTRAINT team_member_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT team_member_team_fkey FOREIGN KEY (organization_id, team_id) REFERENCES crm.team (organization_id, id) ON DELETE CASCADE,
 	CONSTRAINT team_member_user_fkey FOREIGN KEY (organization_id, user_id) REFERENCES crm.app_user (organization_id, id) ON DELETE CASCADE,
-	CONSTRAINT team_member_role_valid CHECK (role IN ('member', 'lead', 'manager')),
 	CONSTRAINT team_member_unique UNIQUE (organization_id, team_id, user_id)
 );
 CREATE INDEX team_member_user_idx ON crm.team_member (organization_id, user_id);
 COMMENT ON TABLE crm.team_member IS 'Membership of a user in a team.';
 COMMENT ON COLUMN crm.team_member.team_id IS 'The crm.team.';
 COMMENT ON COLUMN crm.team_member.user_id IS 'The crm.app_user.';
-COMMENT ON COLUMN crm.team_member.role IS 'member, lead or manager.';
+COMMENT ON COLUMN crm.team_member.role IS 'Role in the team, from the organization''s picklist team_role (default: member, lead, manager).';
 SELECT crm._setup_tenant_table('crm.team_member', label => 'team member');
 
 CREATE TABLE crm.territory (

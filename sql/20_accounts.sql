@@ -41,9 +41,7 @@ CREATE TABLE crm.account (
 	CONSTRAINT account_territory_fkey FOREIGN KEY (organization_id, territory_id) REFERENCES crm.territory (organization_id, id),
 	CONSTRAINT account_not_own_parent CHECK (parent_account_id IS DISTINCT FROM id),
 	CONSTRAINT account_name_not_blank CHECK (pg_catalog.btrim(name) <> ''),
-	CONSTRAINT account_type_valid CHECK (type IN ('prospect', 'customer', 'partner', 'competitor', 'other')),
 	CONSTRAINT account_status_valid CHECK (status IN ('active', 'inactive', 'churned')),
-	CONSTRAINT account_rating_valid CHECK (rating IN ('hot', 'warm', 'cold')),
 	CONSTRAINT account_employee_count_nonnegative CHECK (employee_count >= 0),
 	CONSTRAINT account_annual_revenue_nonnegative CHECK (annual_revenue >= 0),
 	CONSTRAINT account_currency_format CHECK (currency ~ '^[A-Z]{3}$'),
@@ -62,10 +60,10 @@ CREATE INDEX account_custom_fields_idx ON crm.account USING gin (custom_fields);
 COMMENT ON TABLE crm.account IS 'A company or organisation the tenant does business with; accounts form a hierarchy (parent account).';
 COMMENT ON COLUMN crm.account.name IS 'Account name.';
 COMMENT ON COLUMN crm.account.parent_account_id IS 'The parent account (group, holding), if any; never a cycle.';
-COMMENT ON COLUMN crm.account.type IS 'prospect, customer, partner, competitor or other.';
+COMMENT ON COLUMN crm.account.type IS 'Account type, from the organization''s picklist account_type (default: prospect, customer, partner, competitor, other).';
 COMMENT ON COLUMN crm.account.status IS 'active, inactive or churned.';
-COMMENT ON COLUMN crm.account.rating IS 'hot, warm or cold.';
-COMMENT ON COLUMN crm.account.industry IS 'Industry.';
+COMMENT ON COLUMN crm.account.rating IS 'Rating, from the organization''s picklist account_rating (default: hot, warm, cold).';
+COMMENT ON COLUMN crm.account.industry IS 'Industry, from the organization''s picklist industry.';
 COMMENT ON COLUMN crm.account.employee_count IS 'Number of employees.';
 COMMENT ON COLUMN crm.account.annual_revenue IS 'Annual revenue in currency.';
 COMMENT ON COLUMN crm.account.currency IS 'ISO 4217 code of annual_revenue (the organization default when NULL).';
@@ -123,7 +121,6 @@ CREATE TABLE crm.contact (
 	CONSTRAINT contact_account_fkey FOREIGN KEY (organization_id, account_id) REFERENCES crm.account (organization_id, id),
 	CONSTRAINT contact_owner_fkey FOREIGN KEY (organization_id, owner_id) REFERENCES crm.app_user (organization_id, id),
 	CONSTRAINT contact_last_name_not_blank CHECK (pg_catalog.btrim(last_name) <> ''),
-	CONSTRAINT contact_preferred_contact_method_valid CHECK (preferred_contact_method IN ('email', 'phone', 'mobile', 'sms', 'mail', 'none')),
 	CONSTRAINT contact_timezone_valid CHECK (crm.is_valid_timezone(timezone)),
 	CONSTRAINT contact_locale_format CHECK (locale ~ '^[a-z]{2,3}([_-][A-Za-z0-9]{2,8})*$'),
 	CONSTRAINT contact_birthday_past CHECK (birthday > DATE '1900-01-01'),
@@ -150,8 +147,8 @@ COMMENT ON COLUMN crm.contact.phone IS 'Phone number (crm.phone: E.164).';
 COMMENT ON COLUMN crm.contact.mobile IS 'Mobile phone number (crm.phone: E.164).';
 COMMENT ON COLUMN crm.contact.title IS 'Job title.';
 COMMENT ON COLUMN crm.contact.department IS 'Department.';
-COMMENT ON COLUMN crm.contact.lead_source IS 'Where the contact came from (web, referral, event, ...).';
-COMMENT ON COLUMN crm.contact.preferred_contact_method IS 'email, phone, mobile, sms, mail or none.';
+COMMENT ON COLUMN crm.contact.lead_source IS 'Where the contact came from, from the organization''s picklist lead_source (web, referral, event, ...).';
+COMMENT ON COLUMN crm.contact.preferred_contact_method IS 'How the person prefers to be contacted, from the organization''s picklist contact_method (default: email, phone, mobile, sms, mail, none).';
 COMMENT ON COLUMN crm.contact.timezone IS 'IANA time zone of the person.';
 COMMENT ON COLUMN crm.contact.locale IS 'Language/locale tag (en, de_DE, pt-BR).';
 COMMENT ON COLUMN crm.contact.birthday IS 'Date of birth.';

@@ -67,7 +67,7 @@ COMMENT ON COLUMN crm.activity.due_at IS 'Deadline of a task.';
 COMMENT ON COLUMN crm.activity.completed_at IS 'When it was completed.';
 COMMENT ON COLUMN crm.activity.duration_minutes IS 'Length of a call or meeting.';
 COMMENT ON COLUMN crm.activity.direction IS 'inbound or outbound (calls, emails, sms).';
-COMMENT ON COLUMN crm.activity.outcome IS 'Result (connected, left voicemail, no answer, ...).';
+COMMENT ON COLUMN crm.activity.outcome IS 'Result, from the organization''s picklist activity_outcome (connected, left voicemail, no answer, ...).';
 COMMENT ON COLUMN crm.activity.account_id IS 'Related crm.account.';
 COMMENT ON COLUMN crm.activity.contact_id IS 'Related crm.contact.';
 COMMENT ON COLUMN crm.activity.lead_id IS 'Related crm.lead.';

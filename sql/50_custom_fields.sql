@@ -21,7 +21,6 @@ CREATE TABLE crm.custom_field (
 	CONSTRAINT custom_field_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT custom_field_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT custom_field_name_key UNIQUE (organization_id, entity, name),
-	CONSTRAINT custom_field_entity_valid CHECK (entity IN ('account', 'contact', 'lead', 'activity')),
 	CONSTRAINT custom_field_name_format CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$'),
 	CONSTRAINT custom_field_label_not_blank CHECK (pg_catalog.btrim(label) <> ''),
 	CONSTRAINT custom_field_type_valid CHECK (field_type IN ('text', 'number', 'date', 'boolean', 'picklist', 'multi_picklist', 'url', 'email', 'phone', 'currency')),
@@ -31,7 +30,7 @@ CREATE TABLE crm.custom_field (
 			 ELSE options IS NULL OR jsonb_typeof(options) = 'object' END)
 );
 COMMENT ON TABLE crm.custom_field IS 'A tenant-defined field of an entity; values live in the entity''s custom_fields jsonb under name.';
-COMMENT ON COLUMN crm.custom_field.entity IS 'The table the field belongs to: account, contact, lead or activity.';
+COMMENT ON COLUMN crm.custom_field.entity IS 'The table the field belongs to: a crm.table_registry table with has_custom_fields (account, contact, lead, activity, ...); ''crm.contact'' is stored as ''contact''.';
 COMMENT ON COLUMN crm.custom_field.name IS 'Key in custom_fields (lower snake_case).';
 COMMENT ON COLUMN crm.custom_field.label IS 'Label shown to users.';
 COMMENT ON COLUMN crm.custom_field.field_type IS 'text, number, date, boolean, picklist, multi_picklist, url, email, phone or currency.';
@@ -40,6 +39,11 @@ COMMENT ON COLUMN crm.custom_field.options IS 'picklist/multi_picklist: JSON arr
 COMMENT ON COLUMN crm.custom_field.description IS 'Help text.';
 COMMENT ON COLUMN crm.custom_field.position IS 'Display order.';
 SELECT crm._setup_tenant_table('crm.custom_field', label => 'custom field');
+-- The entity first (crm._entity_guard): a table of crm.table_registry with
+-- custom fields, else 22023 naming them; stored as 'contact' for
+-- 'crm.contact'.
+CREATE TRIGGER crm_05_entity BEFORE INSERT OR UPDATE OF entity ON crm.custom_field
+	FOR EACH ROW EXECUTE FUNCTION crm._entity_guard('custom_fields');
 
 -- The GIN index the definition-change re-check uses (custom_fields ? name);
 -- account, contact and lead have theirs in their own files.
@@ -246,13 +250,8 @@ DECLARE
 	t name;
 BEGIN
 	FOR t IN
-		-- every crm table with custom_fields (the catalog, unlike
-		-- crm.table_registry, is readable by every role)
-		SELECT c.relname FROM pg_class c
-		  JOIN pg_attribute a ON a.attrelid = c.oid
-		 WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'r'
-		   AND a.attname = 'custom_fields' AND a.atttypid = 'jsonb'::regtype AND NOT a.attisdropped
-		 ORDER BY c.relname
+		-- every crm table with custom_fields (crm.table_registry)
+		SELECT r.table_name FROM crm.table_registry r WHERE r.has_custom_fields ORDER BY r.table_name
 	LOOP
 		RETURN QUERY EXECUTE format(
 			'SELECT %1$L::text, x.id, ''custom_fields valid against the definitions''::text, x.problem

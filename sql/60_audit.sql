@@ -42,22 +42,30 @@ COMMENT ON COLUMN crm.audit_log.txid IS 'The transaction (pg_current_xact_id) th
 COMMENT ON COLUMN crm.audit_log.changed_at IS 'Transaction time of the change.';
 SELECT crm._setup_tenant_table('crm.audit_log', audited => false, label => 'audit entry');
 
--- The timeline of one record, oldest first: in the order of its changes.
-CREATE FUNCTION crm.history(entity regclass, record_id uuid)
+-- The timeline of one record, oldest first: in the order of its changes
+-- (audit_log.seq).  The entity is an audited crm table, written 'contact' or
+-- 'crm.contact' (crm._entity); anything else is an error, not an empty result.
+CREATE FUNCTION crm.history(entity text, record_id uuid)
 RETURNS TABLE (changed_at timestamptz, action text, actor_id uuid, db_role text,
 			   old_values jsonb, new_values jsonb, txid xid8, audit_id uuid, seq integer)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
+DECLARE
+	tbl text := crm._entity(history.entity, 'audited');
+	org uuid := crm.current_org();
+BEGIN
+	RETURN QUERY
 	SELECT a.changed_at, a.action, a.actor_id, a.db_role, a.old_values, a.new_values, a.txid, a.id, a.seq
 	  FROM crm.audit_log a
-	 WHERE a.organization_id = crm.current_org()
-	   AND a.table_name = (SELECT c.relname::text FROM pg_class c WHERE c.oid = history.entity)
+	 WHERE a.organization_id = org
+	   AND a.table_name = tbl
 	   AND a.row_id = history.record_id
 	 ORDER BY a.seq;
+END;
 $$;
-COMMENT ON FUNCTION crm.history(regclass, uuid) IS
-	'The audit timeline of one record of the current organization, oldest first (in the order of the changes, audit_log.seq): crm.history(''crm.contact'', id).';
+COMMENT ON FUNCTION crm.history(text, uuid) IS
+	'The audit timeline of one record of the current organization, oldest first (in the order of the changes, audit_log.seq): crm.history(''contact'', id) or crm.history(''crm.contact'', id).';
 
 -- ---------------------------------------------------------------------------
 -- crm.verify() check: duplicated audit entries.  A record's history starts

@@ -221,7 +221,7 @@ COMMENT ON FUNCTION crm._merge_collision_sql(regclass, name, name) IS
 	'Internal: SQL condition on row "v" that is true when re-pointing it from a victim to the survivor would violate a unique index of its table (from the catalog).';
 
 -- Merge victims into survivor.  See doc/data_quality.md, "Merging records".
-CREATE FUNCTION crm.merge(entity regclass, survivor uuid, victims uuid[], field_choices jsonb DEFAULT '{}')
+CREATE FUNCTION crm.merge(entity text, survivor uuid, victims uuid[], field_choices jsonb DEFAULT '{}')
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, crm, pg_temp
@@ -229,6 +229,7 @@ AS $$
 DECLARE
 	org uuid := crm.current_org();
 	rel name;
+	tbl regclass;					-- the entity's table
 	qual text;						-- the entity, schema-qualified and quoted
 	all_ids uuid[];
 	found_ids uuid[];
@@ -257,18 +258,12 @@ DECLARE
 	summary jsonb;
 	v uuid;
 BEGIN
-	-- The entity: a crm tenant table with the columns a merge needs.
-	SELECT c2.relname INTO rel
-	  FROM pg_class c2 JOIN pg_namespace ns ON ns.oid = c2.relnamespace
-	 WHERE c2.oid = merge.entity AND ns.nspname = 'crm'
-	   AND c2.relname IN (SELECT r.table_name FROM crm.table_registry r);
-	IF rel IS NULL THEN
-		RAISE EXCEPTION '% is not a crm tenant table', crm._qualified(entity)
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'crm.merge works on the tables listed in crm.table_registry, e.g. crm.contact, crm.lead, crm.account.';
-	END IF;
+	-- The entity: a crm tenant table ('contact' or 'crm.contact') with the
+	-- columns a merge needs.
+	rel := crm._entity(merge.entity);
+	tbl := format('crm.%I', rel)::regclass;
 	IF (SELECT count(*) FROM pg_attribute a
-		 WHERE a.attrelid = entity AND a.attname IN ('id', 'deleted_at') AND NOT a.attisdropped) <> 2 THEN
+		 WHERE a.attrelid = tbl AND a.attname IN ('id', 'deleted_at') AND NOT a.attisdropped) <> 2 THEN
 		RAISE EXCEPTION 'crm.% cannot be merged: it has no id and deleted_at columns', rel
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -318,7 +313,7 @@ BEGIN
 	-- Field choices name fillable columns and records of the merge.
 	FOR key, val IN SELECT * FROM jsonb_each(field_choices) LOOP
 		IF NOT EXISTS (SELECT 1 FROM pg_attribute a
-						WHERE a.attrelid = entity AND a.attname = key AND a.attnum > 0 AND NOT a.attisdropped
+						WHERE a.attrelid = tbl AND a.attname = key AND a.attnum > 0 AND NOT a.attisdropped
 						  AND a.attgenerated = '' AND a.attidentity <> 'a' AND a.attname <> ALL (fixed)) THEN
 			RAISE EXCEPTION 'field_choices: crm.% has no column "%" that a merge can set', rel, key
 				USING ERRCODE = 'undefined_column';
@@ -334,9 +329,9 @@ BEGIN
 	-- Re-point every reference to a victim.  A referencing row whose move
 	-- would collide in a unique index is removed instead: soft-deleted
 	-- (staying with the victim) when its table has deleted_at, else deleted.
-	FOR fk IN SELECT * FROM crm._referencing_keys(entity) LOOP
+	FOR fk IN SELECT * FROM crm._referencing_keys(tbl) LOOP
 		key := crm._qualified(fk.ref_table) || '.' || quote_ident(fk.fk_column);
-		IF fk.ref_table = entity THEN
+		IF fk.ref_table = tbl THEN
 			-- A self reference (parent account): the survivor cannot become
 			-- its own parent; it takes the victim's parent instead, or none.
 			self_columns := self_columns || fk.fk_column;
@@ -385,7 +380,7 @@ BEGIN
 	FOR c IN
 		SELECT a.attname, pg_catalog.format_type(a.atttypid, NULL) AS typ
 		  FROM pg_attribute a
-		 WHERE a.attrelid = entity AND a.attnum > 0 AND NOT a.attisdropped
+		 WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
 		   AND a.attgenerated = '' AND a.attidentity <> 'a' AND a.attname <> ALL (fixed)
 		 ORDER BY a.attnum
 	LOOP
@@ -462,17 +457,17 @@ BEGIN
 
 	-- Record it: one entry per victim, one for the survivor.
 	FOREACH v IN ARRAY victims LOOP
-		PERFORM crm._audit_write(entity, v, 'MERGE',
+		PERFORM crm._audit_write(tbl, v, 'MERGE',
 								 jsonb_build_object('deleted_at', NULL),
 								 jsonb_build_object('merged_into', survivor,
 													'deleted_at', pg_catalog.now(),
 													'merged_with', to_jsonb(victims)));
 	END LOOP;
-	PERFORM crm._audit_write(entity, survivor, 'MERGE', old_fields,
+	PERFORM crm._audit_write(tbl, survivor, 'MERGE', old_fields,
 							 new_fields || jsonb_build_object('_merge', summary - 'entity' - 'survivor'));
-	PERFORM crm.emit(rel || '.merged', entity, survivor, summary);
+	PERFORM crm.emit(rel || '.merged', rel, survivor, summary);
 	RETURN summary;
 END;
 $$;
-COMMENT ON FUNCTION crm.merge(regclass, uuid, uuid[], jsonb) IS
+COMMENT ON FUNCTION crm.merge(text, uuid, uuid[], jsonb) IS
 	'Merges victims into survivor (same crm table, current organization): re-points every foreign key (any schema, from the catalog), resolves unique collisions, fills the survivor''s empty fields (field_choices {"column": id|null} overrides), unions tags and custom_fields, soft-deletes the victims, writes MERGE audit entries and a <entity>.merged event. Returns a summary. Runs as the caller, in the caller''s transaction.';

@@ -359,22 +359,19 @@ $$;
 COMMENT ON FUNCTION crm._account_duplicates(uuid, uuid, real) IS
 	'Internal (crm.find_duplicates for accounts): candidates of one account from the blocking indexes (domain, phone, company key; values over crm.dedup_block_limit() ignored), scored by crm.account_match.';
 
--- The entity name ('contact', 'lead', 'account') of a regclass, or an error.
-CREATE FUNCTION crm._dedup_entity(entity regclass) RETURNS text
+-- The entity name ('contact', 'lead', 'account') of an entity written
+-- 'contact' or 'crm.contact', or an error naming the entities with duplicate
+-- detection (those whose table carries crm.trg_duplicate_check).
+CREATE FUNCTION crm._dedup_entity(entity text) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
-	IF entity IN ('crm.contact'::regclass, 'crm.lead'::regclass, 'crm.account'::regclass) THEN
-		RETURN (SELECT c.relname::text FROM pg_class c WHERE c.oid = entity);
-	END IF;
-	RAISE EXCEPTION 'duplicate detection is not available for %', entity
-		USING ERRCODE = 'invalid_parameter_value',
-			  HINT = 'Use crm.contact, crm.lead or crm.account.';
+	RETURN crm._entity(entity, 'duplicates');
 END;
 $$;
-COMMENT ON FUNCTION crm._dedup_entity(regclass) IS
-	'Internal: the table name of crm.contact, crm.lead or crm.account; an error for any other table.';
+COMMENT ON FUNCTION crm._dedup_entity(text) IS
+	'Internal: the table name of an entity with duplicate detection (contact, lead, account), written ''contact'' or ''crm.contact''; an error for any other.';
 
 -- Candidates of one record of an organization (shared by find_duplicates and
 -- the insert trigger).
@@ -398,7 +395,7 @@ $$;
 COMMENT ON FUNCTION crm._duplicates(text, uuid, uuid, real) IS
 	'Internal: candidates of one contact, lead or account of an organization, scored, at or above the threshold.';
 
-CREATE FUNCTION crm.find_duplicates(entity regclass, id uuid, threshold real DEFAULT 0.85)
+CREATE FUNCTION crm.find_duplicates(entity text, id uuid, threshold real DEFAULT 0.85)
 RETURNS TABLE (candidate_id uuid, score real, reasons text[])
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, crm, pg_temp
@@ -418,7 +415,7 @@ BEGIN
 	RETURN QUERY SELECT * FROM crm._duplicates(ent, org, find_duplicates.id, find_duplicates.threshold);
 END;
 $$;
-COMMENT ON FUNCTION crm.find_duplicates(regclass, uuid, real) IS
+COMMENT ON FUNCTION crm.find_duplicates(text, uuid, real) IS
 	'Likely duplicates of one contact, lead or account of the current organization: candidate_id, score in [0, 1] (at least threshold), reasons (same email, same phone, same domain, similar name (0.93)). Candidates come from indexed blocking keys only; best first.';
 
 -- ---------------------------------------------------------------------------
@@ -514,7 +511,7 @@ $$;
 COMMENT ON FUNCTION crm._account_pairs(uuid, real) IS
 	'Internal (crm.duplicate_pairs for accounts): all candidate pairs of an organization from one self-join on the blocking keys (blocks over crm.dedup_block_limit() ignored), scored in C.';
 
-CREATE FUNCTION crm.duplicate_pairs(entity regclass, threshold real DEFAULT 0.85)
+CREATE FUNCTION crm.duplicate_pairs(entity text, threshold real DEFAULT 0.85)
 RETURNS TABLE (id_a uuid, id_b uuid, score real, reasons text[])
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, crm, pg_temp
@@ -529,12 +526,12 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	CASE ent
-		WHEN 'contact', 'lead' THEN RETURN QUERY SELECT * FROM crm._person_pairs(entity, org, threshold);
+		WHEN 'contact', 'lead' THEN RETURN QUERY SELECT * FROM crm._person_pairs(format('crm.%I', ent)::regclass, org, threshold);
 		WHEN 'account' THEN RETURN QUERY SELECT * FROM crm._account_pairs(org, threshold);
 	END CASE;
 END;
 $$;
-COMMENT ON FUNCTION crm.duplicate_pairs(regclass, real) IS
+COMMENT ON FUNCTION crm.duplicate_pairs(text, real) IS
 	'Every likely duplicate pair of contacts, leads or accounts of the current organization (id_a < id_b, score at least threshold, reasons), found in one set-based pass over the blocking keys.';
 
 -- ---------------------------------------------------------------------------
@@ -554,16 +551,19 @@ CREATE TABLE crm.duplicate_rule (
 	CONSTRAINT duplicate_rule_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT duplicate_rule_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT duplicate_rule_entity_key UNIQUE (organization_id, entity),
-	CONSTRAINT duplicate_rule_entity_valid CHECK (entity IN ('contact', 'lead', 'account')),
 	CONSTRAINT duplicate_rule_action_valid CHECK (action IN ('allow', 'alert', 'block')),
 	CONSTRAINT duplicate_rule_threshold_range CHECK (threshold > 0 AND threshold <= 1)
 );
 COMMENT ON TABLE crm.duplicate_rule IS 'Per-organization duplicate rule of an entity: on insert, a record whose duplicate score reaches the threshold is allowed, alerted (outbox event <entity>.duplicate_alert) or blocked.';
-COMMENT ON COLUMN crm.duplicate_rule.entity IS 'contact, lead or account.';
+COMMENT ON COLUMN crm.duplicate_rule.entity IS 'An entity with duplicate detection (contact, lead, account); ''crm.contact'' is stored as ''contact''.';
 COMMENT ON COLUMN crm.duplicate_rule.action IS 'allow (do nothing), alert (emit <entity>.duplicate_alert with the candidates) or block (refuse the insert, SQLSTATE 23505).';
 COMMENT ON COLUMN crm.duplicate_rule.threshold IS 'Lowest crm.find_duplicates score that counts as a duplicate (0 < threshold <= 1).';
 COMMENT ON COLUMN crm.duplicate_rule.is_active IS 'False: the rule is kept but not applied (as if allow).';
 SELECT crm._setup_tenant_table('crm.duplicate_rule', label => 'duplicate rule');
+-- The entity: one with duplicate detection (crm._entity_guard), else 22023
+-- naming them.
+CREATE TRIGGER crm_05_entity BEFORE INSERT OR UPDATE OF entity ON crm.duplicate_rule
+	FOR EACH ROW EXECUTE FUNCTION crm._entity_guard('duplicates');
 
 -- A block rule behaves like a unique key under concurrency: inserts that
 -- share a blocking key serialise on a lock of that key (crm's own lock
@@ -667,7 +667,7 @@ BEGIN
 								  (SELECT string_agg(c ->> 'id', ', ') FROM jsonb_array_elements(cands) c)),
 				  HINT = format('Update the existing %s instead, merge the records with crm.merge(), or change the rule (crm.duplicate_rule: action alert or allow, or a higher threshold).', TG_TABLE_NAME);
 	END IF;
-	PERFORM crm.emit(TG_TABLE_NAME || '.duplicate_alert', TG_RELID::regclass, NEW.id,
+	PERFORM crm.emit(TG_TABLE_NAME || '.duplicate_alert', TG_TABLE_NAME, NEW.id,
 					 jsonb_build_object('threshold', r.threshold, 'candidates', cands), NEW.organization_id);
 	RETURN NULL;
 END;

@@ -6,7 +6,8 @@
 -- organizations.  Levels:
 --   readonly  SELECT on every tenant table
 --   user      + INSERT/UPDATE of records (soft delete through deleted_at)
---   admin     + DELETE, and writing definitions (custom fields, teams, users)
+--   admin     + DELETE, writing definitions (custom fields, picklists, teams,
+--             users), and the current organization's settings
 CREATE FUNCTION crm.grant_access(role regrole, level text, organizations uuid[] DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -14,7 +15,10 @@ SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	t record;
-	config_tables constant text[] := ARRAY['custom_field', 'team', 'team_member', 'territory', 'app_user', 'duplicate_rule'];
+	config_tables constant text[] := ARRAY['custom_field', 'picklist_value', 'team', 'team_member', 'territory', 'app_user', 'duplicate_rule'];
+	-- the settings of crm.organization a tenant admin may change (the policy
+	-- organization_self limits the change to the current organization)
+	org_settings constant text := 'name, default_currency, default_country, default_timezone';
 	readonly_tables constant text[] := ARRAY['audit_log', 'erasure_log'];
 BEGIN
 	IF level IS NULL OR level NOT IN ('admin', 'user', 'readonly') THEN
@@ -37,6 +41,9 @@ BEGIN
 	EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA crm FROM %s', role);
 	EXECUTE format('GRANT USAGE ON SCHEMA crm TO %s', role);
 	EXECUTE format('GRANT SELECT ON crm.organization TO %s', role);
+	IF level = 'admin' THEN
+		EXECUTE format('GRANT UPDATE (%s) ON crm.organization TO %s', org_settings, role);
+	END IF;
 	FOR t IN SELECT table_name FROM crm.table_registry ORDER BY table_name LOOP
 		EXECUTE format('GRANT SELECT ON crm.%I TO %s', t.table_name, role);
 		IF level = 'admin' AND t.table_name <> ALL (readonly_tables) THEN
@@ -78,6 +85,13 @@ END;
 $$;
 COMMENT ON FUNCTION crm.revoke_access(regrole) IS 'Revokes what crm.grant_access() granted a role.';
 REVOKE ALL ON FUNCTION crm.revoke_access(regrole) FROM PUBLIC;
+
+-- A tenant admin edits its organization's settings (name, currency, country,
+-- time zone): UPDATE on those columns only (crm.grant_access), on the
+-- current organization only (policy organization_self).  The stamp trigger
+-- keeps updated_at and refuses a change of id.
+CREATE TRIGGER crm_10_stamp BEFORE INSERT OR UPDATE ON crm.organization
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_stamp('organization');
 
 -- ---------------------------------------------------------------------------
 -- Restore mode.  pg_dump includes every crm table's rows; on restore they are

@@ -32,15 +32,16 @@ DECLARE
 		'crm.uuid_v7()', 'crm.uuid_v7_time(uuid)', 'crm.current_org()', 'crm.current_user_id()',
 		'crm.acting_user()', 'crm.is_valid_timezone(text)',
 		-- events, verification, history
-		'crm.emit(text, regclass, uuid, jsonb, uuid)', 'crm.event_channel()', 'crm.verify()',
-		'crm.check_hierarchy_cycles()', 'crm.check_custom_fields()', 'crm.check_live_references()', 'crm.check_audit_duplicates()', 'crm.history(regclass, uuid)',
+		'crm.emit(text, text, uuid, jsonb, uuid)', 'crm.event_channel()', 'crm.verify()',
+		'crm.check_hierarchy_cycles()', 'crm.check_custom_fields()', 'crm.check_live_references()',
+		'crm.check_audit_duplicates()', 'crm.check_picklists()', 'crm.history(text, uuid)',
 		-- custom fields
 		'crm.custom_field_value_error(text, jsonb, jsonb)', 'crm.custom_field_value_valid(text, jsonb, jsonb)',
 		'crm.custom_field_options_error(text, jsonb)', 'crm.custom_fields_error(text, uuid, jsonb)',
 		-- merge, privacy, duplicates
-		'crm.merge(regclass, uuid, uuid[], jsonb)', 'crm.subject_export(crm.email)',
+		'crm.merge(text, uuid, uuid[], jsonb)', 'crm.subject_export(crm.email)',
 		'crm.subject_erase(crm.email, text)', 'crm.erasure_lookup(crm.email)',
-		'crm.find_duplicates(regclass, uuid, real)', 'crm.duplicate_pairs(regclass, real)',
+		'crm.find_duplicates(text, uuid, real)', 'crm.duplicate_pairs(text, real)',
 		'crm.jaro_winkler(text, text)', 'crm.edit_distance(text, text)', 'crm.name_similarity(text, text)',
 		'crm.name_key(text, text)', 'crm.company_norm(text)', 'crm.company_key(text)', 'crm.email_key(text)',
 		'crm.email_domain_key(text)', 'crm.phone_key(text)', 'crm.person_full_name(text, text)',
@@ -61,7 +62,7 @@ DECLARE
 		'crm._qualified(regclass)', 'crm._referencing_keys(regclass)',
 		'crm._merge_collision_sql(regclass, name, name)', 'crm._pii_columns()',
 		'crm._erased_expr(regclass, name, text)', 'crm._erased_state_sql(regclass)',
-		'crm._subject_match_sql(regclass, name)', 'crm._dedup_entity(regclass)',
+		'crm._subject_match_sql(regclass, name)', 'crm._dedup_entity(text)', 'crm._entity(text, text)',
 		-- pure functions of their arguments
 		'crm._subject_key(text)', 'crm._jsonb_scrub(jsonb, text[])',
 		-- queries that run as the caller, under row-level security

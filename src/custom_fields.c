@@ -77,12 +77,10 @@ typedef struct CfOrgDefs
 typedef struct CfCache
 {
 	char		entity[NAMEDATALEN];
+	char	   *input;			/* crm.custom_fields_error: the entity as given */
 	int			org_attnum;
 	int			cf_attnum;
-	int			norgs;
-	int			maxorgs;
-	int			last;			/* index of the last tenant looked up */
-	CfOrgDefs  *orgs;
+	CrmTenantCache tenants;		/* CfOrgDefs of each tenant seen */
 	MemoryContext cxt;			/* fn_mcxt: lives as long as the statement */
 	MemoryContext rowcxt;		/* reset for every row */
 } CfCache;
@@ -319,17 +317,6 @@ cf_lock_tag(LOCKTAG *tag, const pg_uuid_t *org, const char *entity)
 	crm_lock_tag(tag, CRM_LOCK_CUSTOM_FIELD, org, entity, strlen(entity));
 }
 
-/* Compare a key with a definition's name, bytewise (COLLATE "C" order). */
-static int
-cf_name_cmp(const char *a, int alen, const char *b, int blen)
-{
-	int			c = memcmp(a, b, Min(alen, blen));
-
-	if (c != 0)
-		return c;
-	return alen < blen ? -1 : (alen > blen ? 1 : 0);
-}
-
 /* The definition named key, or NULL. */
 static CfDef *
 cf_find_def(CfOrgDefs *d, const char *key, int keylen)
@@ -340,7 +327,7 @@ cf_find_def(CfOrgDefs *d, const char *key, int keylen)
 	while (lo <= hi)
 	{
 		int			mid = lo + (hi - lo) / 2;
-		int			c = cf_name_cmp(key, keylen, d->defs[mid].name, d->defs[mid].namelen);
+		int			c = crm_bytes_cmp(key, keylen, d->defs[mid].name, d->defs[mid].namelen);
 
 		if (c == 0)
 			return &d->defs[mid];
@@ -439,6 +426,7 @@ cf_cache(FunctionCallInfo fcinfo, const char *entity)
 		strlcpy(c->entity, entity, NAMEDATALEN);
 		c->cxt = fcinfo->flinfo->fn_mcxt;
 		c->rowcxt = AllocSetContextCreate(c->cxt, "crm custom fields row", ALLOCSET_SMALL_SIZES);
+		crm_tenant_cache_init(&c->tenants, sizeof(CfOrgDefs), c->cxt);
 		fcinfo->flinfo->fn_extra = c;
 	}
 	return c;
@@ -448,28 +436,14 @@ cf_cache(FunctionCallInfo fcinfo, const char *entity)
 static CfOrgDefs *
 cf_org_defs(CfCache *c, const pg_uuid_t *org, bool for_write)
 {
-	int			i;
+	CfOrgDefs  *d = crm_tenant_cache_find(&c->tenants, org);
 
-	/* rows of one tenant tend to come together: try the last one first */
-	if (c->last < c->norgs && memcmp(&c->orgs[c->last].org, org, sizeof(pg_uuid_t)) == 0)
-		return &c->orgs[c->last];
-	for (i = 0; i < c->norgs; i++)
-		if (memcmp(&c->orgs[i].org, org, sizeof(pg_uuid_t)) == 0)
-		{
-			c->last = i;
-			return &c->orgs[i];
-		}
-	if (c->norgs == c->maxorgs)
+	if (d == NULL)
 	{
-		c->maxorgs = c->maxorgs == 0 ? 4 : c->maxorgs * 2;
-		if (c->orgs == NULL)
-			c->orgs = MemoryContextAllocZero(c->cxt, sizeof(CfOrgDefs) * c->maxorgs);
-		else
-			c->orgs = repalloc(c->orgs, sizeof(CfOrgDefs) * c->maxorgs);
+		d = crm_tenant_cache_add(&c->tenants, org);
+		cf_load_defs(d, org, c->entity, c->cxt, for_write);
 	}
-	cf_load_defs(&c->orgs[c->norgs], org, c->entity, c->cxt, for_write);
-	c->last = c->norgs;
-	return &c->orgs[c->norgs++];
+	return d;
 }
 
 /* ------------------------------------------------------------------------
@@ -656,32 +630,69 @@ custom_fields_validate(PG_FUNCTION_ARGS)
 	return PointerGetDatum(tup);
 }
 
+/*
+ * The table name of an entity given to a SQL function as 'contact' or
+ * 'crm.contact': crm._entity() resolves it against crm.table_registry and
+ * raises the error that lists the entities with custom fields.  Called once
+ * per call site and spelling, not per row.
+ */
+static char *
+cf_resolve_entity(text *input)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	char	   *name;
+	int			rc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	args[0] = PointerGetDatum(input);
+	rc = SPI_execute_with_args("SELECT crm._entity($1, 'custom_fields')::text", 1, argtypes, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "resolving the entity failed: %s", SPI_result_code_string(rc));
+	name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (name == NULL)
+		elog(ERROR, "crm._entity() returned NULL");
+	name = MemoryContextStrdup(caller, name);
+	SPI_finish();
+	return name;
+}
+
 PG_FUNCTION_INFO_V1(custom_fields_error);
 
 /*
  * SQL: crm.custom_fields_error(entity text, organization_id uuid,
  * custom_fields jsonb) returns text: NULL when the value passes the trigger's
  * checks against the tenant's current definitions, else the error message
- * (with its detail).  Used by crm.verify().
+ * (with its detail).  The entity is checked first ('contact' or
+ * 'crm.contact'; anything without custom fields is a 22023 error).  Used by
+ * crm.verify().
  */
 Datum
 custom_fields_error(PG_FUNCTION_ARGS)
 {
-	char	   *entity;
+	char	   *input;
 	CfCache    *c;
 	CfOrgDefs  *d;
 	CfProblem	p;
 	MemoryContext old;
 	text	   *result = NULL;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		PG_RETURN_NULL();
-	entity = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (strlen(entity) >= NAMEDATALEN)
+	if (PG_ARGISNULL(0))
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is not an entity with custom fields", entity)));
-	c = cf_cache(fcinfo, entity);
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the entity must not be NULL"),
+				 errhint("Name a crm table with custom fields: 'contact' or 'crm.contact'.")));
+	input = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	c = (CfCache *) fcinfo->flinfo->fn_extra;
+	if (c == NULL || c->input == NULL || strcmp(c->input, input) != 0)
+	{
+		c = cf_cache(fcinfo, cf_resolve_entity(PG_GETARG_TEXT_PP(0)));
+		c->input = MemoryContextStrdup(c->cxt, input);
+	}
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
 	d = cf_org_defs(c, PG_GETARG_UUID_P(1), false);
 
 	MemoryContextReset(c->rowcxt);

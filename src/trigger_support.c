@@ -242,3 +242,50 @@ crm_plan_slot(HTAB **cache, const char *name, Oid key, int nplans, int which)
 		memset(e->plans, 0, sizeof(e->plans));
 	return &e->plans[which];
 }
+
+/* An empty cache of entries of entry_size bytes, each beginning with a tenant. */
+void
+crm_tenant_cache_init(CrmTenantCache *tc, size_t entry_size, MemoryContext cxt)
+{
+	memset(tc, 0, sizeof(*tc));
+	tc->entry_size = entry_size;
+	tc->cxt = cxt;
+}
+
+/* The entry of tenant org, or NULL; the last one found is tried first. */
+void *
+crm_tenant_cache_find(CrmTenantCache *tc, const pg_uuid_t *org)
+{
+	int			i;
+
+	if (tc->last < tc->n && memcmp(tc->entries + tc->last * tc->entry_size, org, sizeof(pg_uuid_t)) == 0)
+		return tc->entries + tc->last * tc->entry_size;
+	for (i = 0; i < tc->n; i++)
+		if (memcmp(tc->entries + i * tc->entry_size, org, sizeof(pg_uuid_t)) == 0)
+		{
+			tc->last = i;
+			return tc->entries + i * tc->entry_size;
+		}
+	return NULL;
+}
+
+/* Room for tenant org's entry, zeroed but for the tenant (entries may move). */
+void *
+crm_tenant_cache_add(CrmTenantCache *tc, const pg_uuid_t *org)
+{
+	char	   *entry;
+
+	if (tc->n == tc->max)
+	{
+		tc->max = tc->max == 0 ? 4 : tc->max * 2;
+		if (tc->entries == NULL)
+			tc->entries = MemoryContextAlloc(tc->cxt, tc->entry_size * tc->max);
+		else
+			tc->entries = repalloc(tc->entries, tc->entry_size * tc->max);
+	}
+	entry = tc->entries + tc->n * tc->entry_size;
+	memset(entry, 0, tc->entry_size);
+	memcpy(entry, org, sizeof(pg_uuid_t));
+	tc->last = tc->n++;
+	return entry;
+}

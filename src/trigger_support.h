@@ -88,4 +88,37 @@ typedef enum CrmLockSpace
 /* The lock tag of (space, tenant, name) in crm's keyspace. */
 extern void crm_lock_tag(LOCKTAG *tag, CrmLockSpace space, const pg_uuid_t *org, const char *name, int namelen);
 
+/*
+ * The per-statement caches of crm's row triggers (custom field definitions,
+ * picklist values) hold one entry per tenant the statement touches: one,
+ * normally; several only when row-level security is bypassed.  Every entry
+ * begins with its tenant's pg_uuid_t; the cache lives in "cxt" (fn_mcxt).
+ */
+typedef struct CrmTenantCache
+{
+	size_t		entry_size;
+	int			n;
+	int			max;
+	int			last;			/* the entry found last: rows of one tenant come together */
+	char	   *entries;
+	MemoryContext cxt;
+} CrmTenantCache;
+
+extern void crm_tenant_cache_init(CrmTenantCache *tc, size_t entry_size, MemoryContext cxt);
+/* The entry of a tenant, or NULL. */
+extern void *crm_tenant_cache_find(CrmTenantCache *tc, const pg_uuid_t *org);
+/* A new zeroed entry for a tenant (its uuid set) for the caller to fill. */
+extern void *crm_tenant_cache_add(CrmTenantCache *tc, const pg_uuid_t *org);
+
+/* Bytewise comparison of two strings (COLLATE "C" order), for lookups. */
+static inline int
+crm_bytes_cmp(const char *a, int alen, const char *b, int blen)
+{
+	int			c = memcmp(a, b, Min(alen, blen));
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : (alen > blen ? 1 : 0);
+}
+
 #endif							/* CRM_TRIGGER_SUPPORT_H */

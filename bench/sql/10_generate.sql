@@ -129,7 +129,7 @@ BEGIN
 			   bench.pick('{prospect,prospect,customer,customer,customer,partner,competitor,other}', bench.rnd(a, 213 + 1000 * %1$s)),
 			   bench.pick('{active,active,active,active,inactive,churned}', bench.rnd(a, 214 + 1000 * %1$s)),
 			   bench.pick('{hot,warm,cold}', bench.rnd(a, 215 + 1000 * %1$s)),
-			   bench.pick('{Software,Manufacturing,Retail,Finance,Healthcare,Education,Logistics,Energy,Media,Public}', bench.rnd(a, 216 + 1000 * %1$s)),
+			   bench.pick('{Software,Manufacturing,Retail,Finance,Healthcare,Education,Logistics,Energy,Media,Public Sector}', bench.rnd(a, 216 + 1000 * %1$s)),
 			   (10 ^ (1 + 4 * bench.rnd(a, 217 + 1000 * %1$s)))::int,
 			   round((10 ^ (5 + 4 * bench.rnd(a, 218 + 1000 * %1$s)))::numeric, 2),
 			   bench.pick('{USD,USD,EUR,GBP}', bench.rnd(a, 219 + 1000 * %1$s)),

@@ -80,7 +80,7 @@ $$, 'foreign keys between different tenant tables form no cycle (pg_dump can ord
 SELECT is_empty($$
 	SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	 WHERE n.nspname = 'crm' AND c.relkind = 'r'
-	   AND c.relname NOT IN ('table_registry', 'verify_check', 'job', 'event_key')  -- event_key: a per-install secret, deliberately not dumped
+	   AND c.relname NOT IN ('table_registry', 'verify_check', 'job', 'picklist', 'picklist_column', 'event_key')  -- registries (install script content); event_key: a per-install secret, deliberately not dumped
 	   AND NOT EXISTS (SELECT 1 FROM pg_extension e WHERE e.extname = 'crm' AND c.oid = ANY (e.extconfig))
 $$, 'every crm table holding user data is registered with pg_extension_config_dump (pg_dump includes its rows)');
 

@@ -22,7 +22,8 @@ SELECT table_name, action, actor_id IS NULL AS system_write, db_role
 
 -- ---------------------------------------------------------------------------
 -- INSERT: one entry whose new_values is the whole row (its non-null columns,
--- without the generated search_vector), exactly as to_jsonb renders it.
+-- without the generated columns: search_vector, the picklist list names),
+-- exactly as to_jsonb renders it.
 -- ---------------------------------------------------------------------------
 SET ROLE audit_app_user;
 SET crm.user_id = :'alice';
@@ -37,9 +38,9 @@ SELECT action, table_name, row_id = :'ada' AS right_row, old_values IS NULL AS n
   FROM crm.audit_log WHERE row_id = :'ada';
 COMMIT;
 SELECT a.new_values = (SELECT jsonb_object_agg(j.key, j.value)
-						 FROM jsonb_each(to_jsonb(c) - 'search_vector') j
+						 FROM jsonb_each(to_jsonb(c) - ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = 'crm.contact'::regclass AND attgenerated <> '')) j
 						WHERE j.value <> 'null') AS whole_row_as_to_jsonb,
-	   a.new_values ? 'search_vector' AS has_generated,
+	   a.new_values ?| ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = 'crm.contact'::regclass AND attgenerated <> '') AS has_generated,
 	   a.new_values ? 'deleted_at' AS has_null_column,
 	   a.new_values -> 'tags' AS tags,
 	   a.new_values -> 'birthday' AS birthday,
@@ -99,7 +100,7 @@ DELETE FROM crm.audit_log WHERE row_id = :'ada';
 -- ---------------------------------------------------------------------------
 -- DELETE (admin level): old_values is the whole row as it was.
 -- ---------------------------------------------------------------------------
-SELECT to_jsonb(c) - 'search_vector' AS ada_before FROM crm.contact c WHERE id = :'ada' \gset
+SELECT to_jsonb(c) - ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = 'crm.contact'::regclass AND attgenerated <> '') AS ada_before FROM crm.contact c WHERE id = :'ada' \gset
 DELETE FROM crm.contact WHERE id = :'ada';
 SELECT action, db_role, new_values IS NULL AS no_new,
 	   old_values = (SELECT jsonb_object_agg(j.key, j.value) FROM jsonb_each(:'ada_before'::jsonb) j

@@ -57,7 +57,11 @@ INSERT INTO bad_case VALUES
 	('search', $$SELECT * FROM crm.search(NULL)$$, 'no error'),
 	('search_query', $$SELECT crm.search_query('&|!():*')$$, 'no error'),
 	('ts_match', $$SELECT crm.ts_match('a b', crm.search_query(repeat('x ', 5000)))$$, 'no error'),
-	('history', $$SELECT * FROM crm.history('crm.no_such_table', crm.uuid_v7())$$, '42P01'),
+	-- an entity is 'contact' or 'crm.contact', a crm table with the feature
+	('history', $$SELECT * FROM crm.history('crm.no_such_table', crm.uuid_v7())$$, '22023'),
+	('history', $$SELECT * FROM crm.history('pg_class', crm.uuid_v7())$$, '22023'),
+	('history', $$SELECT * FROM crm.history('outbox', crm.uuid_v7())$$, '22023'),
+	('history', $$SELECT * FROM crm.history(NULL, crm.uuid_v7())$$, '22004'),
 	('emit', $$SELECT crm.emit('Not An Event', 'crm.contact', NULL)$$, '23514'),
 	('emit', $$SELECT crm.emit('contact.created', 'crm.nothing', NULL)$$, '42P01'),
 	('emit', $$SELECT crm.emit('contact.created', 'crm.contact', NULL, '[1, 2]')$$, '23514'),
@@ -90,6 +94,10 @@ INSERT INTO bad_case VALUES
 	('custom_field_value_valid', $$SELECT crm.custom_field_value_valid('number', '{"min": "x"}', '1')$$, '22023'),
 	('custom_field_options_error', $$SELECT crm.custom_field_options_error('picklist', '5') IS NOT NULL$$, 'no error'),
 	('custom_fields_error', $$SELECT crm.custom_fields_error('contact', crm.current_org(), '[1]') IS NOT NULL$$, 'no error'),
+	('custom_fields_error', $$SELECT crm.custom_fields_error('opportunity', crm.current_org(), '{}')$$, '22023'),
+	('custom_fields_error', $$SELECT crm.custom_fields_error('note', crm.current_org(), '{}')$$, '22023'),
+	('custom_fields_error', $$SELECT crm.custom_fields_error('crm.contact.x', crm.current_org(), '{}')$$, '22023'),
+	('custom_fields_error', $$SELECT crm.custom_fields_error(NULL, crm.current_org(), '{}')$$, '22004'),
 	('(insert)', $$INSERT INTO crm.contact (last_name, custom_fields) VALUES ('x', '{"no_such_field": 1}')$$, '23514'),
 	-- merge and privacy
 	('merge', $$SELECT crm.merge('pg_class', crm.uuid_v7(), ARRAY[crm.uuid_v7()])$$, '22023'),

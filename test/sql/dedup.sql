@@ -203,9 +203,11 @@ RESET ROLE;
 SET ROLE crm_dedup_admin;
 SET crm.organization_id = :'org_a';
 INSERT INTO crm.duplicate_rule (entity, action, threshold) VALUES ('contact', 'block', 0.9);
--- One rule per entity; only known entities, actions and thresholds.
+-- One rule per entity (in either spelling: 'crm.contact' is stored as
+-- 'contact'); only entities with duplicate detection, known actions and
+-- thresholds.
 \set VERBOSITY terse
-INSERT INTO crm.duplicate_rule (entity, action) VALUES ('contact', 'alert');
+INSERT INTO crm.duplicate_rule (entity, action) VALUES ('crm.contact', 'alert');
 INSERT INTO crm.duplicate_rule (entity, action) VALUES ('note', 'alert');
 INSERT INTO crm.duplicate_rule (entity, action) VALUES ('lead', 'warn');
 INSERT INTO crm.duplicate_rule (entity, threshold) VALUES ('lead', 0);

@@ -161,6 +161,19 @@ DROP TRIGGER t ON crm.sec_hostile;
 CREATE TRIGGER t AFTER INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_stamp('x');
 INSERT INTO crm.sec_hostile VALUES (:'org_a', gen_random_uuid());
 DROP TABLE crm.sec_hostile;
+-- trg_picklists: on a temp table; on a crm table whose column has the
+-- wrong type; without its (column, list) arguments
+CREATE TEMP TABLE h_pl (organization_id uuid, industry text);
+CREATE TRIGGER t BEFORE INSERT ON h_pl FOR EACH ROW EXECUTE FUNCTION crm.trg_picklists('account', 'industry', 'industry');
+INSERT INTO h_pl VALUES (:'org_a', 'x');
+DROP TABLE h_pl;
+CREATE TABLE crm.sec_hostile (organization_id uuid, industry int);
+CREATE TRIGGER t BEFORE INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_picklists('account', 'industry', 'industry');
+INSERT INTO crm.sec_hostile VALUES (:'org_a', 1);
+DROP TRIGGER t ON crm.sec_hostile;
+CREATE TRIGGER t BEFORE INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_picklists('account', 'industry');
+INSERT INTO crm.sec_hostile VALUES (:'org_a', 1);
+DROP TABLE crm.sec_hostile;
 -- Nothing was forged: no audit entry names the ids used above.
 SELECT count(*) AS forged_entries FROM crm.audit_log
  WHERE row_id IN ('5ec00000-0000-7000-8000-0000000000c1', '5ec00000-0000-7000-8000-0000000000c2');

@@ -60,17 +60,19 @@ DECLARE
 	t record;
 	n_sel bigint; n_upd bigint; n_del bigint;
 BEGIN
+	-- rows of any other organization (A has rows of its own: the default
+	-- picklist values every organization starts with)
 	FOR t IN SELECT table_name FROM crm.table_registry ORDER BY 1 LOOP
-		EXECUTE format('SELECT count(*) FROM crm.%I', t.table_name) INTO n_sel;
+		EXECUTE format('SELECT count(*) FROM crm.%I WHERE organization_id IS DISTINCT FROM crm.current_org()', t.table_name) INTO n_sel;
 		-- a no-op update and a delete of every row the session can see;
 		-- -1: not even allowed to try (the audit and erasure logs are append-only)
 		BEGIN
-			EXECUTE format('WITH u AS (UPDATE crm.%I SET organization_id = organization_id RETURNING 1) SELECT count(*) FROM u', t.table_name) INTO n_upd;
+			EXECUTE format('WITH u AS (UPDATE crm.%I SET organization_id = organization_id WHERE organization_id IS DISTINCT FROM crm.current_org() RETURNING 1) SELECT count(*) FROM u', t.table_name) INTO n_upd;
 		EXCEPTION WHEN insufficient_privilege THEN
 			n_upd := -1;
 		END;
 		BEGIN
-			EXECUTE format('WITH d AS (DELETE FROM crm.%I RETURNING 1) SELECT count(*) FROM d', t.table_name) INTO n_del;
+			EXECUTE format('WITH d AS (DELETE FROM crm.%I WHERE organization_id IS DISTINCT FROM crm.current_org() RETURNING 1) SELECT count(*) FROM d', t.table_name) INTO n_del;
 		EXCEPTION WHEN insufficient_privilege THEN
 			n_del := -1;
 		END;
