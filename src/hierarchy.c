@@ -63,19 +63,27 @@ no_cycle_plan(Oid tgoid, const char *table, const char *column)
 	 * so that the error can name the records of the cycle.
 	 */
 	initStringInfo(&sql);
+	/*
+	 * Each step is one primary-key lookup (LATERAL ... LIMIT 1): the plan is
+	 * kept and generic, and a join of the whole CTE with the table would let
+	 * the planner read the whole tenant at every step.
+	 */
 	appendStringInfo(&sql,
 					 "WITH RECURSIVE up(id, path) AS ("
 					 " SELECT $1::uuid, ARRAY[$1::uuid]"
 					 " UNION ALL"
-					 " SELECT t.%s, up.path || t.%s FROM crm.%s t JOIN up ON t.id = up.id"
-					 " WHERE t.organization_id OPERATOR(pg_catalog.=) $2 AND t.%s IS NOT NULL"
+					 " SELECT p.parent, up.path || p.parent FROM up"
+					 " CROSS JOIN LATERAL (SELECT t.%s AS parent FROM crm.%s t"
+					 " WHERE t.organization_id OPERATOR(pg_catalog.=) $2"
+					 " AND t.id OPERATOR(pg_catalog.=) up.id LIMIT 1) p"
+					 " WHERE p.parent IS NOT NULL"
 					 " AND up.id OPERATOR(pg_catalog.<>) $3"
 					 " AND pg_catalog.cardinality(up.path) < %d)"
 					 " SELECT up.path FROM up"
 					 " WHERE up.id OPERATOR(pg_catalog.=) $3 OR pg_catalog.cardinality(up.path) >= %d"
 					 " LIMIT 1",
-					 quote_identifier(column), quote_identifier(column), quote_identifier(table),
-					 quote_identifier(column), NO_CYCLE_MAX_DEPTH, NO_CYCLE_MAX_DEPTH);
+					 quote_identifier(column), quote_identifier(table),
+					 NO_CYCLE_MAX_DEPTH, NO_CYCLE_MAX_DEPTH);
 	plan = SPI_prepare(sql.data, 3, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for the hierarchy walk of crm.%s: %s",
