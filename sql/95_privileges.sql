@@ -52,7 +52,9 @@ DECLARE
 		'crm.account_reasons(text, text, text, text, text, text)',
 		'crm.account_match(text, text, text, text, text, text)',
 		-- search
-		'crm.ts_match(tsvector, tsquery)', 'crm.search_query(text)', 'crm.search(text, integer)'];
+		'crm.ts_match(tsvector, tsquery)', 'crm.search_query(text)', 'crm.search(text, integer)',
+		-- reporting (sql/85_views.sql)
+		'crm.account_tree(uuid, boolean)', 'crm.timeline(regclass, uuid)'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',
