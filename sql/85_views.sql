@@ -14,35 +14,47 @@
 -- each stays within one tenant and every join is on a tenant-first key.
 -- ============================================================================
 
--- The live ancestry of a live account: one row per account, from the root of
--- its live tree down to itself.  Used laterally per account, so a query that
--- picks a few accounts walks only their ancestors (by primary key), never the
--- whole tenant.  CYCLE guards against a cycle that restore mode let in (the
--- trigger refuses them otherwise; crm.verify() reports them).
+-- Two rules keep every view's plan proportional to the rows it returns, also
+-- while the planner has no statistics yet (a first bulk load) and would
+-- rather read a whole tenant through any index that begins with
+-- organization_id:
+--   * a name is looked up by primary key only; whether the referenced row is
+--     live is tested on the row found (CASE), not in the join, which would
+--     let the partial "WHERE deleted_at IS NULL" indexes in;
+--   * the hierarchy is walked upwards one parent at a time, each step a
+--     primary-key lookup fenced by LIMIT 1 (otherwise the planner may turn
+--     the step into a join that reads the tenant per step: quadratic).
+-- Every join is a LEFT JOIN on a unique key or to a one-row aggregate, so a
+-- query that does not use its columns does not pay for it (join removal).
+
+-- Accounts with the live ancestry of each: from the root of its live tree down
+-- to itself, walked laterally per account, so a query that picks a few
+-- accounts walks only their ancestors.  CYCLE guards against a cycle that
+-- restore mode let in (the trigger refuses them otherwise; crm.verify()
+-- reports them).
 CREATE VIEW crm.v_account WITH (security_invoker = true) AS
 SELECT a.id, a.organization_id, a.name,
-	   a.parent_account_id, p.name AS parent_account_name,
+	   a.parent_account_id, CASE WHEN p.deleted_at IS NULL THEN p.name END AS parent_account_name,
 	   h.root_account_id, h.depth, h.path, h.path_ids,
 	   a.type, a.status, a.rating, a.industry, a.employee_count, a.annual_revenue, a.currency,
 	   a.website, a.domain, a.phone, a.billing_address, a.shipping_address, a.description,
-	   a.owner_id, o.name AS owner_name,
-	   a.territory_id, t.name AS territory_name,
+	   a.owner_id, CASE WHEN o.deleted_at IS NULL THEN o.name END AS owner_name,
+	   a.territory_id, CASE WHEN t.deleted_at IS NULL THEN t.name END AS territory_name,
 	   a.tags, a.custom_fields, a.created_at, a.updated_at, a.created_by, a.updated_by
   FROM crm.account a
-  LEFT JOIN crm.account p
-	ON p.organization_id = a.organization_id AND p.id = a.parent_account_id AND p.deleted_at IS NULL
-  LEFT JOIN crm.app_user o
-	ON o.organization_id = a.organization_id AND o.id = a.owner_id AND o.deleted_at IS NULL
-  LEFT JOIN crm.territory t
-	ON t.organization_id = a.organization_id AND t.id = a.territory_id AND t.deleted_at IS NULL
+  LEFT JOIN crm.account p ON p.organization_id = a.organization_id AND p.id = a.parent_account_id
+  LEFT JOIN crm.app_user o ON o.organization_id = a.organization_id AND o.id = a.owner_id
+  LEFT JOIN crm.territory t ON t.organization_id = a.organization_id AND t.id = a.territory_id
   LEFT JOIN LATERAL (
 	WITH RECURSIVE up (id, parent_id, name, n) AS (
 		SELECT a.id, a.parent_account_id, a.name, 0
 		UNION ALL
 		SELECT x.id, x.parent_account_id, x.name, up.n + 1
-		  FROM up
-		  JOIN crm.account x
-			ON x.organization_id = a.organization_id AND x.id = up.parent_id AND x.deleted_at IS NULL
+		  FROM up,
+		  LATERAL (SELECT q.id, q.parent_account_id, q.name, q.deleted_at FROM crm.account q
+					WHERE q.organization_id = a.organization_id AND q.id = up.parent_id
+					LIMIT 1) x
+		 WHERE x.deleted_at IS NULL
 	) CYCLE id SET is_cycle USING visited
 	SELECT (array_agg(up.id ORDER BY up.n DESC))[1] AS root_account_id,
 		   max(up.n) AS depth,
@@ -59,16 +71,18 @@ CREATE VIEW crm.v_contact WITH (security_invoker = true) AS
 SELECT c.id, c.organization_id,
 	   c.first_name, c.last_name, crm.person_full_name(c.first_name, c.last_name) AS full_name,
 	   c.email, c.phone, c.mobile, c.title, c.department,
-	   c.account_id, a.name AS account_name, a.path AS account_path,
+	   c.account_id, CASE WHEN a.deleted_at IS NULL THEN a.name END AS account_name, ap.path AS account_path,
 	   c.lead_source, c.preferred_contact_method, c.timezone, c.locale, c.birthday, c.social_profiles,
 	   c.do_not_email, c.do_not_call, c.unsubscribed_at, c.mailing_address, c.description,
-	   c.owner_id, o.name AS owner_name,
+	   c.owner_id, CASE WHEN o.deleted_at IS NULL THEN o.name END AS owner_name,
 	   c.tags, c.custom_fields, c.created_at, c.updated_at, c.created_by, c.updated_by
   FROM crm.contact c
-  LEFT JOIN crm.v_account a
-	ON a.organization_id = c.organization_id AND a.id = c.account_id
-  LEFT JOIN crm.app_user o
-	ON o.organization_id = c.organization_id AND o.id = c.owner_id AND o.deleted_at IS NULL
+  LEFT JOIN crm.account a ON a.organization_id = c.organization_id AND a.id = c.account_id
+  -- the account's path, looked up per contact (one row: an aggregate, so the
+  -- join is left out when the column is not asked for)
+  LEFT JOIN LATERAL (SELECT max(v.path) AS path FROM crm.v_account v
+					  WHERE v.organization_id = c.organization_id AND v.id = c.account_id) ap ON true
+  LEFT JOIN crm.app_user o ON o.organization_id = c.organization_id AND o.id = c.owner_id
  WHERE c.deleted_at IS NULL;
 COMMENT ON VIEW crm.v_contact IS
 	'Live contacts of the current organization with full name, owner name, account name and the account''s hierarchy path; for reports and BI tools (a soft-deleted referenced record shows no name).';
@@ -78,18 +92,18 @@ SELECT l.id, l.organization_id,
 	   l.first_name, l.last_name, crm.person_full_name(l.first_name, l.last_name) AS full_name,
 	   l.email, l.phone, l.company, l.title, l.website, l.industry, l.employee_count,
 	   l.lead_source, l.status, l.utm_source, l.utm_medium, l.utm_campaign, l.utm_term, l.utm_content,
-	   l.converted_at, l.converted_account_id, a.name AS converted_account_name,
-	   l.converted_contact_id, crm.person_full_name(c.first_name, c.last_name) AS converted_contact_name,
+	   l.converted_at,
+	   l.converted_account_id, CASE WHEN a.deleted_at IS NULL THEN a.name END AS converted_account_name,
+	   l.converted_contact_id,
+	   CASE WHEN c.id IS NOT NULL AND c.deleted_at IS NULL
+			THEN crm.person_full_name(c.first_name, c.last_name) END AS converted_contact_name,
 	   l.converted_opportunity_id, l.disqualification_reason, l.description,
-	   l.owner_id, o.name AS owner_name,
+	   l.owner_id, CASE WHEN o.deleted_at IS NULL THEN o.name END AS owner_name,
 	   l.tags, l.custom_fields, l.created_at, l.updated_at, l.created_by, l.updated_by
   FROM crm.lead l
-  LEFT JOIN crm.account a
-	ON a.organization_id = l.organization_id AND a.id = l.converted_account_id AND a.deleted_at IS NULL
-  LEFT JOIN crm.contact c
-	ON c.organization_id = l.organization_id AND c.id = l.converted_contact_id AND c.deleted_at IS NULL
-  LEFT JOIN crm.app_user o
-	ON o.organization_id = l.organization_id AND o.id = l.owner_id AND o.deleted_at IS NULL
+  LEFT JOIN crm.account a ON a.organization_id = l.organization_id AND a.id = l.converted_account_id
+  LEFT JOIN crm.contact c ON c.organization_id = l.organization_id AND c.id = l.converted_contact_id
+  LEFT JOIN crm.app_user o ON o.organization_id = l.organization_id AND o.id = l.owner_id
  WHERE l.deleted_at IS NULL;
 COMMENT ON VIEW crm.v_lead IS
 	'Live leads of the current organization with owner name and the names of the account and contact a converted lead became; for reports and BI tools (a soft-deleted referenced record shows no name).';
@@ -97,23 +111,22 @@ COMMENT ON VIEW crm.v_lead IS
 CREATE VIEW crm.v_activity WITH (security_invoker = true) AS
 SELECT v.id, v.organization_id, v.type, v.subject, v.body, v.status, v.priority,
 	   v.activity_at, v.due_at, v.completed_at, v.duration_minutes, v.direction, v.outcome,
-	   v.account_id, a.name AS account_name,
-	   v.contact_id, crm.person_full_name(c.first_name, c.last_name) AS contact_name,
-	   v.lead_id, crm.person_full_name(l.first_name, l.last_name) AS lead_name,
-	   v.owner_id, o.name AS owner_name,
-	   v.assignee_id, s.name AS assignee_name,
+	   v.account_id, CASE WHEN a.deleted_at IS NULL THEN a.name END AS account_name,
+	   v.contact_id,
+	   CASE WHEN c.id IS NOT NULL AND c.deleted_at IS NULL
+			THEN crm.person_full_name(c.first_name, c.last_name) END AS contact_name,
+	   v.lead_id,
+	   CASE WHEN l.id IS NOT NULL AND l.deleted_at IS NULL
+			THEN crm.person_full_name(l.first_name, l.last_name) END AS lead_name,
+	   v.owner_id, CASE WHEN o.deleted_at IS NULL THEN o.name END AS owner_name,
+	   v.assignee_id, CASE WHEN s.deleted_at IS NULL THEN s.name END AS assignee_name,
 	   v.tags, v.custom_fields, v.created_at, v.updated_at, v.created_by, v.updated_by
   FROM crm.activity v
-  LEFT JOIN crm.account a
-	ON a.organization_id = v.organization_id AND a.id = v.account_id AND a.deleted_at IS NULL
-  LEFT JOIN crm.contact c
-	ON c.organization_id = v.organization_id AND c.id = v.contact_id AND c.deleted_at IS NULL
-  LEFT JOIN crm.lead l
-	ON l.organization_id = v.organization_id AND l.id = v.lead_id AND l.deleted_at IS NULL
-  LEFT JOIN crm.app_user o
-	ON o.organization_id = v.organization_id AND o.id = v.owner_id AND o.deleted_at IS NULL
-  LEFT JOIN crm.app_user s
-	ON s.organization_id = v.organization_id AND s.id = v.assignee_id AND s.deleted_at IS NULL
+  LEFT JOIN crm.account a ON a.organization_id = v.organization_id AND a.id = v.account_id
+  LEFT JOIN crm.contact c ON c.organization_id = v.organization_id AND c.id = v.contact_id
+  LEFT JOIN crm.lead l ON l.organization_id = v.organization_id AND l.id = v.lead_id
+  LEFT JOIN crm.app_user o ON o.organization_id = v.organization_id AND o.id = v.owner_id
+  LEFT JOIN crm.app_user s ON s.organization_id = v.organization_id AND s.id = v.assignee_id
  WHERE v.deleted_at IS NULL;
 COMMENT ON VIEW crm.v_activity IS
 	'Live activities of the current organization with the names of their account, contact, lead, owner and assignee; for reports and BI tools (a soft-deleted referenced record shows no name).';

@@ -126,6 +126,10 @@ UNION ALL
 SELECT 'v_activity', (SELECT count(*) FROM crm.v_activity),
 	   (SELECT count(*) FROM crm.activity WHERE deleted_at IS NULL),
 	   (SELECT count(*) FROM crm.v_activity WHERE organization_id <> :'org_a');
+-- A missing reference has no name (NULL, never an empty string).
+SELECT count(*) AS empty_names FROM crm.v_activity
+ WHERE '' IN (account_name, contact_name, lead_name, owner_name, assignee_name);
+SELECT count(*) AS empty_names FROM crm.v_lead WHERE '' IN (converted_account_name, converted_contact_name, owner_name);
 -- No soft-deleted row shows, not even by id.
 SELECT (SELECT count(*) FROM crm.v_account WHERE name = 'Gone Corp') AS deleted_account,
 	   (SELECT count(*) FROM crm.v_contact WHERE id = '7e000000-0000-7000-8000-000000000c03') AS deleted_contact,
@@ -237,6 +241,11 @@ SET crm.organization_id = :'org_a';
 SELECT pg_temp.plan_of('SELECT id, full_name, email FROM crm.v_contact') !~ ' on (account|app_user)\M' AS contact_list_reads_only_contact,
 	   pg_temp.plan_of('SELECT id, name FROM crm.v_account') !~ '( on (app_user|territory)\M|CTE)' AS account_list_reads_only_account,
 	   pg_temp.plan_of('SELECT id, account_path FROM crm.v_contact') ~ 'CTE' AS path_walks_when_asked;
+-- Each step of the hierarchy walk is a primary-key lookup of one parent,
+-- whatever the statistics say (never a read of the tenant per step).
+SELECT pg_temp.plan_of('SELECT path FROM crm.v_account')
+	   ~ 'Index Scan using account_pkey on account q\s+Index Cond: \(\(organization_id = \$\d+\) AND \(id = up_\d+\.parent_id\)\)'
+	   AS walk_step_by_primary_key;
 RESET ROLE;
 
 -- ---------------------------------------------------------------------------
