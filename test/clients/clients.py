@@ -60,19 +60,15 @@ DB = os.environ["CLIENTS_DB"]
 # ---------------------------------------------------------------------------
 # SQLAlchemy
 # ---------------------------------------------------------------------------
-def run_sqlalchemy():
+def orm():
+    """SQLAlchemy with the application pattern installed: the tenant and the
+    acting user are set at the start of every transaction of a Session,
+    transaction-local (set_config(..., true) is SET LOCAL with bound values),
+    from what the session was opened for (Session(info={"org", "user"}))."""
     import sqlalchemy as sa
     from sqlalchemy import event
-    from sqlalchemy.ext.automap import automap_base
     from sqlalchemy.orm import Session
 
-    host, port = os.environ["PGHOST"], os.environ["PGPORT"]
-    url = f"postgresql+psycopg2://{APP_ROLE}@/{DB}?host={host}&port={port}"
-    engine = sa.create_engine(url, future=True)
-
-    # The application pattern: the tenant and the acting user are set at the
-    # start of every transaction, transaction-local (set_config(..., true) is
-    # SET LOCAL with bound values), from what the session was opened for.
     @event.listens_for(Session, "after_begin")
     def set_tenant(session, transaction, connection):
         if "org" in session.info:
@@ -80,6 +76,16 @@ def run_sqlalchemy():
                 sa.text("SELECT set_config('crm.organization_id', :org, true), "
                         "set_config('crm.user_id', :uid, true)"),
                 {"org": session.info["org"], "uid": session.info["user"]})
+    return sa, Session
+
+
+def run_sqlalchemy():
+    sa, Session = orm()
+    from sqlalchemy.ext.automap import automap_base
+
+    host, port = os.environ["PGHOST"], os.environ["PGPORT"]
+    url = f"postgresql+psycopg2://{APP_ROLE}@/{DB}?host={host}&port={port}"
+    engine = sa.create_engine(url, future=True)
 
     def session_for(org, user):
         return Session(engine, info={"org": org, "user": user}, future=True)
@@ -309,6 +315,29 @@ def run_pgbouncer():
         cur.execute("RESET crm.organization_id")
     ca.close()
     cb.close()
+
+    # The ORM pattern of the README behind the pool of one: SQLAlchemy
+    # sessions of A and B take turns on the same backend; each sees only its
+    # own tenant's rows.
+    sa, Session = orm()
+    engine = sa.create_engine(f"postgresql+psycopg2://{APP_ROLE}@/{single}"
+                              f"?host={os.environ['BOUNCER_HOST']}&port={os.environ['BOUNCER_PORT']}",
+                              future=True)
+    pids, crossed = set(), 0
+    for i in range(5):
+        for org, (prefix, user) in tenants.items():
+            other = "B-" if prefix == "A-" else "A-"
+            with Session(engine, info={"org": org, "user": user}, future=True) as s:
+                s.execute(sa.text("INSERT INTO crm.contact (last_name) VALUES (:n)"), {"n": f"{prefix}orm{i}"})
+                pid, foreign = s.execute(sa.text(
+                    "SELECT pg_backend_pid(), count(*) FILTER (WHERE last_name LIKE :p OR organization_id <> :o) "
+                    "FROM crm.contact"), {"p": other + "%", "o": org}).one()
+                s.commit()
+            pids.add(pid)
+            crossed += foreign
+    engine.dispose()
+    check(f"SQLAlchemy behind the pool of 1: 10 sessions of two tenants on {len(pids)} backend, "
+          "none saw the other tenant's rows", len(pids) == 1 and crossed == 0)
 
 
 if __name__ == "__main__":
