@@ -18,7 +18,7 @@ PGVER=15
 PGBIN=/usr/lib/postgresql/$PGVER/bin
 CRM_PGDIR=${CRM_PGDIR:-$CRM_ROOT/.pg}
 CRM_PGPORT=${CRM_PGPORT:-54329}
-CRM_DEPS="make gcc postgresql-$PGVER postgresql-server-dev-$PGVER postgresql-$PGVER-pgtap postgresql-$PGVER-cron libtap-parser-sourcehandler-pgtap-perl"
+CRM_DEPS="make gcc postgresql-$PGVER postgresql-server-dev-$PGVER postgresql-$PGVER-pgtap postgresql-$PGVER-cron libtap-parser-sourcehandler-pgtap-perl python3-sqlalchemy python3-psycopg2 pgbouncer"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

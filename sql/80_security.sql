@@ -4,7 +4,7 @@
 
 -- Grant a database role what a level needs, optionally only for some
 -- organizations.  Levels:
---   readonly  SELECT on every tenant table
+--   readonly  SELECT on every tenant table and every crm.v_* view
 --   user      + INSERT/UPDATE of records (soft delete through deleted_at)
 --   admin     + DELETE, writing definitions (custom fields, picklists, teams,
 --             users), and the current organization's settings
@@ -51,6 +51,12 @@ BEGIN
 		ELSIF level = 'user' AND t.table_name <> ALL (config_tables || readonly_tables) THEN
 			EXECUTE format('GRANT INSERT, UPDATE ON crm.%I TO %s', t.table_name, role);
 		END IF;
+	END LOOP;
+	-- The reporting views, for every level: they are security_invoker, so
+	-- they read the tables above with the role's own rights and policies.
+	FOR t IN SELECT c.relname AS table_name FROM pg_class c
+			  WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'v' ORDER BY 1 LOOP
+		EXECUTE format('GRANT SELECT ON crm.%I TO %s', t.table_name, role);
 	END LOOP;
 	IF level = 'admin' AND organizations IS NULL THEN
 		EXECUTE format('GRANT EXECUTE ON FUNCTION crm.create_organization(text, text) TO %s', role);

@@ -54,7 +54,9 @@ DECLARE
 		'crm.account_match(text, text, text, text, text, text)',
 		-- search
 		'crm.ts_match(tsvector, tsquery)', 'crm.search_query(text)', 'crm.search(text, integer)',
-		'crm.search_fold(text)', 'crm.search_phone_terms(crm.phone)'];
+		'crm.search_fold(text)', 'crm.search_phone_terms(crm.phone)',
+		-- reporting (sql/85_views.sql)
+		'crm.account_tree(uuid, boolean)', 'crm.timeline(text, uuid)'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',

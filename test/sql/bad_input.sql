@@ -62,6 +62,13 @@ INSERT INTO bad_case VALUES
 	('history', $$SELECT * FROM crm.history('pg_class', crm.uuid_v7())$$, '22023'),
 	('history', $$SELECT * FROM crm.history('outbox', crm.uuid_v7())$$, '22023'),
 	('history', $$SELECT * FROM crm.history(NULL, crm.uuid_v7())$$, '22004'),
+	-- reporting
+	('account_tree', $$SELECT * FROM crm.account_tree(crm.uuid_v7())$$, 'P0002'),
+	('account_tree', $$SELECT * FROM crm.account_tree(NULL, NULL)$$, 'P0002'),
+	('timeline', $$SELECT * FROM crm.timeline('pg_class', crm.uuid_v7())$$, '22023'),
+	('timeline', $$SELECT * FROM crm.timeline('crm.no_such_table', crm.uuid_v7())$$, '22023'),
+	('timeline', $$SELECT * FROM crm.timeline(NULL, NULL)$$, '22004'),
+	('timeline', $$SELECT * FROM crm.timeline('crm.contact', NULL)$$, 'no error'),
 	('emit', $$SELECT crm.emit('Not An Event', 'crm.contact', NULL)$$, '23514'),
 	('emit', $$SELECT crm.emit('contact.created', 'crm.nothing', NULL)$$, '42P01'),
 	('emit', $$SELECT crm.emit('contact.created', 'crm.contact', NULL, '[1, 2]')$$, '23514'),
