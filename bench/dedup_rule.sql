@@ -1,0 +1,71 @@
+-- Cost of a duplicate rule on a bulk insert: one INSERT ... SELECT of :n
+-- contacts whose names all share one blocking key (given names Jon, John,
+-- Jane, Joan, Juan, Jean, Jan with family names Smith, Smyth, Schmidt: name
+-- key S53:J5), each with its own email and phone, into an empty tenant:
+--
+--   psql -X -v n=20000 -f bench/dedup_rule.sql DBNAME      (default n = 20000)
+--
+-- The same statement runs with no rule, with a block rule (similarity,
+-- threshold 0.85) and with an exact-key rule on email (block); each in its
+-- own transaction, rolled back, so every run starts from the same empty
+-- tenant.  Prints the time of each and its ratio to the run without a rule.
+-- Runs as the current (super)user.
+\if :{?n}
+\else
+\set n 20000
+\endif
+\timing off
+SET client_min_messages = warning;
+SELECT coalesce((SELECT id FROM crm.organization WHERE name = 'bench dedup rule'),
+                crm.create_organization('bench dedup rule')) AS org \gset
+SET crm.organization_id = :'org';
+DELETE FROM crm.duplicate_rule WHERE organization_id = :'org';
+CREATE TEMP TABLE IF NOT EXISTS rule_timing (run text, ms numeric);
+TRUNCATE rule_timing;
+
+-- The bulk insert; returns its time in milliseconds, measured on the server.
+CREATE OR REPLACE FUNCTION pg_temp.bulk(n int) RETURNS numeric LANGUAGE plpgsql AS $$
+DECLARE
+	t0 timestamptz := clock_timestamp();
+BEGIN
+	INSERT INTO crm.contact (first_name, last_name, email, phone)
+	SELECT (ARRAY['Jon', 'John', 'Jane', 'Joan', 'Juan', 'Jean', 'Jan'])[1 + i % 7],
+		   (ARRAY['Smith', 'Smyth', 'Schmidt'])[1 + (i / 7) % 3],
+		   'person' || i || '@bulk.test',
+		   '+1 (415) ' || (2000000 + i)::text
+	  FROM generate_series(1, n) i;
+	RETURN round(extract(epoch FROM clock_timestamp() - t0)::numeric * 1000, 1);
+END;
+$$;
+
+-- No rule (twice: the first run warms the cache).
+BEGIN;
+SELECT pg_temp.bulk(:n) AS ms \gset
+ROLLBACK;
+BEGIN;
+SELECT pg_temp.bulk(:n) AS ms \gset
+SELECT count(*) AS inserted FROM crm.contact WHERE organization_id = :'org';
+ROLLBACK;
+INSERT INTO rule_timing VALUES ('no rule', :ms);
+
+-- A similarity rule, action block, default threshold.
+BEGIN;
+INSERT INTO crm.duplicate_rule (entity, action) VALUES ('contact', 'block');
+SELECT pg_temp.bulk(:n) AS ms \gset
+ROLLBACK;
+INSERT INTO rule_timing VALUES ('block rule (similarity, threshold 0.85)', :ms);
+
+-- An exact-key rule: unique email per tenant (where the version has it).
+SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'crm.duplicate_rule'::regclass AND attname = 'match_key') AS has_exact \gset
+\if :has_exact
+BEGIN;
+INSERT INTO crm.duplicate_rule (entity, action, match_key) VALUES ('contact', 'block', 'email');
+SELECT pg_temp.bulk(:n) AS ms \gset
+ROLLBACK;
+INSERT INTO rule_timing VALUES ('exact rule (email, block)', :ms);
+\endif
+
+SELECT r.run, :n AS rows, r.ms, round(r.ms / b.ms, 2) AS ratio
+  FROM rule_timing r, (SELECT ms FROM rule_timing WHERE run = 'no rule') b
+ ORDER BY r.ms;
+RESET crm.organization_id;
