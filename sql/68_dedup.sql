@@ -202,13 +202,15 @@ COMMENT ON FUNCTION crm.dedup_block_limit() IS
 -- and dropped when over the limit; then a UNION of index lookups on the
 -- remaining keys (each branch fetches the candidate's columns itself, so no
 -- join back to the table), scored.  A statement that inserts many records
--- sharing one key counts that key once, not once per record.  Each lookup
+-- sharing one key counts that key once, not once per record.  name_keys
+-- false leaves out the name (company) keys: a block rule needs an email or
+-- phone (domain) in common, which only those keys bring.  Each lookup
 -- is a LATERAL subquery with OFFSET 0, so it stays an index probe per record
 -- even when the statistics of a table just bulk-loaded say it is empty (a
 -- join would then scan the tenant once per record).  Inlinable SQL (EXPLAIN
 -- of a call shows the real plan).
 -- ---------------------------------------------------------------------------
-CREATE FUNCTION crm._contact_duplicates_of(org uuid, recs uuid[], threshold real)
+CREATE FUNCTION crm._contact_duplicates_of(org uuid, recs uuid[], threshold real, name_keys boolean)
 RETURNS TABLE (id uuid, candidate_id uuid, score real, reasons text[])
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
@@ -233,19 +235,21 @@ AS $$
 					LIMIT crm.dedup_block_limit() + 1) z) <= crm.dedup_block_limit()
 	), ok_n AS MATERIALIZED (
 		SELECT d.v FROM (SELECT DISTINCT n AS v FROM me, pg_catalog.unnest(me.nk) n) d
-		 WHERE (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.contact c
+		 WHERE name_keys AND (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.contact c
 					WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.name_key(c.first_name, c.last_name) = d.v
 					LIMIT crm.dedup_block_limit() + 1) z)
 			 + (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.contact c
 					WHERE c.organization_id = org AND c.deleted_at IS NULL AND crm.name_key(c.last_name, c.first_name) = d.v
 					LIMIT crm.dedup_block_limit() + 1) z) <= crm.dedup_block_limit()
 	), k AS (
-		-- one row per record and usable key: equality probes below
-		SELECT me.id, 'e' AS kind, me.ek AS v FROM me WHERE me.ek IN (SELECT o.v FROM ok_e o)
+		-- one row per record and usable key: equality probes below; the
+		-- usable keys as one jsonb object built once (a sorted key lookup
+		-- per record, whatever plan the statistics suggest)
+		SELECT me.id, 'e' AS kind, me.ek AS v FROM me WHERE (SELECT pg_catalog.jsonb_object_agg(o.v, true) FROM ok_e o) OPERATOR(pg_catalog.?) me.ek
 		UNION ALL
-		SELECT me.id, 'p', p FROM me, pg_catalog.unnest(me.pk) p WHERE p IN (SELECT o.v FROM ok_p o)
+		SELECT me.id, 'p', p FROM me, pg_catalog.unnest(me.pk) p WHERE (SELECT pg_catalog.jsonb_object_agg(o.v, true) FROM ok_p o) OPERATOR(pg_catalog.?) p
 		UNION ALL
-		SELECT me.id, 'n', n FROM me, pg_catalog.unnest(me.nk) n WHERE n IN (SELECT o.v FROM ok_n o)
+		SELECT me.id, 'n', n FROM me, pg_catalog.unnest(me.nk) n WHERE (SELECT pg_catalog.jsonb_object_agg(o.v, true) FROM ok_n o) OPERATOR(pg_catalog.?) n
 	), cand AS (
 		SELECT k.id AS rec, c.id, c.first_name, c.last_name, c.email, c.phone, c.mobile
 		  FROM k CROSS JOIN LATERAL (SELECT c.id, c.first_name, c.last_name, c.email::text AS email, c.phone::text AS phone, c.mobile::text AS mobile
@@ -293,7 +297,7 @@ AS $$
 			pg_catalog.array_remove(ARRAY[crm.phone_key(c.phone), crm.phone_key(c.mobile)], NULL)) m
 	 WHERE c.id <> me.id AND m.score >= threshold
 $$;
-COMMENT ON FUNCTION crm._contact_duplicates_of(uuid, uuid[], real) IS
+COMMENT ON FUNCTION crm._contact_duplicates_of(uuid, uuid[], real, boolean) IS
 	'Internal (crm.find_duplicates and the duplicate rule for contacts): candidates of a set of contacts from the blocking indexes (email, phone, mobile, name keys; each distinct key value counted once, values over crm.dedup_block_limit() ignored), scored by crm.person_match.';
 
 CREATE FUNCTION crm._contact_duplicates(org uuid, rec uuid, threshold real)
@@ -301,13 +305,13 @@ RETURNS TABLE (candidate_id uuid, score real, reasons text[])
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
 	SELECT d.candidate_id, d.score, d.reasons
-	  FROM crm._contact_duplicates_of(org, ARRAY[rec], threshold) d
+	  FROM crm._contact_duplicates_of(org, ARRAY[rec], threshold, true) d
 	 ORDER BY d.score DESC, d.candidate_id
 $$;
 COMMENT ON FUNCTION crm._contact_duplicates(uuid, uuid, real) IS
 	'Internal (crm.find_duplicates for contacts): crm._contact_duplicates_of for one contact, best first.';
 
-CREATE FUNCTION crm._lead_duplicates_of(org uuid, recs uuid[], threshold real)
+CREATE FUNCTION crm._lead_duplicates_of(org uuid, recs uuid[], threshold real, name_keys boolean)
 RETURNS TABLE (id uuid, candidate_id uuid, score real, reasons text[])
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
@@ -329,19 +333,21 @@ AS $$
 					LIMIT crm.dedup_block_limit() + 1) z) <= crm.dedup_block_limit()
 	), ok_n AS MATERIALIZED (
 		SELECT d.v FROM (SELECT DISTINCT n AS v FROM me, pg_catalog.unnest(me.nk) n) d
-		 WHERE (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.lead l
+		 WHERE name_keys AND (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.lead l
 					WHERE l.organization_id = org AND l.deleted_at IS NULL AND crm.name_key(l.first_name, l.last_name) = d.v
 					LIMIT crm.dedup_block_limit() + 1) z)
 			 + (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.lead l
 					WHERE l.organization_id = org AND l.deleted_at IS NULL AND crm.name_key(l.last_name, l.first_name) = d.v
 					LIMIT crm.dedup_block_limit() + 1) z) <= crm.dedup_block_limit()
 	), k AS (
-		-- one row per record and usable key: equality probes below
-		SELECT me.id, 'e' AS kind, me.ek AS v FROM me WHERE me.ek IN (SELECT o.v FROM ok_e o)
+		-- one row per record and usable key: equality probes below; the
+		-- usable keys as one jsonb object built once (a sorted key lookup
+		-- per record, whatever plan the statistics suggest)
+		SELECT me.id, 'e' AS kind, me.ek AS v FROM me WHERE (SELECT pg_catalog.jsonb_object_agg(o.v, true) FROM ok_e o) OPERATOR(pg_catalog.?) me.ek
 		UNION ALL
-		SELECT me.id, 'p', p FROM me, pg_catalog.unnest(me.pk) p WHERE p IN (SELECT o.v FROM ok_p o)
+		SELECT me.id, 'p', p FROM me, pg_catalog.unnest(me.pk) p WHERE (SELECT pg_catalog.jsonb_object_agg(o.v, true) FROM ok_p o) OPERATOR(pg_catalog.?) p
 		UNION ALL
-		SELECT me.id, 'n', n FROM me, pg_catalog.unnest(me.nk) n WHERE n IN (SELECT o.v FROM ok_n o)
+		SELECT me.id, 'n', n FROM me, pg_catalog.unnest(me.nk) n WHERE (SELECT pg_catalog.jsonb_object_agg(o.v, true) FROM ok_n o) OPERATOR(pg_catalog.?) n
 	), cand AS (
 		SELECT k.id AS rec, l.id, l.first_name, l.last_name, l.email, l.phone
 		  FROM k CROSS JOIN LATERAL (SELECT l.id, l.first_name, l.last_name, l.email::text AS email, l.phone::text AS phone
@@ -382,7 +388,7 @@ AS $$
 			pg_catalog.array_remove(ARRAY[crm.phone_key(l.phone)], NULL)) m
 	 WHERE l.id <> me.id AND m.score >= threshold
 $$;
-COMMENT ON FUNCTION crm._lead_duplicates_of(uuid, uuid[], real) IS
+COMMENT ON FUNCTION crm._lead_duplicates_of(uuid, uuid[], real, boolean) IS
 	'Internal (crm.find_duplicates and the duplicate rule for leads): candidates of a set of leads from the blocking indexes (each distinct key value counted once, values over crm.dedup_block_limit() ignored), scored by crm.person_match.';
 
 CREATE FUNCTION crm._lead_duplicates(org uuid, rec uuid, threshold real)
@@ -390,13 +396,13 @@ RETURNS TABLE (candidate_id uuid, score real, reasons text[])
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
 	SELECT d.candidate_id, d.score, d.reasons
-	  FROM crm._lead_duplicates_of(org, ARRAY[rec], threshold) d
+	  FROM crm._lead_duplicates_of(org, ARRAY[rec], threshold, true) d
 	 ORDER BY d.score DESC, d.candidate_id
 $$;
 COMMENT ON FUNCTION crm._lead_duplicates(uuid, uuid, real) IS
 	'Internal (crm.find_duplicates for leads): crm._lead_duplicates_of for one lead, best first.';
 
-CREATE FUNCTION crm._account_duplicates_of(org uuid, recs uuid[], threshold real)
+CREATE FUNCTION crm._account_duplicates_of(org uuid, recs uuid[], threshold real, name_keys boolean)
 RETURNS TABLE (id uuid, candidate_id uuid, score real, reasons text[])
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
@@ -416,14 +422,14 @@ AS $$
 					LIMIT crm.dedup_block_limit() + 1) z) <= crm.dedup_block_limit()
 	), ok_c AS MATERIALIZED (
 		SELECT d.v FROM (SELECT DISTINCT me.ck AS v FROM me WHERE me.ck IS NOT NULL) d
-		 WHERE (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.account a
+		 WHERE name_keys AND (SELECT pg_catalog.count(*) FROM (SELECT FROM crm.account a
 					WHERE a.organization_id = org AND a.deleted_at IS NULL AND crm.company_key(a.name) = d.v
 					LIMIT crm.dedup_block_limit() + 1) z) <= crm.dedup_block_limit()
 	), k AS (
 		SELECT me.*,
-			   CASE WHEN me.domain IN (SELECT o.v FROM ok_d o) THEN me.domain END AS domain_ok,
-			   CASE WHEN me.pk IN (SELECT o.v FROM ok_p o) THEN me.pk END AS pk_ok,
-			   CASE WHEN me.ck IN (SELECT o.v FROM ok_c o) THEN me.ck END AS ck_ok
+			   CASE WHEN (SELECT pg_catalog.jsonb_object_agg(o.v, true) FROM ok_d o) OPERATOR(pg_catalog.?) me.domain THEN me.domain END AS domain_ok,
+			   CASE WHEN (SELECT pg_catalog.jsonb_object_agg(o.v, true) FROM ok_p o) OPERATOR(pg_catalog.?) me.pk THEN me.pk END AS pk_ok,
+			   CASE WHEN (SELECT pg_catalog.jsonb_object_agg(o.v, true) FROM ok_c o) OPERATOR(pg_catalog.?) me.ck THEN me.ck END AS ck_ok
 		  FROM me
 	), cand AS (
 		SELECT k.id AS rec, a.id, a.name, a.domain, a.phone
@@ -450,7 +456,7 @@ AS $$
 	 CROSS JOIN LATERAL crm.account_match(me.name, me.domain, me.pk, a.name, a.domain, crm.phone_key(a.phone)) m
 	 WHERE a.id <> me.id AND m.score >= threshold
 $$;
-COMMENT ON FUNCTION crm._account_duplicates_of(uuid, uuid[], real) IS
+COMMENT ON FUNCTION crm._account_duplicates_of(uuid, uuid[], real, boolean) IS
 	'Internal (crm.find_duplicates and the duplicate rule for accounts): candidates of a set of accounts from the blocking indexes (domain, phone, company key; each distinct value counted once, values over crm.dedup_block_limit() ignored), scored by crm.account_match.';
 
 CREATE FUNCTION crm._account_duplicates(org uuid, rec uuid, threshold real)
@@ -458,7 +464,7 @@ RETURNS TABLE (candidate_id uuid, score real, reasons text[])
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
 	SELECT d.candidate_id, d.score, d.reasons
-	  FROM crm._account_duplicates_of(org, ARRAY[rec], threshold) d
+	  FROM crm._account_duplicates_of(org, ARRAY[rec], threshold, true) d
 	 ORDER BY d.score DESC, d.candidate_id
 $$;
 COMMENT ON FUNCTION crm._account_duplicates(uuid, uuid, real) IS
@@ -671,9 +677,9 @@ CREATE TABLE crm.duplicate_rule (
 	-- a block needs more than a name
 	CONSTRAINT duplicate_rule_block_threshold CHECK (action <> 'block' OR match_key IS NOT NULL OR threshold > 0.8::real)
 );
-COMMENT ON TABLE crm.duplicate_rule IS 'Per-organization duplicate rules of an entity, applied to the records of each INSERT: a similarity rule (match_key NULL: duplicate score at least threshold) and exact-key rules (match_key: the same email, phone or domain as a live record); a match is allowed, alerted (outbox event <entity>.duplicate_alert) or blocked (23505).';
+COMMENT ON TABLE crm.duplicate_rule IS 'Per-organization duplicate rules of an entity, applied to the records each INSERT writes: a similarity rule (match_key NULL: duplicate score at least threshold) and exact-key rules (match_key: the same email, phone or domain as a live record; also checked on updates that change the key); a match is allowed, alerted (outbox event <entity>.duplicate_alert) or blocked (23505).';
 COMMENT ON COLUMN crm.duplicate_rule.entity IS 'contact, lead or account.';
-COMMENT ON COLUMN crm.duplicate_rule.action IS 'allow (do nothing), alert (emit <entity>.duplicate_alert with the candidates) or block (refuse the insert, SQLSTATE 23505).';
+COMMENT ON COLUMN crm.duplicate_rule.action IS 'allow (do nothing), alert (emit <entity>.duplicate_alert with the candidates) or block (refuse the statement, SQLSTATE 23505).';
 COMMENT ON COLUMN crm.duplicate_rule.threshold IS 'Similarity rule: lowest crm.find_duplicates score that counts as a duplicate (0 < threshold <= 1; above 0.8 for block, since a name alone scores at most 0.8). Ignored by exact-key rules.';
 COMMENT ON COLUMN crm.duplicate_rule.match_key IS 'NULL: similarity rule (scored candidates). email, phone (contact, lead) or domain, phone (account): exact-key rule, the key is unique among the organization''s live records (crm.email_key, crm.phone_key of phone and mobile, domain), checked on insert and when an update changes the key or revives a record.';
 COMMENT ON COLUMN crm.duplicate_rule.is_active IS 'False: the rule is kept but not applied (as if allow).';
@@ -754,7 +760,7 @@ COMMENT ON FUNCTION crm._dedup_exact_of(text, uuid, uuid[], text) IS
 
 -- What a rule finds for a set of records: scored candidates (similarity
 -- rule) or exact-key matches.
-CREATE FUNCTION crm._dedup_matches(entity text, org uuid, recs uuid[], threshold real, match_key text)
+CREATE FUNCTION crm._dedup_matches(entity text, org uuid, recs uuid[], threshold real, match_key text, name_keys boolean)
 RETURNS TABLE (id uuid, candidate_id uuid, score real, reasons text[])
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, crm, pg_temp
@@ -765,14 +771,14 @@ BEGIN
 		RETURN;
 	END IF;
 	CASE entity
-		WHEN 'contact' THEN RETURN QUERY SELECT * FROM crm._contact_duplicates_of(org, recs, threshold);
-		WHEN 'lead' THEN RETURN QUERY SELECT * FROM crm._lead_duplicates_of(org, recs, threshold);
-		WHEN 'account' THEN RETURN QUERY SELECT * FROM crm._account_duplicates_of(org, recs, threshold);
+		WHEN 'contact' THEN RETURN QUERY SELECT * FROM crm._contact_duplicates_of(org, recs, threshold, name_keys);
+		WHEN 'lead' THEN RETURN QUERY SELECT * FROM crm._lead_duplicates_of(org, recs, threshold, name_keys);
+		WHEN 'account' THEN RETURN QUERY SELECT * FROM crm._account_duplicates_of(org, recs, threshold, name_keys);
 	END CASE;
 END;
 $$;
-COMMENT ON FUNCTION crm._dedup_matches(text, uuid, uuid[], real, text) IS
-	'Internal (duplicate rules): what a rule finds for a set of records of an organization: scored candidates at or above the threshold (match_key NULL) or the records with the same key.';
+COMMENT ON FUNCTION crm._dedup_matches(text, uuid, uuid[], real, text, boolean) IS
+	'Internal (duplicate rules): what a rule finds for a set of records of an organization: scored candidates at or above the threshold (match_key NULL; with name_keys false only candidates that share an email, phone or domain, as for block) or the records with the same key.';
 
 CREATE FUNCTION crm._dedup_exists_now(entity text, org uuid, recs uuid[], threshold real, match_key text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'dedup_exists_now'
@@ -784,8 +790,9 @@ COMMENT ON FUNCTION crm._dedup_exists_now(text, uuid, uuid[], real, text) IS
 
 -- The blocking keys of a new record, as the candidate queries above use
 -- them (email, phone and mobile, both name orders; for accounts domain,
--- phone, company key), each marked with its kind.  An exact-key rule locks
--- the keys of its kind only, the same locks as a similarity rule's.
+-- phone, company key), each marked with its kind.  A similarity block rule
+-- locks the email and phone (domain) keys, an exact-key rule the keys of its
+-- kind only: the same locks.
 CREATE FUNCTION crm._dedup_keys(entity text, rec jsonb) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, crm, pg_temp
@@ -836,19 +843,21 @@ BEGIN
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
-	-- the statement's live records, per organization (a superuser may
+	-- per organization of the statement's live records (a superuser may
 	-- write several at once)
-	FOR o, ids IN
-		SELECT n.organization_id, pg_catalog.array_agg(n.id ORDER BY n.id)
-		  FROM new_rows n WHERE n.deleted_at IS NULL
-		 GROUP BY n.organization_id ORDER BY n.organization_id
+	FOR o IN SELECT DISTINCT n.organization_id FROM new_rows n WHERE n.deleted_at IS NULL ORDER BY 1
 	LOOP
+		ids := NULL;
 		FOR r IN
 			SELECT d.action, d.threshold, d.match_key FROM crm.duplicate_rule d
 			 WHERE d.organization_id = o AND d.entity = ent AND d.is_active AND d.action <> 'allow'
 			   AND (TG_OP = 'INSERT' OR d.match_key IS NOT NULL)
 			 ORDER BY d.match_key NULLS LAST
 		LOOP
+			IF ids IS NULL THEN
+				SELECT pg_catalog.array_agg(n.id ORDER BY n.id) INTO ids
+				  FROM new_rows n WHERE n.organization_id = o AND n.deleted_at IS NULL;
+			END IF;
 			tag := CASE r.match_key WHEN 'email' THEN 'e:' WHEN 'phone' THEN 'p:' WHEN 'domain' THEN 'd:' END;
 			recs := ids;
 			IF TG_OP = 'UPDATE' THEN
@@ -864,18 +873,22 @@ BEGIN
 			END IF;
 			-- block: wait for every transaction that wrote a record sharing
 			-- a key; the query below then runs with a new snapshot (READ
-			-- COMMITTED) and sees what they committed.
+			-- COMMITTED) and sees what they committed.  A block needs an
+			-- email or phone (domain) in common, so the name and company
+			-- keys are neither locked nor looked up: namesakes do not wait
+			-- for each other.
 			IF r.action = 'block' THEN
 				SELECT pg_catalog.array_agg(DISTINCT k) INTO keys
 				  FROM new_rows n, pg_catalog.unnest(crm._dedup_keys(ent, pg_catalog.to_jsonb(n))) k
-				 WHERE n.id = ANY (recs) AND (tag IS NULL OR pg_catalog.left(k, 2) = tag);
+				 WHERE n.id = ANY (recs)
+				   AND CASE WHEN tag IS NULL THEN pg_catalog.left(k, 2) NOT IN ('n:', 'c:') ELSE pg_catalog.left(k, 2) = tag END;
 				PERFORM crm._dedup_lock(o, ent, keys);
 			END IF;
 
 			FOR hit IN
 				SELECT f.id, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('id', f.candidate_id, 'score', round(f.score::numeric, 3), 'reasons', pg_catalog.to_jsonb(f.reasons))
 											   ORDER BY f.score DESC, f.candidate_id) AS cands
-				  FROM crm._dedup_matches(ent, o, recs, r.threshold, r.match_key) f
+				  FROM crm._dedup_matches(ent, o, recs, r.threshold, r.match_key, r.action <> 'block') f
 				 GROUP BY f.id ORDER BY f.id
 			LOOP
 				IF r.action = 'block' THEN

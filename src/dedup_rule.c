@@ -160,8 +160,8 @@ PG_FUNCTION_INFO_V1(dedup_exists_now);
 /*
  * SQL: crm._dedup_exists_now(entity text, org uuid, ids uuid[], threshold
  * real, match_key text) returns boolean: whether crm._dedup_matches() finds
- * anything when it reads with a snapshot taken now instead of the
- * transaction's.  match_key may be NULL (a similarity rule).  Row-level
+ * anything for a block rule (without name keys) when it reads with a
+ * snapshot taken now instead of the transaction's.  match_key may be NULL (a similarity rule).  Row-level
  * security and privileges apply as for any query of the caller.
  */
 Datum
@@ -197,7 +197,7 @@ dedup_exists_now(PG_FUNCTION_ARGS)
 	PushActiveSnapshot(snap);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM crm._dedup_matches($1, $2, $3, $4, $5))",
+	rc = SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM crm._dedup_matches($1, $2, $3, $4, $5, false))",
 							   5, argtypes, values, nulls, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not look for duplicates: %s", SPI_result_code_string(rc));
