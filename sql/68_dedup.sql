@@ -1,7 +1,8 @@
 -- ============================================================================
 -- 68 duplicate detection: similarity functions (C), blocking keys and their
 -- indexes, crm.find_duplicates(), crm.duplicate_pairs(), per-tenant rules
--- enforced on insert.  See doc/data_quality.md, "Duplicate detection".
+-- enforced on insert (exact-key rules also on update).  See
+-- doc/data_quality.md, "Duplicate detection".
 --
 -- Candidates come only from blocking keys, each served by an index that
 -- starts with organization_id: same normalised email, same phone digits, same
@@ -897,16 +898,17 @@ BEGIN
 						RAISE EXCEPTION 'new % is a duplicate of % %: %', ent, ent, best ->> 'id',
 							(SELECT string_agg(x, ', ') FROM jsonb_array_elements_text(best -> 'reasons') x)
 							USING ERRCODE = 'unique_violation',
-								  DETAIL = format('Score %s reaches the threshold %s of the organization''s duplicate rule for %s (action block); %s candidate(s): %s.',
-												  best ->> 'score', r.threshold, ent, jsonb_array_length(hit.cands),
+								  DETAIL = format('Score %s of the new %s %s reaches the threshold %s of the organization''s duplicate rule for %s (action block); %s candidate(s): %s.',
+												  best ->> 'score', ent, hit.id, r.threshold, ent, jsonb_array_length(hit.cands),
 												  (SELECT string_agg(c ->> 'id', ', ') FROM jsonb_array_elements(hit.cands) c)),
 								  HINT = format('Update the existing %s instead, merge the records with crm.merge(), or change the rule (crm.duplicate_rule: action alert or allow, or a higher threshold).', ent);
 					END IF;
 					RAISE EXCEPTION '% % has the same % as % %', CASE TG_OP WHEN 'INSERT' THEN 'new' ELSE 'updated' END,
 						ent, r.match_key, ent, best ->> 'id'
 						USING ERRCODE = 'unique_violation',
-							  DETAIL = format('The organization''s duplicate rule for %s makes %s unique among live records (action block); %s record(s) have it: %s.',
-											  ent, r.match_key, jsonb_array_length(hit.cands),
+							  DETAIL = format('The organization''s duplicate rule for %s makes %s unique among live records (action block); %s record(s) have the %s of %s %s: %s.',
+											  ent, r.match_key, jsonb_array_length(hit.cands), r.match_key,
+											  CASE TG_OP WHEN 'INSERT' THEN 'the new ' ELSE 'the updated ' END || ent, hit.id,
 											  (SELECT string_agg(c ->> 'id', ', ') FROM jsonb_array_elements(hit.cands) c)),
 							  HINT = format('Update the existing %s instead, merge the records with crm.merge(), or change the rule (crm.duplicate_rule with match_key %s: action alert or allow).', ent, r.match_key);
 				END IF;

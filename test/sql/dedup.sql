@@ -328,7 +328,8 @@ SET ROLE crm_dedup_user;
 SET crm.organization_id = :'org_a';
 -- Someone else with Wei's address, in capitals: refused as by a unique key
 -- (the similarity rule alone would let it pass: 0.95 * 0.85 < 0.9).
-INSERT INTO crm.contact (first_name, last_name, email) VALUES ('Mei', 'Lin', 'WEI@example.test');
+INSERT INTO crm.contact (id, first_name, last_name, email) VALUES
+	('00000000-0000-7000-8000-00000000c231', 'Mei', 'Lin', 'WEI@example.test');
 -- Two new records of one statement with the same address: refused.
 \set VERBOSITY terse
 INSERT INTO crm.contact (id, first_name, last_name, email) VALUES
@@ -366,7 +367,7 @@ RESET ROLE;
 SET ROLE crm_dedup_admin;
 SET crm.organization_id = :'org_a';
 INSERT INTO crm.duplicate_rule (entity, action, match_key) VALUES ('account', 'block', 'domain');
-INSERT INTO crm.account (name, domain) VALUES ('Initrode', 'initech.test');
+INSERT INTO crm.account (id, name, domain) VALUES ('00000000-0000-7000-8000-00000000a101', 'Initrode', 'initech.test');
 -- Leave tenant A's contact rules as they were: similarity block only.
 DELETE FROM crm.duplicate_rule WHERE match_key IS NOT NULL;
 RESET ROLE;
