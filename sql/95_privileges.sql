@@ -70,7 +70,9 @@ DECLARE
 		-- queries that run as the caller, under row-level security
 		'crm._subject_records(text)', 'crm._duplicates(text, uuid, uuid, real)',
 		'crm._contact_duplicates(uuid, uuid, real)', 'crm._lead_duplicates(uuid, uuid, real)',
-		'crm._account_duplicates(uuid, uuid, real)', 'crm._person_pairs(regclass, uuid, real)',
+		'crm._account_duplicates(uuid, uuid, real)', 'crm._contact_duplicates_of(uuid, uuid[], real, boolean)',
+		'crm._lead_duplicates_of(uuid, uuid[], real, boolean)', 'crm._account_duplicates_of(uuid, uuid[], real, boolean)',
+		'crm._person_pairs(regclass, uuid, real)',
 		'crm._account_pairs(uuid, real)',
 		-- SECURITY DEFINER, each checking the caller's organization and
 		-- UPDATE privilege itself (sql/66_merge.sql, sql/67_privacy.sql)

@@ -5,11 +5,14 @@
  *
  *		crm._dedup_lock(org, entity, keys)	serialises the inserts that share
  *			a blocking key: a transaction-level exclusive lock per (tenant,
- *			entity, key), in crm's own advisory lock space;
- *		crm._dedup_exists_now(entity, org, id, threshold)  whether the record
- *			has a duplicate visible to a snapshot taken now, which under
- *			REPEATABLE READ and SERIALIZABLE can see more than the
- *			transaction's own snapshot.
+ *			entity, key), in crm's own advisory lock space, under a shared
+ *			lock on (tenant, entity); a transaction that would hold more key
+ *			locks than its budget takes that (tenant, entity) lock exclusively
+ *			instead (a bulk INSERT must not fill the shared lock table);
+ *		crm._dedup_exists_now(entity, org, ids, threshold, match_key)
+ *			whether a rule finds a duplicate of the records in a snapshot
+ *			taken now, which under REPEATABLE READ and SERIALIZABLE can see
+ *			more than the transaction's own snapshot.
  *
  * Two records are compared only when they share a blocking key (candidates
  * come from the blocking indexes only), so two concurrent inserts of
@@ -27,10 +30,13 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
+
+#include "trigger_support.h"
 
 /*
  * Tells crm's duplicate-rule locks apart from the advisory locks of
@@ -38,6 +44,17 @@
  * custom-field locks.
  */
 #define DEDUP_LOCK_SUBID 0x4444
+
+/*
+ * Key locks one transaction may hold (half of max_locks_per_transaction, the
+ * per-backend share of the shared lock table); past it, the transaction locks
+ * the whole (tenant, entity) instead.
+ */
+#define DEDUP_KEY_BUDGET Max(max_locks_per_xact / 2, 8)
+
+/* Key locks taken by the current transaction (local transaction id). */
+static LocalTransactionId dedup_budget_lxid = InvalidLocalTransactionId;
+static int	dedup_budget_used = 0;
 
 /* qsort order of lock keys (64-bit hashes). */
 static int
@@ -53,8 +70,14 @@ PG_FUNCTION_INFO_V1(dedup_lock);
 
 /*
  * SQL: crm._dedup_lock(org uuid, entity text, keys text[]) returns void.
- * Takes the transaction-level lock of every non-null key, in hash order (two
- * inserts sharing several keys cannot deadlock on them).
+ * Takes the (tenant, entity) lock in share mode, then the transaction-level
+ * lock of every non-null key, in hash order (two inserts sharing several
+ * keys cannot deadlock on them).  When the keys would exceed the
+ * transaction's budget (a bulk INSERT ... SELECT, or thousands of inserts in
+ * one transaction), takes the (tenant, entity) lock in exclusive mode
+ * instead: it conflicts with every other writer's share lock, so the keys
+ * are covered all at once, at the price of serialising the tenant's writers
+ * of that entity until the transaction ends.
  */
 Datum
 dedup_lock(PG_FUNCTION_ARGS)
@@ -69,6 +92,7 @@ dedup_lock(PG_FUNCTION_ARGS)
 	int			n = 0;
 	int			i;
 	StringInfoData buf;
+	LOCKTAG		etag;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_VOID();
@@ -97,6 +121,25 @@ dedup_lock(PG_FUNCTION_ARGS)
 		hashes[n++] = DatumGetUInt64(hash_any_extended((const unsigned char *) buf.data, buf.len, 0));
 	}
 	qsort(hashes, n, sizeof(uint64), dedup_key_cmp);
+
+	crm_lock_tag(&etag, CRM_LOCK_DEDUP, org, VARDATA_ANY(entity), VARSIZE_ANY_EXHDR(entity));
+	if (MyProc->lxid != dedup_budget_lxid)
+	{
+		dedup_budget_lxid = MyProc->lxid;
+		dedup_budget_used = 0;
+	}
+	if (n == 0 || LockHeldByMe(&etag, ExclusiveLock))
+		n = 0;					/* nothing to lock, or all of it locked already */
+	else if (dedup_budget_used + n > DEDUP_KEY_BUDGET)
+	{
+		(void) LockAcquire(&etag, ExclusiveLock, false, false);
+		n = 0;
+	}
+	else
+	{
+		(void) LockAcquire(&etag, ShareLock, false, false);
+		dedup_budget_used += n;
+	}
 	for (i = 0; i < n; i++)
 	{
 		LOCKTAG		tag;
@@ -115,28 +158,35 @@ dedup_lock(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(dedup_exists_now);
 
 /*
- * SQL: crm._dedup_exists_now(entity text, org uuid, rec uuid, threshold real)
- * returns boolean: whether crm._duplicates() finds a candidate when it reads
- * with a snapshot taken now instead of the transaction's.  Row-level
+ * SQL: crm._dedup_exists_now(entity text, org uuid, ids uuid[], threshold
+ * real, match_key text) returns boolean: whether crm._dedup_matches() finds
+ * anything for a block rule (without name keys) when it reads with a
+ * snapshot taken now instead of the transaction's.  match_key may be NULL (a similarity rule).  Row-level
  * security and privileges apply as for any query of the caller.
  */
 Datum
 dedup_exists_now(PG_FUNCTION_ARGS)
 {
-	Oid			argtypes[4] = {TEXTOID, UUIDOID, UUIDOID, FLOAT4OID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			argtypes[5] = {TEXTOID, UUIDOID, UUIDARRAYOID, FLOAT4OID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	Snapshot	snap;
 	bool		found = false;
 	bool		isnull;
 	int			rc;
 	int			i;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 5; i++)
 	{
 		if (PG_ARGISNULL(i))
-			PG_RETURN_NULL();
-		values[i] = PG_GETARG_DATUM(i);
+		{
+			if (i < 4)
+				PG_RETURN_NULL();
+			nulls[i] = 'n';
+			values[i] = (Datum) 0;
+		}
+		else
+			values[i] = PG_GETARG_DATUM(i);
 	}
 
 	/*
@@ -147,8 +197,8 @@ dedup_exists_now(PG_FUNCTION_ARGS)
 	PushActiveSnapshot(snap);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM crm._duplicates($1, $2, $3, $4))",
-							   4, argtypes, values, nulls, true, 1);
+	rc = SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM crm._dedup_matches($1, $2, $3, $4, $5, false))",
+							   5, argtypes, values, nulls, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not look for duplicates: %s", SPI_result_code_string(rc));
 	found = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

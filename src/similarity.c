@@ -762,14 +762,19 @@ fold_full_name(SimText one, SimText two, uint32_t *out)
 	return n;
 }
 
-/* Finish a match: n, x and c from the similarities, then the noisy-OR. */
+/*
+ * Finish a match: n, x and c from the similarities, then the noisy-OR.  The
+ * name counts with the weight SIM_NAME_WEIGHT, so without email or phone
+ * evidence the score stays at or below it (a namesake is not proof).
+ */
 static void
 combine(SimMatch *m, double sim, double x)
 {
 	double		c = sim < 0.6 ? 0.85 : 1.0;
 
 	m->name = sim >= 0.75 ? sim : 0.0;
-	m->score = 1.0 - (1.0 - m->email * c) * (1.0 - m->phone * c) * (1.0 - m->name * x);
+	m->score = 1.0 - (1.0 - m->email * c) * (1.0 - m->phone * c) *
+		(1.0 - SIM_NAME_WEIGHT * m->name * x);
 	/* rounding can push the product a hair outside [0, 1] */
 	if (m->score < 0.0)
 		m->score = 0.0;

@@ -135,8 +135,16 @@ typedef struct SimAccount
 } SimAccount;
 
 /*
+ * Weight of the name evidence.  A name alone, however similar, is not proof
+ * of identity (namesakes share it): a pair with neither email nor phone
+ * evidence scores at most SIM_NAME_WEIGHT, so a duplicate rule can block
+ * only above it (crm.duplicate_rule refuses a block threshold <= 0.8).
+ */
+#define SIM_NAME_WEIGHT 0.80
+
+/*
  * The evidence and the score of a pair: score = 1 - (1 - e*c)(1 - p*c)(1 -
- * n*x) (doc/data_quality.md, "Score").
+ * w*n*x) with w = SIM_NAME_WEIGHT (doc/data_quality.md, "Score").
  */
 typedef struct SimMatch
 {
@@ -144,7 +152,8 @@ typedef struct SimMatch
 	double		email;			/* e: 0.95 same email, 0.75 one edit apart;
 								 * accounts 0.90 same domain; else 0 */
 	double		phone;			/* p: 0.90 a phone in common (accounts 0.80) */
-	double		name;			/* n: name similarity if >= 0.75, else 0 */
+	double		name;			/* n: name similarity if >= 0.75, else 0 (the
+								 * score counts SIM_NAME_WEIGHT * n) */
 	bool		swapped;		/* persons: the name matched in swapped order */
 } SimMatch;
 
@@ -152,7 +161,8 @@ typedef struct SimMatch
  * Persons: e 0.95 equal email keys, 0.75 keys one edit apart (both at least
  * 6 characters); p 0.90 a phone key in common; n the name similarity of the
  * full names (given and family name trimmed, joined by a space), the best of
- * straight and first/last swapped order, counted when >= 0.75; x 0.80 if both
+ * straight and first/last swapped order, counted when >= 0.75 (with the
+ * weight SIM_NAME_WEIGHT, so a name alone scores at most 0.8); x 0.80 if both
  * have emails and e = 0, times 0.80 if both have phones and p = 0; c 0.85 if
  * the name similarity is below 0.6.  Symmetric.
  */

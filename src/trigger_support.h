@@ -82,7 +82,8 @@ typedef enum CrmLockSpace
 {
 	CRM_LOCK_CUSTOM_FIELD = 0x4346,	/* (tenant, entity) custom field definitions */
 	CRM_LOCK_HIERARCHY = 0x4348,	/* (tenant, table) parent links */
-	CRM_LOCK_DEDUP = 0x4344			/* (tenant, entity, blocking key) */
+	CRM_LOCK_DEDUP = 0x4344			/* (tenant, entity) duplicate rules; the
+									 * key locks under it: dedup_rule.c */
 } CrmLockSpace;
 
 /* The lock tag of (space, tenant, name) in crm's keyspace. */
