@@ -1,0 +1,107 @@
+/*
+ * fuzz_criteria.c
+ *		libFuzzer harness for the criteria parser and compiler
+ *		(src/criteria_parse.c, src/criteria_compile.c): the input is a JSON
+ *		document; it must never crash, an error must carry a path and a
+ *		message, and compiled SQL must carry nothing of the document's text
+ *		(no quote but those of its fixed fragments, no ';', no comment) and
+ *		reference only parameters that exist.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "criteria_compile.h"
+#include "criteria_parse.h"
+
+static const CritField fields[] = {
+	{{"title", 5}, CRIT_T_TEXT, CRIT_SRC_COLUMN, "title", {NULL, 0}, 0, false, false},
+	{{"n", 1}, CRIT_T_INT, CRIT_SRC_COLUMN, "n", {NULL, 0}, 0, false, false},
+	{{"x", 1}, CRIT_T_NUMBER, CRIT_SRC_COLUMN, "x", {NULL, 0}, 0, false, false},
+	{{"at", 2}, CRIT_T_TIMESTAMP, CRIT_SRC_COLUMN, "at", {NULL, 0}, 0, false, false},
+	{{"d", 1}, CRIT_T_DATE, CRIT_SRC_COLUMN, "d", {NULL, 0}, 0, false, false},
+	{{"b", 1}, CRIT_T_BOOL, CRIT_SRC_COLUMN, "b", {NULL, 0}, 0, false, false},
+	{{"u", 1}, CRIT_T_UUID, CRIT_SRC_COLUMN, "u", {NULL, 0}, 0, false, false},
+	{{"tags", 4}, CRIT_T_TAGS, CRIT_SRC_COLUMN, "tags", {NULL, 0}, 0, false, false},
+	{{"account.industry", 16}, CRIT_T_TEXT, CRIT_SRC_ACCOUNT, "industry", {NULL, 0}, 0, false, false},
+	{{"cf.t", 4}, CRIT_T_TEXT, CRIT_SRC_JSON, "custom_fields", {"t'\"", 3}, 0, false, false},
+	{{"cf.n", 4}, CRIT_T_NUMBER, CRIT_SRC_JSON, "custom_fields", {"n", 1}, 0, false, false},
+	{{"cf.b", 4}, CRIT_T_BOOL, CRIT_SRC_JSON, "custom_fields", {"b", 1}, 0, false, false},
+	{{"cf.d", 4}, CRIT_T_DATE, CRIT_SRC_JSON, "custom_fields", {"d", 1}, 0, false, false},
+	{{"cf.l", 4}, CRIT_T_TEXT, CRIT_SRC_JSON, "custom_fields", {"l", 1}, 0, true, false},
+};
+
+static const CritField *
+lookup(void *ctx, const char *name, size_t len)
+{
+	size_t		i;
+
+	(void) ctx;
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (fields[i].name.len == len && memcmp(fields[i].name.ptr, name, len) == 0)
+			return &fields[i];
+	return NULL;
+}
+
+static void
+fail(const char *what)
+{
+	fprintf(stderr, "invariant violated: %s\n", what);
+	abort();
+}
+
+static void
+check_error(const CritError *err)
+{
+	if (err->kind == CRIT_OK)
+		fail("failure without an error kind");
+	if (err->path[0] != '$' || memchr(err->path, '\0', sizeof(err->path)) == NULL)
+		fail("error path");
+	if (err->message[0] == '\0' || memchr(err->message, '\0', sizeof(err->message)) == NULL)
+		fail("error message");
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static CritDoc *doc;
+	static CritCompiled *out;
+	CritError	err;
+	const char *s;
+
+	if (!doc)
+	{
+		doc = malloc(sizeof(CritDoc));
+		out = malloc(sizeof(CritCompiled));
+	}
+	if (!crit_parse((const char *) data, size, doc, &err))
+	{
+		check_error(&err);
+		return 0;
+	}
+	if (!crit_compile(doc, lookup, NULL, out, &err))
+	{
+		check_error(&err);
+		return 0;
+	}
+	if (strlen(out->sql) != out->sqllen)
+		fail("sql length");
+	if (strchr(out->sql, ';') || strstr(out->sql, "--") || strstr(out->sql, "/*"))
+		fail("a statement separator or comment in the SQL");
+	for (s = strchr(out->sql, '\''); s; s = strchr(s + 1, '\''))
+	{
+		if (strncmp(s, "'number'", 8) == 0 || strncmp(s, "'boolean'", 9) == 0)
+			s = strchr(s + 1, '\'');
+		else
+			fail("a quote in the SQL");
+	}
+	for (s = strchr(out->sql, '$'); s; s = strchr(s + 1, '$'))
+	{
+		long		n = strtol(s + 1, NULL, 10);
+
+		if (n < 1 || n > out->nparams + 1)
+			fail("a parameter number out of range");
+	}
+	return 0;
+}
