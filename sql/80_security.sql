@@ -14,7 +14,7 @@ SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	t record;
-	config_tables constant text[] := ARRAY['custom_field', 'team', 'team_member', 'territory', 'app_user', 'duplicate_rule'];
+	config_tables constant text[] := ARRAY['custom_field', 'team', 'team_member', 'territory', 'app_user', 'duplicate_rule', 'criteria_tenant_field'];
 	readonly_tables constant text[] := ARRAY['audit_log', 'erasure_log'];
 BEGIN
 	IF level IS NULL OR level NOT IN ('admin', 'user', 'readonly') THEN
@@ -45,6 +45,8 @@ BEGIN
 			EXECUTE format('GRANT INSERT, UPDATE ON crm.%I TO %s', t.table_name, role);
 		END IF;
 	END LOOP;
+	-- the criteria field catalog (views over the tables above)
+	EXECUTE format('GRANT SELECT ON crm.criteria_field, crm.criteria_system_field TO %s', role);
 	IF level = 'admin' AND organizations IS NULL THEN
 		EXECUTE format('GRANT EXECUTE ON FUNCTION crm.create_organization(text, text) TO %s', role);
 	ELSE

@@ -53,7 +53,13 @@ DECLARE
 		'crm.account_match(text, text, text, text, text, text)',
 		-- search
 		'crm.ts_match(tsvector, tsquery)', 'crm.search_query(text)', 'crm.search(text, integer)',
-		'crm.search_fold(text)', 'crm.search_phone_terms(crm.phone)'];
+		'crm.search_fold(text)', 'crm.search_phone_terms(crm.phone)',
+		-- criteria (and the leakproof operators and checks they use)
+		'crm.criteria_validate(jsonb, text)', 'crm.criteria_sql(jsonb, text)',
+		'crm.criteria_select(jsonb, text, integer)', 'crm.criteria_match(jsonb, text, uuid)',
+		'crm.criteria_fold(text)', 'crm.criteria_operators(text, boolean)',
+		'crm.criteria_is_system_field(text, text)', 'crm.text_array_overlap(text[], text[])',
+		'crm.text_array_contains(text[], text[])', 'crm.jsonb_contains(jsonb, jsonb)'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',

@@ -238,6 +238,37 @@ int4_valid(CritText t)
 	return v >= -2147483648LL && v <= 2147483647LL;
 }
 
+/*
+ * A JSON number numeric can hold: at most 1000 digits and an exponent of at
+ * most 1000 either way (numeric itself refuses far less than JSON allows).
+ */
+static bool
+number_in_range(CritText t)
+{
+	size_t		i;
+	size_t		ndigits = 0;
+	long		exp = 0;
+
+	for (i = 0; i < t.len && t.ptr[i] != 'e' && t.ptr[i] != 'E'; i++)
+		if (t.ptr[i] >= '0' && t.ptr[i] <= '9')
+			ndigits++;
+	if (ndigits > 1000)
+		return false;
+	if (i < t.len)
+	{
+		i++;
+		if (i < t.len && (t.ptr[i] == '+' || t.ptr[i] == '-'))
+			i++;
+		for (; i < t.len; i++)
+		{
+			exp = exp * 10 + (t.ptr[i] - '0');
+			if (exp > 1000)
+				return false;
+		}
+	}
+	return true;
+}
+
 /* ---------------------------------------------------------------------
  * Output
  * ---------------------------------------------------------------------
@@ -486,7 +517,7 @@ type_expectation(const CritField *f)
 		case CRIT_T_INT:
 			return "integers";
 		case CRIT_T_NUMBER:
-			return "numbers";
+			return "numbers (at most 1000 digits, exponent at most 1000)";
 		case CRIT_T_DATE:
 			return "dates as \"YYYY-MM-DD\" strings";
 		case CRIT_T_TIMESTAMP:
@@ -515,7 +546,7 @@ value_fits(const CritField *f, const CritJson *v)
 		case CRIT_T_INT:
 			return v->kind == CRIT_J_NUMBER && int4_valid(v->text);
 		case CRIT_T_NUMBER:
-			return v->kind == CRIT_J_NUMBER;
+			return v->kind == CRIT_J_NUMBER && number_in_range(v->text);
 		case CRIT_T_DATE:
 			return v->kind == CRIT_J_STRING && crit_date_valid(v->text);
 		case CRIT_T_TIMESTAMP:
@@ -626,7 +657,16 @@ compile_pred(Compiler *c, const CritNode *node, const CritField *f, const char *
 				q;
 	const char *cmp = NULL;
 
-	value_sql(c, f, alias, x, sizeof(x), fx, sizeof(fx));
+	/*
+	 * Containment tests read the jsonb column itself: the key parameter of
+	 * the value expression is made only when something reads the value.
+	 */
+	if (!(json && !node->include_no_value &&
+		  (node->op == CRIT_OP_HAS_ANY || node->op == CRIT_OP_HAS_ALL ||
+		   ((node->op == CRIT_OP_EQ || node->op == CRIT_OP_IN) && f->type != CRIT_T_TEXT))))
+		value_sql(c, f, alias, x, sizeof(x), fx, sizeof(fx));
+	else
+		x[0] = fx[0] = '\0';
 	lhs = text ? fx : x;
 	if (node->include_no_value)
 		emit(c, "(");
@@ -851,7 +891,7 @@ compile_cond(Compiler *c, const CritNode *node)
 	if (f->source == CRIT_SRC_ACCOUNT)
 	{
 		/* a semi-join, which the account's own indexes serve */
-		emit(c, "(t.account_id IN (SELECT a.id FROM crm.account a WHERE a.organization_id = $1 AND ");
+		emit(c, "(t.account_id IN (SELECT a.id FROM crm.account a WHERE a.organization_id = $1 AND a.deleted_at IS NULL AND ");
 		compile_pred(c, node, f, "a");
 		emit(c, ")%s)", node->include_no_value ? " OR t.account_id IS NULL" : "");
 		return true;

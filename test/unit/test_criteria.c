@@ -254,16 +254,19 @@ test_compile(void)
 	compiles("{\"field\": \"tags\", \"op\": \"is_null\"}", "pg_catalog.cardinality(t.tags) = 0", 0, NULL);
 	/* account fields: a semi-join */
 	compiles("{\"field\": \"account.industry\", \"op\": \"eq\", \"value\": \"Retail\"}",
-			 "(t.account_id IN (SELECT a.id FROM crm.account a WHERE a.organization_id = $1 AND "
+			 "(t.account_id IN (SELECT a.id FROM crm.account a WHERE a.organization_id = $1 AND a.deleted_at IS NULL AND "
 			 "crm.criteria_fold((a.industry)::pg_catalog.text) COLLATE \"C\" = $2))", 1, (const char *[]) {"retail"});
 	/* custom fields: the key is a parameter too */
 	compiles("{\"field\": \"custom_fields.seats\", \"op\": \"eq\", \"value\": 10}",
-			 "t.custom_fields OPERATOR(crm.@>) $3", 2, (const char *[]) {"seats", "{\"seats\":10}"});
+			 "t.custom_fields OPERATOR(crm.@>) $2", 1, (const char *[]) {"{\"seats\":10}"});
 	compiles("{\"field\": \"custom_fields.seats\", \"op\": \"gt\", \"value\": 2.5}",
 			 "(CASE WHEN pg_catalog.jsonb_typeof(t.custom_fields OPERATOR(pg_catalog.->) $2) = 'number' "
 			 "THEN (t.custom_fields OPERATOR(pg_catalog.->>) $2)::pg_catalog.numeric END) > $3", 2, (const char *[]) {"seats", "2.5"});
 	compiles("{\"field\": \"custom_fields.langs\", \"op\": \"has_all\", \"value\": [\"de\", \"fr\"]}",
-			 "t.custom_fields OPERATOR(crm.@>) $3", 2, (const char *[]) {"langs", "{\"langs\":[\"de\",\"fr\"]}"});
+			 "t.custom_fields OPERATOR(crm.@>) $2", 1, (const char *[]) {"{\"langs\":[\"de\",\"fr\"]}"});
+	compiles("{\"field\": \"custom_fields.seats\", \"op\": \"eq\", \"value\": 1, \"include_no_value\": true}",
+			 "(t.custom_fields OPERATOR(crm.@>) $3 OR (CASE WHEN pg_catalog.jsonb_typeof(t.custom_fields OPERATOR(pg_catalog.->) $2) = 'number' "
+			 "THEN (t.custom_fields OPERATOR(pg_catalog.->>) $2)::pg_catalog.numeric END) IS NULL)", 2, (const char *[]) {"seats", "{\"seats\":1}"});
 	compiles("{\"field\": \"custom_fields.tier\", \"op\": \"eq\", \"value\": \"Gold\"}",
 			 "crm.criteria_fold((t.custom_fields OPERATOR(pg_catalog.->>) $2)) COLLATE \"C\" = $3", 2, (const char *[]) {"tier", "gold"});
 	/* groups */
@@ -278,6 +281,10 @@ test_compile(void)
 	fails("{\"field\": \"employee_count\", \"op\": \"eq\", \"value\": 1.5}", CRIT_ERR_INVALID, "$.value", "takes integers");
 	fails("{\"field\": \"employee_count\", \"op\": \"eq\", \"value\": 3000000000}", CRIT_ERR_INVALID, "$.value", "takes integers");
 	fails("{\"field\": \"title\", \"op\": \"eq\", \"value\": 5}", CRIT_ERR_INVALID, "$.value", "takes strings");
+	fails("{\"field\": \"custom_fields.seats\", \"op\": \"gt\", \"value\": 1e1001}", CRIT_ERR_INVALID, "$.value", "exponent at most 1000");
+	compiles("{\"field\": \"custom_fields.seats\", \"op\": \"neq\", \"value\": -1.5e-1000}",
+			 "(CASE WHEN pg_catalog.jsonb_typeof(t.custom_fields OPERATOR(pg_catalog.->) $2) = 'number' "
+			 "THEN (t.custom_fields OPERATOR(pg_catalog.->>) $2)::pg_catalog.numeric END) <> $3", 2, (const char *[]) {"seats", "-1.5e-1000"});
 	fails("{\"field\": \"birthday\", \"op\": \"eq\", \"value\": \"2001-02-29\"}", CRIT_ERR_INVALID, "$.value", "dates");
 	fails("{\"field\": \"created_at\", \"op\": \"gt\", \"value\": \"2001-02-28 25:00\"}", CRIT_ERR_INVALID, "$.value", "timestamps");
 	fails("{\"field\": \"owner_id\", \"op\": \"in\", \"value\": [\"0190a000-0000-7000-8000-000000000001\", \"x'\"]}",
