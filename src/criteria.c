@@ -27,7 +27,13 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "access/xact.h"
+#include "catalog/pg_cast.h"
+#include "utils/syscache.h"
 #include "utils/array.h"
+#include "utils/date.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -36,6 +42,7 @@
 #include "utils/uuid.h"
 
 #include "criteria_compile.h"
+#include "criteria_eval.h"
 #include "criteria_parse.h"
 #include "crm.h"
 #include "similarity.h"
@@ -49,6 +56,7 @@ typedef struct CritWork
 	char		entity[NAMEDATALEN];
 	int			nfields;
 	CritField  *fields;
+	char	  **columns;		/* the unquoted column name of each field */
 } CritWork;
 
 /* Kept plan reading the current tenant's catalog of an entity. */
@@ -121,6 +129,7 @@ crit_load_fields(CritWork *w, text *entity)
 				 errhint("Criteria apply to the entities contact, lead and account.")));
 	w->nfields = (int) SPI_processed;
 	w->fields = MemoryContextAllocZero(caller, sizeof(CritField) * SPI_processed);
+	w->columns = MemoryContextAllocZero(caller, sizeof(char *) * SPI_processed);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -142,6 +151,7 @@ crit_load_fields(CritWork *w, text *entity)
 		f->name.ptr = MemoryContextStrdup(caller, name);
 		f->name.len = strlen(name);
 		f->column = MemoryContextStrdup(caller, quote_identifier(column));
+		w->columns[i] = MemoryContextStrdup(caller, column);
 		if (key)
 		{
 			f->key.ptr = MemoryContextStrdup(caller, key);
@@ -446,31 +456,403 @@ criteria_select(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* ---------------------------------------------------------------------
+ * The evaluator's view of a record: a row of crm.<entity> read by id (and,
+ * for account.* fields, the contact's live account), each value checked
+ * for the type its field needs.
+ * ---------------------------------------------------------------------
+ */
+typedef struct CritRecord
+{
+	CritWork   *w;
+	HeapTuple	row;
+	TupleDesc	desc;
+	pg_uuid_t	org;
+	bool		account_read;	/* account looked up already */
+	bool		no_account;		/* account_id is NULL */
+	HeapTuple	account;		/* NULL: deleted or absent */
+	TupleDesc	account_desc;
+} CritRecord;
+
+/* Kept plans reading one live record by id, per entity (and the account). */
+#define CRIT_ROW_PLANS 4
+static struct
+{
+	char		entity[NAMEDATALEN];
+	SPIPlanPtr	plan;
+}			crit_row_plans[CRIT_ROW_PLANS];
+
+/* The kept plan reading a live row of crm.<entity> by (tenant, id). */
+static SPIPlanPtr
+crit_row_plan(const char *entity)
+{
+	int			i;
+	Oid			argtypes[2] = {UUIDOID, UUIDOID};
+	SPIPlanPtr	plan;
+
+	for (i = 0; i < CRIT_ROW_PLANS && crit_row_plans[i].plan; i++)
+		if (strcmp(crit_row_plans[i].entity, entity) == 0)
+			return crit_row_plans[i].plan;
+	if (i == CRIT_ROW_PLANS)
+		elog(ERROR, "too many criteria entities");
+	plan = SPI_prepare(psprintf("SELECT t.* FROM crm.%s t WHERE t.organization_id = $1 AND t.id = $2 AND t.deleted_at IS NULL",
+								quote_identifier(entity)), 2, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	strlcpy(crit_row_plans[i].entity, entity, NAMEDATALEN);
+	crit_row_plans[i].plan = plan;
+	return plan;
+}
+
+/* Read a live row by id (connected to SPI); NULL when there is none. */
+static HeapTuple
+crit_read_row(const char *entity, pg_uuid_t *org, Datum id, TupleDesc *desc)
+{
+	Datum		args[2] = {UUIDPGetDatum(org), id};
+	int			rc = SPI_execute_plan(crit_row_plan(entity), args, NULL, true, 1);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "criteria: reading crm.%s failed: %s", entity, SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		return NULL;
+	*desc = SPI_tuptable->tupdesc;
+	return SPI_tuptable->vals[0];
+}
+
+/* The value of column "name" of a row, checked to be of one of the types. */
+static Datum
+crit_column(HeapTuple row, TupleDesc desc, const char *name, bool *isnull, Oid *typid)
+{
+	int			attno = SPI_fnumber(desc, name);
+
+	if (attno <= 0)
+		elog(ERROR, "criteria: the catalog names column \"%s\", which the record does not have", name);
+	*typid = SPI_gettypeid(desc, attno);
+	return SPI_getbinval(row, desc, attno, isnull);
+}
+
+static void
+crit_wrong_type(const char *name, Oid typid, const CritField *f)
+{
+	elog(ERROR, "criteria: column \"%s\" is of type %s, not what field \"%.*s\" (%s) reads",
+		 name, format_type_be(typid), (int) f->name.len, f->name.ptr, crit_type_name(f->type));
+}
+
+/*
+ * Is a type stored as text, with a binary cast to text (crm.email,
+ * crm.phone): what (x)::text reads is then its own varlena.
+ */
+static bool
+crit_text_like(Oid typid)
+{
+	HeapTuple	tup = SearchSysCache2(CASTSOURCETARGET, ObjectIdGetDatum(typid), ObjectIdGetDatum(TEXTOID));
+	bool		result = false;
+
+	if (HeapTupleIsValid(tup))
+	{
+		result = ((Form_pg_cast) GETSTRUCT(tup))->castmethod == COERCION_METHOD_BINARY;
+		ReleaseSysCache(tup);
+	}
+	return result;
+}
+
+/* A column's value as the evaluator sees it. */
+static void
+crit_column_value(HeapTuple row, TupleDesc desc, const char *name, const CritField *f, CritVal *out)
+{
+	bool		isnull;
+	Oid			typid;
+	Datum		d = crit_column(row, desc, name, &isnull, &typid);
+
+	if (isnull)
+	{
+		out->kind = CRIT_VAL_NULL;
+		return;
+	}
+	switch (f->type)
+	{
+		case CRIT_T_TEXT:
+			if (typid == BPCHAROID)
+			{
+				/* (bpchar)::text drops the padding */
+				char	   *s = TextDatumGetCString(d);
+				size_t		n = strlen(s);
+
+				while (n > 0 && s[n - 1] == ' ')
+					n--;
+				out->text.ptr = s;
+				out->text.len = n;
+			}
+			else if (typid == TEXTOID || typid == VARCHAROID || crit_text_like(typid))
+			{
+				text	   *t = DatumGetTextPP(d);
+
+				out->text.ptr = VARDATA_ANY(t);
+				out->text.len = VARSIZE_ANY_EXHDR(t);
+			}
+			else
+				crit_wrong_type(name, typid, f);
+			out->kind = CRIT_VAL_TEXT;
+			break;
+		case CRIT_T_INT:
+			if (typid == INT4OID)
+				out->i = DatumGetInt32(d);
+			else if (typid == INT2OID)
+				out->i = DatumGetInt16(d);
+			else if (typid == INT8OID)
+				out->i = DatumGetInt64(d);
+			else
+				crit_wrong_type(name, typid, f);
+			out->kind = CRIT_VAL_INT;
+			break;
+		case CRIT_T_NUMBER:
+			if (typid != NUMERICOID)
+				crit_wrong_type(name, typid, f);
+			out->text.ptr = DatumGetCString(DirectFunctionCall1(numeric_out, d));
+			out->text.len = strlen(out->text.ptr);
+			out->kind = CRIT_VAL_NUMBER;
+			break;
+		case CRIT_T_DATE:
+			if (typid != DATEOID)
+				crit_wrong_type(name, typid, f);
+			out->i = DatumGetDateADT(d);
+			out->kind = CRIT_VAL_DATE;
+			break;
+		case CRIT_T_TIMESTAMP:
+			if (typid != TIMESTAMPTZOID)
+				crit_wrong_type(name, typid, f);
+			out->i = DatumGetTimestampTz(d);
+			out->kind = CRIT_VAL_TIMESTAMP;
+			break;
+		case CRIT_T_BOOL:
+			if (typid != BOOLOID)
+				crit_wrong_type(name, typid, f);
+			out->b = DatumGetBool(d);
+			out->kind = CRIT_VAL_BOOL;
+			break;
+		case CRIT_T_UUID:
+			if (typid != UUIDOID)
+				crit_wrong_type(name, typid, f);
+			out->text.ptr = DatumGetCString(DirectFunctionCall1(uuid_out, d));
+			out->text.len = strlen(out->text.ptr);
+			out->kind = CRIT_VAL_UUID;
+			break;
+		case CRIT_T_TAGS:
+			{
+				ArrayType  *arr;
+				Datum	   *elems;
+				bool	   *nulls;
+				int			n;
+				int			i;
+				CritText   *items;
+
+				if (typid != TEXTARRAYOID)
+					crit_wrong_type(name, typid, f);
+				arr = DatumGetArrayTypeP(d);
+				deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+				items = palloc(sizeof(CritText) * Max(n, 1));
+				out->nitems = 0;
+				for (i = 0; i < n; i++)
+				{
+					if (nulls[i])
+					{
+						out->nitems_other++;
+						continue;
+					}
+					items[out->nitems].ptr = VARDATA_ANY(DatumGetTextPP(elems[i]));
+					items[out->nitems].len = VARSIZE_ANY_EXHDR(DatumGetTextPP(elems[i]));
+					out->nitems++;
+				}
+				out->items = items;
+				out->kind = CRIT_VAL_TAGS;
+				break;
+			}
+		case CRIT_T_COUNT:
+			crit_wrong_type(name, typid, f);
+	}
+}
+
+/* The value of a key of a jsonb column, as ->> and @> see it. */
+static void
+crit_json_value(HeapTuple row, TupleDesc desc, const char *name, const CritField *f, CritVal *out)
+{
+	bool		isnull;
+	Oid			typid;
+	Datum		d = crit_column(row, desc, name, &isnull, &typid);
+	Jsonb	   *jb;
+	JsonbValue	v;
+
+	if (!isnull && typid != JSONBOID)
+		crit_wrong_type(name, typid, f);
+	if (isnull)
+	{
+		out->kind = CRIT_VAL_NULL;
+		return;
+	}
+	jb = DatumGetJsonbP(d);
+	out->kind = CRIT_VAL_JSON;
+	out->json_kind = CRIT_J_NULL;
+	if (!JB_ROOT_IS_OBJECT(jb) ||
+		!getKeyJsonValueFromContainer(&jb->root, f->key.ptr, f->key.len, &v))
+		return;
+	switch (v.type)
+	{
+		case jbvNull:
+			return;
+		case jbvString:
+			out->json_kind = CRIT_J_STRING;
+			out->text.ptr = v.val.string.val;
+			out->text.len = v.val.string.len;
+			return;
+		case jbvNumeric:
+			out->json_kind = CRIT_J_NUMBER;
+			out->text.ptr = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
+			out->text.len = strlen(out->text.ptr);
+			return;
+		case jbvBool:
+			out->json_kind = CRIT_J_BOOL;
+			out->text.ptr = v.val.boolean ? "true" : "false";
+			out->text.len = v.val.boolean ? 4 : 5;
+			return;
+		case jbvBinary:
+			{
+				JsonbContainer *c = v.val.binary.data;
+
+				out->text.ptr = JsonbToCString(NULL, c, v.val.binary.len);
+				out->text.len = strlen(out->text.ptr);
+				if (JsonContainerIsArray(c))
+				{
+					uint32		n = JsonContainerSize(c);
+					uint32		i;
+					CritText   *items = palloc(sizeof(CritText) * Max(n, 1));
+
+					out->json_kind = CRIT_J_ARRAY;
+					for (i = 0; i < n; i++)
+					{
+						JsonbValue *e = getIthJsonbValueFromContainer(c, i);
+
+						if (e->type == jbvString)
+						{
+							items[out->nitems].ptr = e->val.string.val;
+							items[out->nitems].len = e->val.string.len;
+							out->nitems++;
+						}
+						else
+							out->nitems_other++;
+					}
+					out->items = items;
+				}
+				else
+					out->json_kind = CRIT_J_OBJECT;
+				return;
+			}
+		default:
+			elog(ERROR, "criteria: unexpected jsonb value type %d", (int) v.type);
+	}
+}
+
+/* CritEvalEnv.value: the record's value of a field. */
+static void
+crit_env_value(void *ctx, const CritField *f, CritVal *out)
+{
+	CritRecord *r = (CritRecord *) ctx;
+	const char *column = r->w->columns[f - r->w->fields];
+
+	if (f->source == CRIT_SRC_JSON)
+	{
+		crit_json_value(r->row, r->desc, column, f, out);
+		return;
+	}
+	if (f->source == CRIT_SRC_COLUMN)
+	{
+		crit_column_value(r->row, r->desc, column, f, out);
+		return;
+	}
+	/* account.*: the contact's live account, read once per record */
+	if (!r->account_read)
+	{
+		bool		isnull;
+		Oid			typid;
+		Datum		account_id = crit_column(r->row, r->desc, "account_id", &isnull, &typid);
+
+		if (!isnull && typid != UUIDOID)
+			elog(ERROR, "criteria: account_id is not a uuid");
+		r->account_read = true;
+		r->no_account = isnull;
+		if (!isnull)
+			r->account = crit_read_row("account", &r->org, account_id, &r->account_desc);
+	}
+	if (r->no_account)
+		out->kind = CRIT_VAL_NO_LINK;
+	else if (!r->account)
+		out->kind = CRIT_VAL_NO_ROW;
+	else
+		crit_column_value(r->account, r->account_desc, column, f, out);
+}
+
+/* CritEvalEnv.timestamp: timestamptz input of a document's text. */
+static int64_t
+crit_env_timestamp(void *ctx, CritText t)
+{
+	(void) ctx;
+	return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(pnstrdup(t.ptr, t.len)),
+												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+}
+
+/* CritEvalEnv.ago: now() - interval, as the SQL computes it. */
+static int64_t
+crit_env_ago(void *ctx, int amount, CritUnit unit)
+{
+	Datum		iv = DirectFunctionCall3(interval_in, CStringGetDatum(psprintf("%d %s", amount, crit_unit_name(unit))),
+										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+
+	(void) ctx;
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+												   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), iv));
+}
+
+/* CritEvalEnv.scratch: memory until the evaluation ends. */
+static char *
+crit_env_scratch(void *ctx, size_t n)
+{
+	(void) ctx;
+	return palloc(n);
+}
+
 PG_FUNCTION_INFO_V1(criteria_match);
-/* crm.criteria_match(criteria, entity, id): does that record match? */
+/*
+ * crm.criteria_match(criteria, entity, id): does that record match?  The
+ * in-memory evaluator on the record's row (one kept plan reads it).
+ */
 Datum
 criteria_match(PG_FUNCTION_ARGS)
 {
 	CritWork   *w = crit_work(PG_GETARG_JSONB_P(0), PG_GETARG_TEXT_PP(1));
-	Oid		   *types;
-	Datum	   *values;
-	int			nargs = w->out.nparams + 2;
-	char	   *sql;
-	bool		found;
-	int			rc;
+	CritProgram *prog = palloc(sizeof(CritProgram));
+	CritRecord	rec;
+	CritEvalEnv env;
+	CritTruth	t = CRIT_FALSE;
 
-	crit_params(w, 1, &types, &values);
-	types[nargs - 1] = UUIDOID;
-	values[nargs - 1] = PG_GETARG_DATUM(2);
-	sql = crit_statement(w, "1", psprintf(" AND t.id = $%d", nargs));
+	memset(&rec, 0, sizeof(rec));
+	rec.w = w;
+	rec.org = crm_current_org_uuid();
+	env.ctx = &rec;
+	env.timestamp = crit_env_timestamp;
+	env.ago = crit_env_ago;
+	env.scratch = crit_env_scratch;
+	env.value = crit_env_value;
+	if (!crit_eval_prepare(&w->doc, crit_lookup, w, &env, prog, &w->err))
+		crit_raise(&w->err);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args(sql, nargs, types, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "criteria_match: %s", SPI_result_code_string(rc));
-	found = SPI_processed > 0;
+	rec.row = crit_read_row(w->entity, &rec.org, PG_GETARG_DATUM(2), &rec.desc);
+	/* (SPI keeps every result's rows and descriptor until SPI_finish) */
+	if (rec.row)
+		t = crit_eval(prog, &env);
 	SPI_finish();
-	PG_RETURN_BOOL(found);
+	PG_RETURN_BOOL(t == CRIT_TRUE);
 }
 
 /*

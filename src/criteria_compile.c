@@ -13,6 +13,8 @@
  * crm.@> on jsonb (leakproof, GIN).  A condition whose field has no value
  * is unknown (SQL NULL), as in SQL: "not" of unknown is unknown, and an
  * unknown document does not match.  include_no_value turns it into true.
+ * Conditions on a contact's account.* fields are never unknown: true when
+ * the contact has a live account that satisfies them, else false.
  */
 #include "criteria_compile.h"
 
@@ -890,8 +892,13 @@ compile_cond(Compiler *c, const CritNode *node)
 	}
 	if (f->source == CRIT_SRC_ACCOUNT)
 	{
-		/* a semi-join, which the account's own indexes serve */
-		emit(c, "(t.account_id IN (SELECT a.id FROM crm.account a WHERE a.organization_id = $1 AND a.deleted_at IS NULL AND ");
+		/*
+		 * A semi-join, which the account's own indexes serve: true or false,
+		 * never unknown (x IN (subquery) would be unknown or false for a
+		 * contact without an account, depending on other accounts).
+		 */
+		emit(c, "(EXISTS (SELECT FROM crm.account a WHERE a.organization_id = $1 AND a.id = t.account_id "
+			 "AND a.deleted_at IS NULL AND ");
 		compile_pred(c, node, f, "a");
 		emit(c, ")%s)", node->include_no_value ? " OR t.account_id IS NULL" : "");
 		return true;

@@ -5,7 +5,8 @@
  *		document; it must never crash, an error must carry a path and a
  *		message, and compiled SQL must carry nothing of the document's text
  *		(no quote but those of its fixed fragments, no ';', no comment) and
- *		reference only parameters that exist.
+ *		reference only parameters that exist; the evaluator then runs on
+ *		a record whose values come from the input too, and must answer.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "criteria_compile.h"
+#include "criteria_eval.h"
 #include "criteria_parse.h"
 
 static const CritField fields[] = {
@@ -44,6 +46,64 @@ lookup(void *ctx, const char *name, size_t len)
 	return NULL;
 }
 
+/* The evaluator's record: each field's value made from a few input bytes. */
+typedef struct FuzzRecord
+{
+	const uint8_t *data;
+	size_t		size;
+	char		scratch[1 << 16];
+	size_t		used;
+} FuzzRecord;
+
+static const CritText items[] = {{"a", 1}, {"VIP", 3}, {"de", 2}, {"", 0}};
+
+static int64_t
+env_timestamp(void *ctx, CritText t)
+{
+	(void) ctx;
+	return (int64_t) t.len * 1000;
+}
+
+static int64_t
+env_ago(void *ctx, int amount, CritUnit unit)
+{
+	(void) ctx;
+	return -(int64_t) amount * (int64_t) (unit + 1);
+}
+
+static char *
+env_scratch(void *ctx, size_t n)
+{
+	FuzzRecord *r = ctx;
+	char	   *p;
+
+	if (n > sizeof(r->scratch) - r->used)
+		r->used = 0;			/* reuse: values are only compared once */
+	p = r->scratch + r->used;
+	r->used += n;
+	return p;
+}
+
+static void
+env_value(void *ctx, const CritField *f, CritVal *out)
+{
+	FuzzRecord *r = ctx;
+	size_t		k = (size_t) (f - fields);
+	uint8_t		b = r->size ? r->data[k % r->size] : 0;
+	static const char *const texts[] = {"VP Sales", "Café", "", "2.5", "NaN", "2025-03-01",
+		"0190a000-0000-7000-8000-000000000001", "-1e5"};
+
+	out->kind = (CritValKind) (b % 12);
+	out->text.ptr = texts[(b >> 4) % 8];
+	out->text.len = strlen(out->text.ptr);
+	out->i = (int64_t) b * 1000 - 5000;
+	out->b = b & 1;
+	out->items = items;
+	out->nitems = (b >> 2) % 5;
+	out->nitems_other = b & 1;
+	out->json_kind = (CritJsonKind) ((b >> 3) % 6);
+}
+
 static void
 fail(const char *what)
 {
@@ -67,13 +127,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static CritDoc *doc;
 	static CritCompiled *out;
+	static CritProgram *prog;
+	static FuzzRecord *rec;
 	CritError	err;
+	CritEvalEnv env;
+	CritTruth	t;
 	const char *s;
 
 	if (!doc)
 	{
 		doc = malloc(sizeof(CritDoc));
 		out = malloc(sizeof(CritCompiled));
+		prog = malloc(sizeof(CritProgram));
+		rec = malloc(sizeof(FuzzRecord));
 	}
 	if (!crit_parse((const char *) data, size, doc, &err))
 	{
@@ -103,5 +169,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n < 1 || n > out->nparams + 1)
 			fail("a parameter number out of range");
 	}
+
+	rec->data = data;
+	rec->size = size;
+	rec->used = 0;
+	env.ctx = rec;
+	env.timestamp = env_timestamp;
+	env.ago = env_ago;
+	env.scratch = env_scratch;
+	env.value = env_value;
+	if (!crit_eval_prepare(doc, lookup, NULL, &env, prog, &err))
+	{
+		check_error(&err);
+		return 0;
+	}
+	t = crit_eval(prog, &env);
+	if (t != CRIT_TRUE && t != CRIT_FALSE && t != CRIT_UNKNOWN)
+		fail("not a truth value");
 	return 0;
 }

@@ -145,6 +145,11 @@ SELECT pg_temp.names('{"all": [{"field": "tags", "op": "has_any", "value": ["eme
 SELECT pg_temp.names('{"not": {"any": [{"field": "tags", "op": "has_any", "value": ["vip"]}, {"field": "title", "op": "contains", "value": "café"}]}}') AS neither,
 	   pg_temp.names('{"any": [{"not": {"not": {"field": "last_name", "op": "eq", "value": "smith"}}}, {"all": [{"field": "do_not_email", "op": "eq", "value": true}]}]}') AS nested,
 	   pg_temp.names('{"field": "account.industry", "op": "eq", "value": "retail", "include_no_value": true}') AS industry_or_none;
+-- Conditions on account.* fields are never unknown: true when the contact
+-- has a live account that satisfies them, else false (so "not" finds the
+-- contacts without an account too).
+SELECT pg_temp.names('{"not": {"field": "account.industry", "op": "eq", "value": "software"}}') AS not_software,
+	   pg_temp.names('{"not": {"field": "account.industry", "op": "is_null"}}') AS not_null_industry;
 
 -- criteria_match answers for one record; soft-deleted records and other
 -- tenants' records never match; criteria_select stops at lim.

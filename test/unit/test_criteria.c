@@ -8,6 +8,7 @@
  * failure.
  */
 #include "criteria_compile.h"
+#include "criteria_eval.h"
 #include "criteria_parse.h"
 
 #include <stdarg.h>
@@ -254,7 +255,7 @@ test_compile(void)
 	compiles("{\"field\": \"tags\", \"op\": \"is_null\"}", "pg_catalog.cardinality(t.tags) = 0", 0, NULL);
 	/* account fields: a semi-join */
 	compiles("{\"field\": \"account.industry\", \"op\": \"eq\", \"value\": \"Retail\"}",
-			 "(t.account_id IN (SELECT a.id FROM crm.account a WHERE a.organization_id = $1 AND a.deleted_at IS NULL AND "
+			 "(EXISTS (SELECT FROM crm.account a WHERE a.organization_id = $1 AND a.id = t.account_id AND a.deleted_at IS NULL AND "
 			 "crm.criteria_fold((a.industry)::pg_catalog.text) COLLATE \"C\" = $2))", 1, (const char *[]) {"retail"});
 	/* custom fields: the key is a parameter too */
 	compiles("{\"field\": \"custom_fields.seats\", \"op\": \"eq\", \"value\": 10}",
@@ -293,6 +294,108 @@ test_compile(void)
 	check(crit_date_valid((CritText) {"2000-02-29", 10}) && !crit_date_valid((CritText) {"1900-02-29", 10}), "leap years");
 }
 
+/* The evaluator's test record: title, tags and custom_fields.seats. */
+static const char *rec_title;	/* NULL: no title */
+static const char *rec_seats;	/* NULL: no key; else a JSON number text */
+static char scratch[4096];
+
+static int64_t
+env_timestamp(void *ctx, CritText t)
+{
+	(void) ctx;
+	(void) t;
+	return 0;
+}
+
+static int64_t
+env_ago(void *ctx, int amount, CritUnit unit)
+{
+	(void) ctx;
+	(void) unit;
+	return -amount;
+}
+
+static char *
+env_scratch(void *ctx, size_t n)
+{
+	(void) ctx;
+	return n <= sizeof(scratch) ? scratch : NULL;
+}
+
+static void
+env_value(void *ctx, const CritField *f, CritVal *v)
+{
+	static const CritText tags[] = {{"vip", 3}};
+
+	(void) ctx;
+	if (strcmp(f->column, "title") == 0 && rec_title)
+	{
+		v->kind = CRIT_VAL_TEXT;
+		v->text.ptr = rec_title;
+		v->text.len = strlen(rec_title);
+	}
+	else if (strcmp(f->column, "tags") == 0)
+	{
+		v->kind = CRIT_VAL_TAGS;
+		v->items = tags;
+		v->nitems = 1;
+	}
+	else if (strcmp(f->column, "custom_fields") == 0)
+	{
+		v->kind = CRIT_VAL_JSON;
+		v->json_kind = rec_seats ? CRIT_J_NUMBER : CRIT_J_NULL;
+		v->text.ptr = rec_seats;
+		v->text.len = rec_seats ? strlen(rec_seats) : 0;
+	}
+	else if (strcmp(f->column, "industry") == 0)
+		v->kind = CRIT_VAL_NO_LINK;
+	else
+		v->kind = CRIT_VAL_NULL;
+}
+
+/* Evaluate a document against the test record. */
+static CritTruth
+eval(const char *json)
+{
+	static CritProgram prog;
+	CritEvalEnv env = {NULL, env_timestamp, env_ago, env_scratch, env_value};
+	CritError	err;
+
+	if (!crit_parse(json, strlen(json), doc, &err) || !crit_compile(doc, lookup, NULL, out, &err) ||
+		!crit_eval_prepare(doc, lookup, NULL, &env, &prog, &err))
+	{
+		check(0, "%s: %s", json, err.message);
+		return CRIT_UNKNOWN;
+	}
+	return crit_eval(&prog, &env);
+}
+
+static void
+test_eval(void)
+{
+	rec_title = "Head of Café";
+	rec_seats = "10.0";
+	check(eval("{\"field\": \"title\", \"op\": \"contains\", \"value\": \"CAFE\"}") == CRIT_TRUE, "folded contains");
+	check(eval("{\"field\": \"title\", \"op\": \"ends_with\", \"value\": \"fé\"}") == CRIT_TRUE, "folded ends_with");
+	check(eval("{\"field\": \"title\", \"op\": \"gt\", \"value\": \"HEAD\"}") == CRIT_TRUE, "byte order");
+	check(eval("{\"field\": \"custom_fields.seats\", \"op\": \"eq\", \"value\": 1e1}") == CRIT_TRUE, "numeric equality");
+	check(eval("{\"field\": \"custom_fields.seats\", \"op\": \"between\", \"value\": [9.99, 10]}") == CRIT_TRUE, "between");
+	check(eval("{\"field\": \"tags\", \"op\": \"has_all\", \"value\": [\"vip\", \"x\"]}") == CRIT_FALSE, "has_all");
+	rec_title = NULL;
+	rec_seats = NULL;
+	check(eval("{\"field\": \"title\", \"op\": \"contains\", \"value\": \"vp\"}") == CRIT_UNKNOWN, "no value: unknown");
+	check(eval("{\"not\": {\"field\": \"title\", \"op\": \"contains\", \"value\": \"vp\"}}") == CRIT_UNKNOWN, "not unknown");
+	check(eval("{\"field\": \"title\", \"op\": \"neq\", \"value\": \"x\", \"include_no_value\": true}") == CRIT_TRUE, "include_no_value");
+	check(eval("{\"any\": [{\"field\": \"title\", \"op\": \"is_null\"}, {\"field\": \"title\", \"op\": \"eq\", \"value\": \"x\"}]}") == CRIT_TRUE, "any: true or unknown");
+	check(eval("{\"all\": [{\"field\": \"title\", \"op\": \"is_null\"}, {\"field\": \"title\", \"op\": \"eq\", \"value\": \"x\"}]}") == CRIT_UNKNOWN, "all: true and unknown");
+	check(eval("{\"not\": {\"field\": \"custom_fields.seats\", \"op\": \"eq\", \"value\": 1}}") == CRIT_TRUE, "containment is false, not unknown");
+	check(eval("{\"field\": \"account.industry\", \"op\": \"eq\", \"value\": \"x\"}") == CRIT_FALSE, "no account: false");
+	check(eval("{\"field\": \"account.industry\", \"op\": \"eq\", \"value\": \"x\", \"include_no_value\": true}") == CRIT_TRUE,
+		  "no account, include_no_value: true");
+	check(crit_date_days((CritText) {"2000-01-01", 10}) == 0 && crit_date_days((CritText) {"1999-12-31", 10}) == -1 &&
+		  crit_date_days((CritText) {"2000-03-01", 10}) == 60, "date days");
+}
+
 int
 main(void)
 {
@@ -301,6 +404,7 @@ main(void)
 	out = malloc(sizeof(CritCompiled));
 	test_parse();
 	test_compile();
+	test_eval();
 	free(doc);
 	free(out);
 	printf("%d passed, %d failed\n", n_passed, n_failed);
