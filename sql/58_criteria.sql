@@ -188,10 +188,24 @@ SELECT f.entity, f.name, f.source, f.column_name, f.type
 	('account', 'territory_id', 'column', 'territory_id', 'uuid'),
 	('account', 'tags', 'column', 'tags', 'tags'),
 	('account', 'created_at', 'column', 'created_at', 'timestamp'),
-	('account', 'updated_at', 'column', 'updated_at', 'timestamp')
+	('account', 'updated_at', 'column', 'updated_at', 'timestamp'),
+	('activity', 'type', 'column', 'type', 'text'),
+	('activity', 'subject', 'column', 'subject', 'text'),
+	('activity', 'status', 'column', 'status', 'text'),
+	('activity', 'priority', 'column', 'priority', 'text'),
+	('activity', 'direction', 'column', 'direction', 'text'),
+	('activity', 'outcome', 'column', 'outcome', 'text'),
+	('activity', 'activity_at', 'column', 'activity_at', 'timestamp'),
+	('activity', 'due_at', 'column', 'due_at', 'timestamp'),
+	('activity', 'completed_at', 'column', 'completed_at', 'timestamp'),
+	('activity', 'duration_minutes', 'column', 'duration_minutes', 'integer'),
+	('activity', 'owner_id', 'column', 'owner_id', 'uuid'),
+	('activity', 'assignee_id', 'column', 'assignee_id', 'uuid'),
+	('activity', 'tags', 'column', 'tags', 'tags'),
+	('activity', 'created_at', 'column', 'created_at', 'timestamp')
   ) AS f(entity, name, source, column_name, type);
-COMMENT ON VIEW crm.criteria_system_field IS 'The criteria fields crm defines for contact, lead and account (columns, and a contact''s account.* fields); part of the extension, the same for every tenant.';
-COMMENT ON COLUMN crm.criteria_system_field.entity IS 'contact, lead or account.';
+COMMENT ON VIEW crm.criteria_system_field IS 'The criteria fields crm defines for contact, lead, account and activity (columns, and a contact''s account.* fields); part of the extension, the same for every tenant.';
+COMMENT ON COLUMN crm.criteria_system_field.entity IS 'contact, lead, account or activity (also the fields of related-record conditions).';
 COMMENT ON COLUMN crm.criteria_system_field.name IS 'The field name criteria use.';
 COMMENT ON COLUMN crm.criteria_system_field.source IS 'column: a column of the record; account: a column of the contact''s account.';
 COMMENT ON COLUMN crm.criteria_system_field.column_name IS 'The column read.';
@@ -276,7 +290,7 @@ SELECT t.entity, t.name, 'json', t.column_name, t.json_key, t.type, false,
   FROM crm.criteria_tenant_field t
  WHERE t.organization_id = crm.current_org();
 COMMENT ON VIEW crm.criteria_field IS 'The criteria fields of the current tenant: crm''s (is_system), its custom fields (custom_fields.<name>) and its own additions (crm.criteria_tenant_field).';
-COMMENT ON COLUMN crm.criteria_field.entity IS 'contact, lead or account.';
+COMMENT ON COLUMN crm.criteria_field.entity IS 'contact, lead, account or activity.';
 COMMENT ON COLUMN crm.criteria_field.name IS 'The field name criteria use.';
 COMMENT ON COLUMN crm.criteria_field.source IS 'column, account (a contact''s account) or json (a key of a jsonb column).';
 COMMENT ON COLUMN crm.criteria_field.column_name IS 'The column read.';

@@ -47,6 +47,14 @@
 #include "crm.h"
 #include "similarity.h"
 
+/* The fields of one entity, as the compiler and the evaluator see them. */
+typedef struct CritFieldSet
+{
+	int			n;
+	CritField  *fields;
+	char	  **columns;		/* the unquoted column name of each field */
+} CritFieldSet;
+
 /* A document and its compiled form, with the catalog it was checked against. */
 typedef struct CritWork
 {
@@ -54,24 +62,51 @@ typedef struct CritWork
 	CritCompiled out;
 	CritError	err;
 	char		entity[NAMEDATALEN];
-	int			nfields;
-	CritField  *fields;
-	char	  **columns;		/* the unquoted column name of each field */
+	CritFieldSet self;			/* the entity's fields */
+	bool		activity_loaded;
+	CritFieldSet activity;		/* activity fields (related conditions) */
+	bool		has_link;
+	CritField	link;			/* activity's column referencing the entity */
+	char	   *link_column;
 } CritWork;
 
-/* Kept plan reading the current tenant's catalog of an entity. */
+/* Kept plans reading the current tenant's catalog, and activity's link. */
 static SPIPlanPtr crit_fields_plan = NULL;
+static SPIPlanPtr crit_link_plan = NULL;
+
+static void crit_load_fields(CritFieldSet *set, const char *entity);
+static char *crit_link_of(const char *entity);
 
 /* Look a field up by name (the compiler's CritLookup). */
 static const CritField *
-crit_lookup(void *ctx, const char *name, size_t len)
+crit_lookup(void *ctx, const char *related, const char *name, size_t len)
 {
 	CritWork   *w = (CritWork *) ctx;
+	CritFieldSet *set = &w->self;
 	int			i;
 
-	for (i = 0; i < w->nfields; i++)
-		if (w->fields[i].name.len == len && memcmp(w->fields[i].name.ptr, name, len) == 0)
-			return &w->fields[i];
+	if (related)
+	{
+		if (!w->activity_loaded)
+		{
+			w->activity_loaded = true;
+			crit_load_fields(&w->activity, "activity");
+			w->link_column = crit_link_of(w->entity);
+			if (w->link_column)
+			{
+				w->has_link = true;
+				w->link.name.ptr = "";
+				w->link.type = CRIT_T_UUID;
+				w->link.column = quote_identifier(w->link_column);
+			}
+		}
+		if (len == 0)
+			return w->has_link ? &w->link : NULL;
+		set = &w->activity;
+	}
+	for (i = 0; i < set->n; i++)
+		if (set->fields[i].name.len == len && memcmp(set->fields[i].name.ptr, name, len) == 0)
+			return &set->fields[i];
 	return NULL;
 }
 
@@ -88,53 +123,86 @@ spi_text(HeapTuple tup, TupleDesc desc, int col, const char *what)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
-/*
- * Load the fields of the entity for the current tenant into w (memory of
- * the caller's context).  An entity without fields does not exist.
- */
-static void
-crit_load_fields(CritWork *w, text *entity)
+/* A kept plan (prepared on first use). */
+static SPIPlanPtr
+crit_keep(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
-	char	   *ent = text_to_cstring(entity);
-	Datum		arg = PointerGetDatum(entity);
-	MemoryContext caller = CurrentMemoryContext;
-	uint64		i;
-	int			rc;
-
-	if (strlen(ent) >= NAMEDATALEN)
-		ent[NAMEDATALEN - 1] = '\0';
-	strlcpy(w->entity, ent, sizeof(w->entity));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (crit_fields_plan == NULL)
+	if (*slot == NULL)
 	{
-		Oid			argtypes[1] = {TEXTOID};
-		SPIPlanPtr	plan = SPI_prepare("SELECT name, source, column_name, json_key, type, is_list"
-									   "  FROM crm.criteria_field WHERE entity OPERATOR(pg_catalog.=) $1",
-									   1, argtypes);
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(plan) != 0)
 			elog(ERROR, "SPI_keepplan failed");
-		crit_fields_plan = plan;
+		*slot = plan;
 	}
-	rc = SPI_execute_plan(crit_fields_plan, &arg, NULL, true, 0);
+	return *slot;
+}
+
+/*
+ * The column of crm.activity that references the entity (its foreign key
+ * to crm.<entity> pairs organization_id with it), or NULL.  From the
+ * catalog, not a list: activity gains links as other issues add them.
+ */
+static char *
+crit_link_of(const char *entity)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		arg = CStringGetTextDatum(entity);
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *result = NULL;
+	int			rc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_plan(crit_keep(&crit_link_plan,
+									"SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_constraint k"
+									"  JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[2]"
+									" WHERE k.contype = 'f' AND k.conrelid = 'crm.activity'::pg_catalog.regclass"
+									"   AND k.confrelid = (SELECT c.oid FROM pg_catalog.pg_class c"
+									"                       WHERE c.relnamespace = 'crm'::pg_catalog.regnamespace AND c.relname = $1)"
+									"   AND pg_catalog.cardinality(k.conkey) = 2",
+									1, argtypes),
+						  &arg, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading the links of crm.activity failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+		result = MemoryContextStrdup(caller, spi_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, "link"));
+	SPI_finish();
+	return result;
+}
+
+/*
+ * Load the fields of the entity for the current tenant into set (memory of
+ * the caller's context).
+ */
+static void
+crit_load_fields(CritFieldSet *set, const char *entity)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		arg = CStringGetTextDatum(entity);
+	MemoryContext caller = CurrentMemoryContext;
+	uint64		i;
+	int			rc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_plan(crit_keep(&crit_fields_plan,
+									"SELECT name, source, column_name, json_key, type, is_list"
+									"  FROM crm.criteria_field WHERE entity OPERATOR(pg_catalog.=) $1",
+									1, argtypes),
+						  &arg, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading crm.criteria_field failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown entity \"%s\"", ent),
-				 errhint("Criteria apply to the entities contact, lead and account.")));
-	w->nfields = (int) SPI_processed;
-	w->fields = MemoryContextAllocZero(caller, sizeof(CritField) * SPI_processed);
-	w->columns = MemoryContextAllocZero(caller, sizeof(char *) * SPI_processed);
+	set->n = (int) SPI_processed;
+	set->fields = MemoryContextAllocZero(caller, sizeof(CritField) * Max(SPI_processed, 1));
+	set->columns = MemoryContextAllocZero(caller, sizeof(char *) * Max(SPI_processed, 1));
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		CritField  *f = &w->fields[i];
+		CritField  *f = &set->fields[i];
 		char	   *name = spi_text(tup, desc, 1, "name");
 		char	   *source = spi_text(tup, desc, 2, "source");
 		char	   *column = spi_text(tup, desc, 3, "column_name");
@@ -151,7 +219,7 @@ crit_load_fields(CritWork *w, text *entity)
 		f->name.ptr = MemoryContextStrdup(caller, name);
 		f->name.len = strlen(name);
 		f->column = MemoryContextStrdup(caller, quote_identifier(column));
-		w->columns[i] = MemoryContextStrdup(caller, column);
+		set->columns[i] = MemoryContextStrdup(caller, column);
 		if (key)
 		{
 			f->key.ptr = MemoryContextStrdup(caller, key);
@@ -191,7 +259,15 @@ crit_prepare(CritWork *w, Jsonb *criteria, text *entity)
 		return false;
 	}
 	json = JsonbToCString(NULL, &criteria->root, VARSIZE(criteria));
-	crit_load_fields(w, entity);
+	strlcpy(w->entity, text_to_cstring(entity), sizeof(w->entity));
+	w->activity_loaded = false;
+	w->has_link = false;
+	crit_load_fields(&w->self, w->entity);
+	if (w->self.n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown entity \"%s\"", w->entity),
+				 errhint("Criteria apply to the entities contact, lead, account and activity.")));
 	if (!crit_parse(json, strlen(json), &w->doc, &w->err))
 		return false;
 	return crit_compile(&w->doc, crit_lookup, w, &w->out, &w->err);
@@ -472,6 +548,9 @@ typedef struct CritRecord
 	bool		no_account;		/* account_id is NULL */
 	HeapTuple	account;		/* NULL: deleted or absent */
 	TupleDesc	account_desc;
+	const CritEvalEnv *env;
+	HeapTuple	related_row;	/* the related row a "where" looks at */
+	TupleDesc	related_desc;
 } CritRecord;
 
 /* Kept plans reading one live record by id, per entity (and the account). */
@@ -758,16 +837,20 @@ static void
 crit_env_value(void *ctx, const CritField *f, CritVal *out)
 {
 	CritRecord *r = (CritRecord *) ctx;
-	const char *column = r->w->columns[f - r->w->fields];
+	CritWork   *w = r->w;
+	bool		related = w->activity.n > 0 && f >= w->activity.fields && f < w->activity.fields + w->activity.n;
+	const char *column = related ? w->activity.columns[f - w->activity.fields] : w->self.columns[f - w->self.fields];
+	HeapTuple	row = related ? r->related_row : r->row;
+	TupleDesc	desc = related ? r->related_desc : r->desc;
 
 	if (f->source == CRIT_SRC_JSON)
 	{
-		crit_json_value(r->row, r->desc, column, f, out);
+		crit_json_value(row, desc, column, f, out);
 		return;
 	}
 	if (f->source == CRIT_SRC_COLUMN)
 	{
-		crit_column_value(r->row, r->desc, column, f, out);
+		crit_column_value(row, desc, column, f, out);
 		return;
 	}
 	/* account.*: the contact's live account, read once per record */
@@ -790,6 +873,69 @@ crit_env_value(void *ctx, const CritField *f, CritVal *out)
 		out->kind = CRIT_VAL_NO_ROW;
 	else
 		crit_column_value(r->account, r->account_desc, column, f, out);
+}
+
+/* Kept plans reading a record's live activities, per entity. */
+static struct
+{
+	char		entity[NAMEDATALEN];
+	SPIPlanPtr	plan;
+}			crit_related_plans[CRIT_ROW_PLANS];
+
+/*
+ * CritEvalEnv.related: count the record's live activities since "since"
+ * that satisfy the condition's "where", up to at_least (one kept plan).
+ */
+static int64_t
+crit_env_related(void *ctx, const CritProgram *prog, const CritNode *node, int64_t at_least, int64_t since)
+{
+	CritRecord *r = (CritRecord *) ctx;
+	CritWork   *w = r->w;
+	Oid			argtypes[3] = {UUIDOID, UUIDOID, TIMESTAMPTZOID};
+	Datum		args[3];
+	SPIPlanPtr	plan = NULL;
+	SPITupleTable *rows;
+	bool		isnull;
+	Oid			typid;
+	int64_t		n = 0;
+	uint64		i;
+	int			k;
+	int			rc;
+
+	if (!w->has_link)
+		elog(ERROR, "criteria: activity is not related to %s", w->entity);
+	for (k = 0; k < CRIT_ROW_PLANS && crit_related_plans[k].plan; k++)
+		if (strcmp(crit_related_plans[k].entity, w->entity) == 0)
+			break;
+	if (k == CRIT_ROW_PLANS)
+		elog(ERROR, "too many criteria entities");
+	if (crit_related_plans[k].plan == NULL)
+	{
+		strlcpy(crit_related_plans[k].entity, w->entity, NAMEDATALEN);
+		crit_keep(&crit_related_plans[k].plan,
+				  psprintf("SELECT r.* FROM crm.activity r WHERE r.organization_id = $1 AND r.%s = $2"
+						   " AND r.deleted_at IS NULL AND r.activity_at >= $3", quote_identifier(w->link_column)),
+				  3, argtypes);
+	}
+	plan = crit_related_plans[k].plan;
+	args[0] = UUIDPGetDatum(&r->org);
+	args[1] = crit_column(r->row, r->desc, "id", &isnull, &typid);
+	if (isnull || typid != UUIDOID)
+		elog(ERROR, "criteria: the record's id is not a uuid");
+	args[2] = TimestampTzGetDatum(since);
+	rc = SPI_execute_plan(plan, args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "criteria: reading activities failed: %s", SPI_result_code_string(rc));
+	rows = SPI_tuptable;
+	for (i = 0; i < rows->numvals && n < at_least; i++)
+	{
+		r->related_row = rows->vals[i];
+		r->related_desc = rows->tupdesc;
+		if (crit_eval_where(prog, node, r->env) == CRIT_TRUE)
+			n++;
+	}
+	r->related_row = NULL;
+	return n;
 }
 
 /* CritEvalEnv.timestamp: timestamptz input of a document's text. */
@@ -843,6 +989,8 @@ criteria_match(PG_FUNCTION_ARGS)
 	env.ago = crit_env_ago;
 	env.scratch = crit_env_scratch;
 	env.value = crit_env_value;
+	env.related = crit_env_related;
+	rec.env = &env;
 	if (!crit_eval_prepare(&w->doc, crit_lookup, w, &env, prog, &w->err))
 		crit_raise(&w->err);
 	if (SPI_connect() != SPI_OK_CONNECT)

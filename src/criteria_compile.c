@@ -279,6 +279,7 @@ typedef struct Compiler
 {
 	CritLookup	lookup;
 	void	   *ctx;
+	const char *related;		/* inside a related condition's "where": its kind */
 	CritCompiled *out;
 	CritError  *err;
 	bool		overflow;
@@ -841,11 +842,13 @@ compile_pred(Compiler *c, const CritNode *node, const CritField *f, const char *
 	return true;
 }
 
+static bool compile_node(Compiler *c, const CritNode *node);
+
 /* One condition: look the field up, check operator and value, compile. */
 static bool
 compile_cond(Compiler *c, const CritNode *node)
 {
-	const CritField *f = c->lookup(c->ctx, node->field.ptr, node->field.len);
+	const CritField *f = c->lookup(c->ctx, c->related, node->field.ptr, node->field.len);
 	CritOpMask	allowed;
 	char		msg[CRIT_MSG_SIZE];
 	char		hint[CRIT_MSG_SIZE];
@@ -903,7 +906,65 @@ compile_cond(Compiler *c, const CritNode *node)
 		emit(c, ")%s)", node->include_no_value ? " OR t.account_id IS NULL" : "");
 		return true;
 	}
-	return compile_pred(c, node, f, "t");
+	return compile_pred(c, node, f, c->related ? "r" : "t");
+}
+
+/*
+ * A related-record condition: at least N live related rows (linked to the
+ * record, within the interval, matching "where"), counted no further than N
+ * (the LIMIT), through the related table's timeline index.
+ */
+static bool
+compile_related(Compiler *c, const CritNode *node)
+{
+	char		kind[64];
+	const CritField *link;
+	char		nbuf[24];
+	CritText	nt;
+	int			n;
+
+	if (c->related)
+		return cond_error(c, node, CRIT_ERR_INVALID, ".related", "Write the conditions on the related record directly in \"where\".",
+						  "related-record conditions cannot be nested");
+	snprintf(kind, sizeof(kind), "%.*s", (int) (node->field.len > 60 ? 60 : node->field.len), node->field.ptr);
+	if (node->field.len > 60 || strcmp(kind, "activity") != 0 ||
+		!(link = c->lookup(c->ctx, "activity", "", 0)))
+	{
+		char		q[96];
+		char		msg[CRIT_MSG_SIZE];
+
+		crit_quote(node->field, q, sizeof(q));
+		snprintf(msg, sizeof(msg), "unknown kind of related record %s", q);
+		return cond_error(c, node, CRIT_ERR_INVALID, ".related", "Related records: activity (of contacts, leads and accounts).", msg);
+	}
+	snprintf(nbuf, sizeof(nbuf), "%d", node->at_least);
+	nt.ptr = nbuf;
+	nt.len = strlen(nbuf);
+	n = param_raw(c, CRIT_P_INT4, nt);
+	emit(c, "((SELECT pg_catalog.count(*) FROM (SELECT FROM crm.activity r WHERE r.organization_id = $1 AND r.%s = t.id "
+		 "AND r.deleted_at IS NULL", link->column);
+	if (node->has_within)
+	{
+		char		ibuf[48];
+		CritText	it;
+		int			p;
+
+		snprintf(ibuf, sizeof(ibuf), "%d %s", node->amount, crit_unit_name(node->unit));
+		it.ptr = ibuf;
+		it.len = strlen(ibuf);
+		p = param_raw(c, CRIT_P_INTERVAL, it);
+		emit(c, " AND r.activity_at >= (pg_catalog.now() OPERATOR(pg_catalog.-) $%d)", p);
+	}
+	if (node->first)
+	{
+		emit(c, " AND ");
+		c->related = "activity";
+		if (!compile_node(c, node->first))
+			return false;
+		c->related = NULL;
+	}
+	emit(c, " LIMIT $%d) s) >= $%d)", n, n);
+	return true;
 }
 
 static bool
@@ -915,6 +976,8 @@ compile_node(Compiler *c, const CritNode *node)
 	{
 		case CRIT_COND:
 			return compile_cond(c, node);
+		case CRIT_RELATED:
+			return compile_related(c, node);
 		case CRIT_NOT:
 			emit(c, "(NOT ");
 			if (!compile_node(c, node->first))
@@ -953,6 +1016,7 @@ crit_compile(const CritDoc *doc, CritLookup lookup, void *ctx, CritCompiled *out
 	c.out = out;
 	c.err = err;
 	c.overflow = false;
+	c.related = NULL;
 	if (!doc->root)
 	{
 		crit_error(err, CRIT_ERR_INVALID, "$", NULL, "no document");

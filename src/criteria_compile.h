@@ -14,7 +14,8 @@
  * "How it compiles").
  *
  * SQL aliases: t is the record's table; a is crm.account in the subquery
- * of a contact's account.* fields.
+ * of a contact's account.* fields; r is the related table of a related-record
+ * condition.
  */
 #ifndef CRM_CRITERIA_COMPILE_H
 #define CRM_CRITERIA_COMPILE_H
@@ -62,8 +63,13 @@ typedef struct CritField
 	bool		exact;
 } CritField;
 
-/* The field of a name, or NULL; ctx is the caller's. */
-typedef const CritField *(*CritLookup) (void *ctx, const char *name, size_t len);
+/*
+ * The field of a name, or NULL; ctx is the caller's.  related: NULL for the
+ * record's own fields, else the kind of related record ("activity") whose
+ * fields a related-record condition's "where" uses; with an empty name, the
+ * column of that kind linking it to the record (NULL: not related).
+ */
+typedef const CritField *(*CritLookup) (void *ctx, const char *related, const char *name, size_t len);
 
 /* The types of parameters (the caller maps them to PostgreSQL types). */
 typedef enum CritParamType

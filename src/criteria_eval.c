@@ -174,10 +174,24 @@ crit_eval_prepare(const CritDoc *doc, CritLookup lookup, void *lctx,
 		const CritJson *v;
 		int			ti = prog->ntexts;
 		int			ii = prog->nints;
+		const CritNode *up;
+		const char *related = NULL;
 
+		if (n->kind == CRIT_RELATED)
+		{
+			if (!keep_int(&p, n->at_least) ||
+				!keep_int(&p, n->has_within ? env->ago(env->ctx, n->amount, n->unit) : INT64_MIN))
+				goto too_large;
+			pp->ints = &prog->ints[ii];
+			pp->nvals = 2;
+			continue;
+		}
 		if (n->kind != CRIT_COND)
 			continue;
-		pp->field = lookup(lctx, n->field.ptr, n->field.len);
+		for (up = n->parent; up; up = up->parent)
+			if (up->kind == CRIT_RELATED)
+				related = "activity";
+		pp->field = lookup(lctx, related, n->field.ptr, n->field.len);
 		if (!pp->field)
 		{
 			crit_error(err, CRIT_ERR_UNKNOWN_FIELD, "$", NULL, "unknown field");
@@ -560,6 +574,12 @@ eval_node(const CritProgram *prog, const CritNode *n, const CritEvalEnv *env)
 	{
 		case CRIT_COND:
 			return eval_cond(prog, n, env);
+		case CRIT_RELATED:
+			{
+				const CritPrepared *pp = &prog->prep[n - prog->doc->nodes];
+
+				return truth(env->related(env->ctx, prog, n, pp->ints[0], pp->ints[1]) >= pp->ints[0]);
+			}
 		case CRIT_NOT:
 			return t_not(eval_node(prog, n->first, env));
 		case CRIT_ALL:
@@ -581,6 +601,13 @@ eval_node(const CritProgram *prog, const CritNode *n, const CritEvalEnv *env)
 			return acc;
 	}
 	return CRIT_UNKNOWN;
+}
+
+/* Evaluate a related condition's "where" on the current related row. */
+CritTruth
+crit_eval_where(const CritProgram *prog, const CritNode *related, const CritEvalEnv *env)
+{
+	return related->first ? eval_node(prog, related->first, env) : CRIT_TRUE;
 }
 
 /* Evaluate a prepared document. */

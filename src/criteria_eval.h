@@ -65,6 +65,8 @@ typedef struct CritVal
 	CritJsonKind json_kind;
 } CritVal;
 
+struct CritProgram;
+
 /* What the evaluator needs from its caller. */
 typedef struct CritEvalEnv
 {
@@ -75,8 +77,19 @@ typedef struct CritEvalEnv
 	int64_t		(*ago) (void *ctx, int amount, CritUnit unit);
 	/* n bytes of memory valid until the evaluation ends */
 	char	   *(*scratch) (void *ctx, size_t n);
-	/* the record's value of a field */
+	/*
+	 * the record's value of a field (inside a related condition's "where":
+	 * the value of the related row being looked at)
+	 */
 	void		(*value) (void *ctx, const CritField *field, CritVal *out);
+	/*
+	 * A related-record condition: how many of the record's live related rows
+	 * of that kind with activity_at >= since (INT64_MIN: any) satisfy the
+	 * node's "where" -- crit_eval_where on each, with value() answering for
+	 * that row -- counting no further than at_least.
+	 */
+	int64_t		(*related) (void *ctx, const struct CritProgram *prog, const CritNode *node,
+							int64_t at_least, int64_t since);
 } CritEvalEnv;
 
 /* The prepared form of one condition. */
@@ -112,6 +125,13 @@ extern bool crit_eval_prepare(const CritDoc *doc, CritLookup lookup, void *lctx,
 
 /* Evaluate the prepared document against the record env describes. */
 extern CritTruth crit_eval(const CritProgram *prog, const CritEvalEnv *env);
+
+/*
+ * Evaluate a related-record condition's "where" against the related row
+ * env->value now answers for (true when the condition has no "where").
+ */
+extern CritTruth crit_eval_where(const CritProgram *prog, const CritNode *related,
+								 const CritEvalEnv *env);
 
 /* Days since 2000-01-01 of a valid YYYY-MM-DD text. */
 extern int64_t crit_date_days(CritText t);

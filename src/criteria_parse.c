@@ -26,7 +26,8 @@ static const char *const unit_names[] = {
 };
 
 #define COND_KEYS "field, op, value, include_no_value"
-#define GROUP_KEYS "all, any, not (a group) or field (a condition)"
+#define GROUP_KEYS "all, any, not (a group), field (a condition) or related (a related-record condition)"
+#define RELATED_KEYS "related, where, at_least, within_last"
 
 /* The name of an operator. */
 const char *
@@ -582,6 +583,9 @@ crit_node_path(const CritNode *node, char *buf, size_t size)
 			case CRIT_ANY:
 				snprintf(tmp, sizeof(tmp), ".any[%d]", c->index);
 				break;
+			case CRIT_RELATED:
+				snprintf(tmp, sizeof(tmp), ".where");
+				break;
 			default:
 				snprintf(tmp, sizeof(tmp), ".not");
 				break;
@@ -865,6 +869,81 @@ build_cond(Builder *b, const CritJson *j, CritNode *node)
 	return check_value(b, node, has_value ? value : NULL);
 }
 
+/* A related-record condition. */
+static bool
+build_related(Builder *b, const CritJson *j, CritNode *node)
+{
+	const CritJson *m;
+	const CritJson *where = NULL;
+	char		msg[CRIT_MSG_SIZE];
+	char		q[96];
+
+	node->kind = CRIT_RELATED;
+	node->at_least = 1;
+	for (m = j->first; m; m = m->next)
+	{
+		if (key_is(m, "related"))
+		{
+			if (m->kind != CRIT_J_STRING || m->text.len == 0)
+				return invalid_at(b, node, ".related", "Related records: activity.",
+								  "\"related\" must name the kind of related record");
+			node->field = m->text;
+		}
+		else if (key_is(m, "where"))
+			where = m;
+		else if (key_is(m, "at_least"))
+		{
+			long		n = 0;
+			size_t		i;
+
+			if (m->kind != CRIT_J_NUMBER || m->text.ptr[0] == '-' || m->text.len > 7)
+				n = -1;
+			for (i = 0; n >= 0 && i < m->text.len; i++)
+			{
+				if (m->text.ptr[i] < '0' || m->text.ptr[i] > '9')
+					n = -1;
+				else
+					n = n * 10 + (m->text.ptr[i] - '0');
+			}
+			if (n < 1 || n > CRIT_MAX_AT_LEAST)
+				return invalid_at(b, node, ".at_least", "Write a whole number from 1 to 1000000.",
+								  "\"at_least\" must be a whole number from 1 to 1000000");
+			node->at_least = (int) n;
+		}
+		else if (key_is(m, "within_last"))
+		{
+			if (m->kind != CRIT_J_STRING || !parse_interval(m->text, &node->amount, &node->unit))
+				return invalid_at(b, node, ".within_last",
+								  "Write \"N unit\": N from 1 to 100000, unit minutes, hours, days, weeks, months or years.",
+								  "\"within_last\" takes an interval such as \"30 days\"");
+			node->has_within = true;
+		}
+		else
+		{
+			char		sfx[CRIT_PATH_SIZE];
+
+			crit_quote(m->key, q, sizeof(q));
+			snprintf(sfx, sizeof(sfx), ".%.*s", (int) (m->key.len > 60 ? 60 : m->key.len), m->key.ptr);
+			snprintf(msg, sizeof(msg), "unknown key %s in a related-record condition", q);
+			return invalid_at(b, node, sfx, "A related-record condition has the keys " RELATED_KEYS ".", msg);
+		}
+	}
+	if (where)
+	{
+		CritNode   *child;
+
+		if (where->kind != CRIT_J_OBJECT)
+			return invalid_at(b, node, ".where", "Write {\"where\": {\"field\": ...}}.",
+							  "\"where\" takes one condition or group (an object)");
+		if (!(child = new_node(b, node, -1)))
+			return false;
+		node->first = child;
+		node->count = 1;
+		return build_node(b, where, child);
+	}
+	return true;
+}
+
 /* A group's members (an array of documents). */
 static bool
 build_group(Builder *b, const CritJson *arr, CritNode *node, const char *key)
@@ -915,8 +994,12 @@ build_node(Builder *b, const CritJson *j, CritNode *node)
 		return invalid_at(b, node, NULL, "Write {\"all\": [...]}, {\"any\": [...]}, {\"not\": {...}} or {\"field\": ..., \"op\": ...}.", msg);
 	}
 	for (m = j->first; m; m = m->next)
+	{
 		if (key_is(m, "field"))
 			return build_cond(b, j, node);
+		if (key_is(m, "related"))
+			return build_related(b, j, node);
+	}
 	if (j->count != 1)
 	{
 		if (j->count == 0)

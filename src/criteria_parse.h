@@ -118,7 +118,8 @@ typedef enum CritNodeKind
 	CRIT_ALL = 0,
 	CRIT_ANY,
 	CRIT_NOT,
-	CRIT_COND
+	CRIT_COND,
+	CRIT_RELATED				/* at least N related records matching "where" */
 } CritNodeKind;
 
 /* The units of within_last / before_last ("30 days"). */
@@ -135,13 +136,19 @@ typedef enum CritUnit
 /* Largest amount of an interval ("36500 days"). */
 #define CRIT_MAX_AMOUNT		100000
 
+/* Largest at_least of a related-record condition. */
+#define CRIT_MAX_AT_LEAST	1000000
+
 /*
  * A group or a condition.  parent/index locate it for error paths (index:
- * position in the parent's list; -1 under "not" and at the root).
+ * position in the parent's list; -1 under "not", "where" and at the root).
  * Groups list their members through first/next (a "not" has exactly one).
  * A condition has its field name, operator, value (NULL when the operator
  * takes none) and include_no_value; within_last / before_last also carry
- * their parsed interval (amount, unit).
+ * their parsed interval (amount, unit).  A related-record condition
+ * {"related": "activity", "where": {...}, "at_least": 3, "within_last":
+ * "30 days"} has the kind in field, its "where" as its only member (none:
+ * any related record), at_least, and its interval when has_within.
  */
 typedef struct CritNode
 {
@@ -157,6 +164,8 @@ typedef struct CritNode
 	bool		include_no_value;
 	int			amount;
 	CritUnit	unit;
+	int			at_least;
+	bool		has_within;
 } CritNode;
 
 /*

@@ -34,12 +34,28 @@ static const CritField fields[] = {
 	{{"cf.l", 4}, CRIT_T_TEXT, CRIT_SRC_JSON, "custom_fields", {"l", 1}, 0, true, false},
 };
 
+/* Activities: the link column, then the fields. */
+static const CritField activity_fields[] = {
+	{{"", 0}, CRIT_T_UUID, CRIT_SRC_COLUMN, "contact_id", {NULL, 0}, 0, false, false},
+	{{"type", 4}, CRIT_T_TEXT, CRIT_SRC_COLUMN, "type", {NULL, 0}, 0, false, false},
+	{{"activity_at", 11}, CRIT_T_TIMESTAMP, CRIT_SRC_COLUMN, "activity_at", {NULL, 0}, 0, false, false},
+};
+
 static const CritField *
-lookup(void *ctx, const char *name, size_t len)
+lookup(void *ctx, const char *related, const char *name, size_t len)
 {
 	size_t		i;
 
 	(void) ctx;
+	if (related)
+	{
+		if (len == 0)
+			return &activity_fields[0];
+		for (i = 1; i < sizeof(activity_fields) / sizeof(activity_fields[0]); i++)
+			if (activity_fields[i].name.len == len && memcmp(activity_fields[i].name.ptr, name, len) == 0)
+				return &activity_fields[i];
+		return NULL;
+	}
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		if (fields[i].name.len == len && memcmp(fields[i].name.ptr, name, len) == 0)
 			return &fields[i];
@@ -56,6 +72,7 @@ typedef struct FuzzRecord
 } FuzzRecord;
 
 static const CritText items[] = {{"a", 1}, {"VIP", 3}, {"de", 2}, {"", 0}};
+static const CritEvalEnv *current_env;
 
 static int64_t
 env_timestamp(void *ctx, CritText t)
@@ -102,6 +119,21 @@ env_value(void *ctx, const CritField *f, CritVal *out)
 	out->nitems = (b >> 2) % 5;
 	out->nitems_other = b & 1;
 	out->json_kind = (CritJsonKind) ((b >> 3) % 6);
+}
+
+/* Each record has three related rows, seen through the same value(). */
+static int64_t
+env_related(void *ctx, const CritProgram *prog, const CritNode *node, int64_t at_least, int64_t since)
+{
+	int64_t		n = 0;
+	int			i;
+
+	(void) ctx;
+	(void) since;
+	for (i = 0; i < 3 && n < at_least; i++)
+		if (crit_eval_where(prog, node, current_env) == CRIT_TRUE)
+			n++;
+	return n;
 }
 
 static void
@@ -178,6 +210,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	env.ago = env_ago;
 	env.scratch = env_scratch;
 	env.value = env_value;
+	env.related = env_related;
+	current_env = &env;
 	if (!crit_eval_prepare(doc, lookup, NULL, &env, prog, &err))
 	{
 		check_error(&err);

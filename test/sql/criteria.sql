@@ -151,6 +151,24 @@ SELECT pg_temp.names('{"not": {"any": [{"field": "tags", "op": "has_any", "value
 SELECT pg_temp.names('{"not": {"field": "account.industry", "op": "eq", "value": "software"}}') AS not_software,
 	   pg_temp.names('{"not": {"field": "account.industry", "op": "is_null"}}') AS not_null_industry;
 
+-- Related records: "at least 2 completed meetings in the last 30 days";
+-- deleted activities do not count; "not" finds the contacts without any.
+INSERT INTO crm.activity (type, subject, status, contact_id, activity_at, deleted_at)
+SELECT t, 'x', st, c.id, now() - make_interval(days => d), del
+  FROM crm.contact c, (VALUES ('Smith', 'meeting', 'completed', 2, NULL::timestamptz), ('Smith', 'meeting', 'completed', 10, NULL),
+							  ('Smith', 'meeting', 'completed', 45, NULL), ('Müller', 'meeting', 'completed', 1, NULL),
+							  ('Müller', 'meeting', 'completed', 3, now()), ('O''Brien', 'call', 'planned', 5, NULL)) AS v(n, t, st, d, del)
+ WHERE c.last_name = v.n AND c.deleted_at IS NULL;
+SELECT pg_temp.names('{"related": "activity", "at_least": 2, "within_last": "30 days", "where": {"all": [
+						{"field": "type", "op": "eq", "value": "Meeting"}, {"field": "status", "op": "eq", "value": "completed"}]}}') AS two_meetings_30d,
+	   pg_temp.names('{"related": "activity", "at_least": 3, "where": {"field": "type", "op": "eq", "value": "meeting"}}') AS three_meetings,
+	   pg_temp.names('{"related": "activity"}') AS any_activity,
+	   pg_temp.names('{"not": {"related": "activity", "within_last": "1 week"}}') AS quiet_for_a_week;
+SELECT * FROM crm.criteria_validate('{"related": "activity", "where": {"field": "title", "op": "is_null"}}', 'contact');
+SELECT * FROM crm.criteria_validate('{"related": "activity", "at_least": -1}', 'contact');
+SELECT * FROM crm.criteria_validate('{"related": "note"}', 'lead');
+SELECT count(*) AS lead_activity_ok FROM crm.criteria_select('{"related": "activity", "at_least": 1}', 'lead');
+
 -- criteria_match answers for one record; soft-deleted records and other
 -- tenants' records never match; criteria_select stops at lim.
 SELECT c.last_name, crm.criteria_match('{"field": "title", "op": "contains", "value": "vp"}', 'contact', c.id) AS vp
@@ -229,8 +247,13 @@ SELECT :'org_a', 'Filler' || g, 'Person' || g, 'p' || g || '@filler.example', AR
 	   jsonb_build_object('seats', g % 1000), now() - make_interval(days => g),
 	   ('5c000000-0000-7000-8000-' || lpad((g % 2000 + 1)::text, 12, '0'))::uuid
   FROM generate_series(1, 5000) g;
+INSERT INTO crm.activity (organization_id, type, subject, contact_id, activity_at)
+SELECT :'org_a', CASE WHEN g % 2 = 0 THEN 'call' ELSE 'meeting' END, 'Filler', c.id, now() - make_interval(days => g % 60)
+  FROM crm.contact c, generate_series(1, 4) g
+ WHERE c.organization_id = :'org_a' AND c.last_name LIKE 'Person%';
 ANALYZE crm.contact;
 ANALYZE crm.account;
+ANALYZE crm.activity;
 SET ROLE crm_criteria_user;
 -- EXPLAIN the compiled statement with its parameters (PREPARE from the
 -- output of crm.criteria_sql).
@@ -258,6 +281,8 @@ SELECT pg_temp.explain('{"field": "tags", "op": "has_all", "value": ["t7"]}', 'c
 SELECT pg_temp.explain('{"field": "custom_fields.seats", "op": "eq", "value": 77}', 'contact');
 SELECT pg_temp.explain('{"field": "account.industry", "op": "eq", "value": "Industry 7"}', 'contact');
 SELECT pg_temp.explain('{"field": "created_at", "op": "within_last", "value": "3 days"}', 'contact');
+SELECT pg_temp.explain('{"all": [{"field": "tags", "op": "has_any", "value": ["t7"]},
+	{"related": "activity", "at_least": 2, "within_last": "30 days", "where": {"field": "type", "op": "eq", "value": "meeting"}}]}', 'contact');
 -- and they return what a scan would: compare with plain SQL as the owner
 SELECT count(*) AS tagged FROM crm.criteria_select('{"field": "tags", "op": "has_any", "value": ["t7", "t8"]}', 'contact');
 SELECT count(*) AS seats_77 FROM crm.criteria_select('{"field": "custom_fields.seats", "op": "eq", "value": 77}', 'contact');

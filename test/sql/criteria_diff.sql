@@ -3,7 +3,8 @@
 -- in-memory evaluator (crm.criteria_match) give the same answer for every
 -- (document, record) pair -- NULLs, accents and case, custom fields of every
 -- type, an unvalidated jsonb field holding values of any JSON type, account
--- fields (contacts without an account, with a deleted one), nested groups,
+-- fields (contacts without an account, with a deleted one), related
+-- activities (counted, within an interval, filtered), nested groups,
 -- negation and include_no_value.  Deterministic (setseed).
 \set org '5d000000-0000-7000-8000-00000000000d'
 INSERT INTO crm.organization (id, name) VALUES (:'org', 'Criteria Diff');
@@ -60,6 +61,16 @@ SELECT CASE WHEN random() < 0.2 THEN NULL ELSE pg_temp.pick(ARRAY['Ann', 'ann', 
 	   now() - make_interval(days => floor(random() * 500)::int, hours => 1 + floor(random() * 20)::int),
 	   CASE WHEN random() < 0.05 THEN now() END
   FROM generate_series(1, 80);
+-- 0 to 4 activities each (some deleted, some long ago)
+INSERT INTO crm.activity (type, subject, status, priority, contact_id, activity_at, duration_minutes, tags, deleted_at)
+SELECT pg_temp.pick(ARRAY['call', 'meeting', 'email', 'task']), 'Activity', pg_temp.pick(ARRAY['planned', 'completed', 'cancelled']),
+	   pg_temp.pick(ARRAY['low', 'normal', 'high']), c.id,
+	   now() - make_interval(days => floor(random() * 90)::int, hours => 1 + floor(random() * 20)::int),
+	   CASE WHEN random() < 0.3 THEN NULL ELSE floor(random() * 120)::int END,
+	   pg_temp.some(ARRAY['a', 'vip']), CASE WHEN random() < 0.1 THEN now() END
+  FROM crm.contact c  -- (the reference to c draws a count per contact)
+ CROSS JOIN LATERAL generate_series(1, floor(random() * 5)::int + (c.id IS NULL)::int) g
+ WHERE c.organization_id = crm.current_org() AND c.deleted_at IS NULL;
 -- an account deleted after its contacts were linked to it
 UPDATE crm.account SET deleted_at = now() WHERE id = '5d000000-0000-7000-8000-0000000000a5';
 
@@ -69,7 +80,7 @@ CREATE FUNCTION pg_temp.value_of(type text, is_list boolean) RETURNS jsonb LANGU
 		   ELSE CASE type
 		   WHEN 'text' THEN to_jsonb(pg_temp.pick(ARRAY['ann', 'ANN', 'smith', 'muller', 'müller', 'vp', 'vp sales', '', 'café', 'o''brien',
 														'a', 'z', 'gold', 'software', 'reseau', 'engineer', 'x@y.example', '@globex.example',
-														'2.5', 'true', '[1, "a"]', 'abc']))
+														'2.5', 'true', '[1, "a"]', 'abc', 'call', 'MEETING', 'completed', 'high']))
 		   WHEN 'integer' THEN to_jsonb(pg_temp.pick(ARRAY[0, 5, 12, 300, -3]))
 		   WHEN 'number' THEN to_jsonb(pg_temp.pick(ARRAY[0, 1, 2.5, 10, -1, 100, 2.50, 3]))
 		   WHEN 'date' THEN to_jsonb(pg_temp.pick(ARRAY['1980-04-01', '2000-02-29', '1999-12-31', '2025-03-01', '2024-12-31']))
@@ -82,15 +93,15 @@ CREATE FUNCTION pg_temp.value_of(type text, is_list boolean) RETURNS jsonb LANGU
 		   END END
 $$;
 
--- A random condition on a random field of the contact catalog.
-CREATE FUNCTION pg_temp.condition() RETURNS jsonb LANGUAGE plpgsql AS $$
+-- A random condition on a random field of an entity's catalog.
+CREATE FUNCTION pg_temp.condition(entity text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
 	f record;
 	op text;
 	doc jsonb;
 BEGIN
-	SELECT * INTO f FROM crm.criteria_field WHERE entity = 'contact' ORDER BY name
-	 OFFSET floor(random() * (SELECT count(*) FROM crm.criteria_field WHERE entity = 'contact')) LIMIT 1;
+	SELECT * INTO f FROM crm.criteria_field c WHERE c.entity = condition.entity ORDER BY name
+	 OFFSET floor(random() * (SELECT count(*) FROM crm.criteria_field c WHERE c.entity = condition.entity)) LIMIT 1;
 	op := pg_temp.pick(f.operators);
 	doc := jsonb_build_object('field', f.name, 'op', op);
 	IF op IN ('in', 'not_in', 'has_any', 'has_all') THEN
@@ -108,18 +119,29 @@ BEGIN
 	RETURN doc;
 END $$;
 
--- A random document: nested all / any / not groups of conditions.
-CREATE FUNCTION pg_temp.document(depth int) RETURNS jsonb LANGUAGE plpgsql AS $$
+-- A random document: nested all / any / not groups of conditions, and of
+-- related-record conditions on activities (entity NULL: inside one).
+CREATE FUNCTION pg_temp.document(depth int, entity text DEFAULT 'contact') RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
 	r double precision := random();
+	rel jsonb;
 BEGIN
-	IF depth = 0 OR r < 0.4 THEN
-		RETURN pg_temp.condition();
+	IF entity = 'contact' AND r < 0.1 THEN
+		rel := jsonb_build_object('related', 'activity', 'at_least', 1 + floor(random() * 3)::int);
+		IF random() < 0.5 THEN
+			rel := rel || jsonb_build_object('within_last', pg_temp.pick(ARRAY['7 days', '30 days', '2 months']));
+		END IF;
+		IF random() < 0.8 THEN
+			rel := rel || jsonb_build_object('where', pg_temp.document(1, 'activity'));
+		END IF;
+		RETURN rel;
+	ELSIF depth = 0 OR r < 0.4 THEN
+		RETURN pg_temp.condition(entity);
 	ELSIF r < 0.55 THEN
-		RETURN jsonb_build_object('not', pg_temp.document(depth - 1));
+		RETURN jsonb_build_object('not', pg_temp.document(depth - 1, entity));
 	ELSE
 		RETURN jsonb_build_object(CASE WHEN r < 0.78 THEN 'all' ELSE 'any' END,
-								  (SELECT jsonb_agg(pg_temp.document(depth - 1)) FROM generate_series(1, 1 + floor(random() * 3)::int)));
+								  (SELECT jsonb_agg(pg_temp.document(depth - 1, entity)) FROM generate_series(1, 1 + floor(random() * 3)::int)));
 	END IF;
 END $$;
 
@@ -151,7 +173,8 @@ SELECT count(DISTINCT doc) FILTER (WHERE in_sql) > 150 AS documents_with_matches
 	   count(DISTINCT doc) FILTER (WHERE doc::text LIKE '%"not"%') > 50 AS with_not,
 	   count(DISTINCT doc) FILTER (WHERE doc::text LIKE '%account.%') > 30 AS with_account_fields,
 	   count(DISTINCT doc) FILTER (WHERE doc::text LIKE '%custom_fields.%') > 50 AS with_custom_fields,
-	   count(DISTINCT doc) FILTER (WHERE doc::text LIKE '%addr_%') > 30 AS with_untyped_json
+	   count(DISTINCT doc) FILTER (WHERE doc::text LIKE '%addr_%') > 30 AS with_untyped_json,
+	   count(DISTINCT doc) FILTER (WHERE doc::text LIKE '%"related"%') > 50 AS with_related
   FROM diff_result;
 -- The disagreements, if any (none expected).
 SELECT doc, c.last_name, in_sql, in_eval

@@ -60,12 +60,28 @@ static const CritField fields[] = {
 	{{"status", 6}, CRIT_T_TEXT, CRIT_SRC_COLUMN, "status", {NULL, 0}, CRIT_OP_BIT(CRIT_OP_EQ) | CRIT_OP_BIT(CRIT_OP_IN), false, false},
 };
 
+/* Activities: the link column, then the fields. */
+static const CritField activity_fields[] = {
+	{{"", 0}, CRIT_T_UUID, CRIT_SRC_COLUMN, "contact_id", {NULL, 0}, 0, false, false},
+	{{"type", 4}, CRIT_T_TEXT, CRIT_SRC_COLUMN, "type", {NULL, 0}, 0, false, false},
+	{{"activity_at", 11}, CRIT_T_TIMESTAMP, CRIT_SRC_COLUMN, "activity_at", {NULL, 0}, 0, false, false},
+};
+
 static const CritField *
-lookup(void *ctx, const char *name, size_t len)
+lookup(void *ctx, const char *related, const char *name, size_t len)
 {
 	size_t		i;
 
 	(void) ctx;
+	if (related)
+	{
+		if (len == 0)
+			return &activity_fields[0];
+		for (i = 1; i < sizeof(activity_fields) / sizeof(activity_fields[0]); i++)
+			if (activity_fields[i].name.len == len && memcmp(activity_fields[i].name.ptr, name, len) == 0)
+				return &activity_fields[i];
+		return NULL;
+	}
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		if (fields[i].name.len == len && memcmp(fields[i].name.ptr, name, len) == 0)
 			return &fields[i];
@@ -274,6 +290,26 @@ test_compile(void)
 	compiles("{\"all\": [{\"field\": \"tags\", \"op\": \"is_null\"}, {\"not\": {\"any\": [{\"field\": \"owner_id\", \"op\": \"is_null\"}, {\"field\": \"birthday\", \"op\": \"gt\", \"value\": \"2000-02-29\"}]}}]}",
 			 "(pg_catalog.cardinality(t.tags) = 0 AND (NOT (t.owner_id IS NULL OR t.birthday > $2)))", 1, (const char *[]) {"2000-02-29"});
 
+	/* related records: a counted, limited semi-join on the activity timeline */
+	compiles("{\"related\": \"activity\", \"at_least\": 3, \"within_last\": \"30 days\", \"where\": {\"all\": ["
+			 "{\"field\": \"type\", \"op\": \"eq\", \"value\": \"Meeting\"}, {\"field\": \"activity_at\", \"op\": \"is_not_null\"}]}}",
+			 "((SELECT pg_catalog.count(*) FROM (SELECT FROM crm.activity r WHERE r.organization_id = $1 AND r.contact_id = t.id "
+			 "AND r.deleted_at IS NULL AND r.activity_at >= (pg_catalog.now() OPERATOR(pg_catalog.-) $3) AND "
+			 "(crm.criteria_fold((r.type)::pg_catalog.text) COLLATE \"C\" = $4 AND r.activity_at IS NOT NULL) LIMIT $2) s) >= $2)",
+			 3, (const char *[]) {"3", "30 days", "meeting"});
+	compiles("{\"not\": {\"related\": \"activity\"}}",
+			 "(NOT ((SELECT pg_catalog.count(*) FROM (SELECT FROM crm.activity r WHERE r.organization_id = $1 AND r.contact_id = t.id "
+			 "AND r.deleted_at IS NULL LIMIT $2) s) >= $2))", 1, (const char *[]) {"1"});
+	fails("{\"related\": \"activity\", \"where\": {\"field\": \"title\", \"op\": \"is_null\"}}", CRIT_ERR_UNKNOWN_FIELD,
+		  "$.where.field", "unknown field \"title\"");
+	fails("{\"related\": \"activity\", \"where\": {\"related\": \"activity\"}}", CRIT_ERR_INVALID, "$.where.related", "cannot be nested");
+	fails("{\"related\": \"opportunity\"}", CRIT_ERR_INVALID, "$.related", "unknown kind of related record");
+	fails("{\"related\": \"activity\", \"at_least\": 0}", CRIT_ERR_INVALID, "$.at_least", "whole number");
+	fails("{\"related\": \"activity\", \"at_least\": 2.5}", CRIT_ERR_INVALID, "$.at_least", "whole number");
+	fails("{\"related\": \"activity\", \"within_last\": \"soon\"}", CRIT_ERR_INVALID, "$.within_last", "interval");
+	fails("{\"related\": \"activity\", \"where\": []}", CRIT_ERR_INVALID, "$.where", "an object");
+	fails("{\"related\": \"activity\", \"count\": 1}", CRIT_ERR_INVALID, "$.count", "unknown key \"count\"");
+
 	/* catalog errors */
 	fails("{\"field\": \"organization_id\", \"op\": \"is_null\"}", CRIT_ERR_UNKNOWN_FIELD, "$.field", "unknown field \"organization_id\"");
 	fails("{\"all\": [{\"field\": \"title\", \"op\": \"is_null\"}, {\"field\": \"title\", \"op\": \"is_null\"}, {\"field\": \"tags\", \"op\": \"gt\", \"value\": 1}]}",
@@ -297,6 +333,8 @@ test_compile(void)
 /* The evaluator's test record: title, tags and custom_fields.seats. */
 static const char *rec_title;	/* NULL: no title */
 static const char *rec_seats;	/* NULL: no key; else a JSON number text */
+static const char *related_type;	/* the related activity being looked at */
+static int64_t related_at;
 static char scratch[4096];
 
 static int64_t
@@ -328,6 +366,21 @@ env_value(void *ctx, const CritField *f, CritVal *v)
 	static const CritText tags[] = {{"vip", 3}};
 
 	(void) ctx;
+	if (related_type)
+	{
+		if (strcmp(f->column, "type") == 0)
+		{
+			v->kind = CRIT_VAL_TEXT;
+			v->text.ptr = related_type;
+			v->text.len = strlen(related_type);
+		}
+		else
+		{
+			v->kind = CRIT_VAL_TIMESTAMP;
+			v->i = related_at;
+		}
+		return;
+	}
 	if (strcmp(f->column, "title") == 0 && rec_title)
 	{
 		v->kind = CRIT_VAL_TEXT;
@@ -353,12 +406,35 @@ env_value(void *ctx, const CritField *f, CritVal *v)
 		v->kind = CRIT_VAL_NULL;
 }
 
+/* Two activities: a meeting (activity_at 0) and a call (activity_at -100). */
+static int64_t
+env_related(void *ctx, const CritProgram *prog, const CritNode *node, int64_t at_least, int64_t since)
+{
+	static const char *const types[] = {"Meeting", "call"};
+	static const int64_t at[] = {0, -100};
+	CritEvalEnv env = {NULL, NULL, NULL, env_scratch, NULL, NULL};
+	int64_t		n = 0;
+	int			i;
+
+	(void) ctx;
+	for (i = 0; i < 2 && n < at_least; i++)
+	{
+		related_type = types[i];
+		related_at = at[i];
+		env.value = env_value;
+		if (at[i] >= since && crit_eval_where(prog, node, &env) == CRIT_TRUE)
+			n++;
+	}
+	related_type = NULL;
+	return n;
+}
+
 /* Evaluate a document against the test record. */
 static CritTruth
 eval(const char *json)
 {
 	static CritProgram prog;
-	CritEvalEnv env = {NULL, env_timestamp, env_ago, env_scratch, env_value};
+	CritEvalEnv env = {NULL, env_timestamp, env_ago, env_scratch, env_value, env_related};
 	CritError	err;
 
 	if (!crit_parse(json, strlen(json), doc, &err) || !crit_compile(doc, lookup, NULL, out, &err) ||
@@ -392,6 +468,14 @@ test_eval(void)
 	check(eval("{\"field\": \"account.industry\", \"op\": \"eq\", \"value\": \"x\"}") == CRIT_FALSE, "no account: false");
 	check(eval("{\"field\": \"account.industry\", \"op\": \"eq\", \"value\": \"x\", \"include_no_value\": true}") == CRIT_TRUE,
 		  "no account, include_no_value: true");
+	check(eval("{\"related\": \"activity\", \"at_least\": 2}") == CRIT_TRUE, "two activities");
+	check(eval("{\"related\": \"activity\", \"at_least\": 3}") == CRIT_FALSE, "not three");
+	check(eval("{\"related\": \"activity\", \"where\": {\"field\": \"type\", \"op\": \"eq\", \"value\": \"MEETING\"}}") == CRIT_TRUE,
+		  "a meeting");
+	check(eval("{\"related\": \"activity\", \"at_least\": 2, \"within_last\": \"50 minutes\"}") == CRIT_FALSE,
+		  "one within the interval");
+	check(eval("{\"not\": {\"related\": \"activity\", \"where\": {\"field\": \"type\", \"op\": \"eq\", \"value\": \"task\"}}}") == CRIT_TRUE,
+		  "no task");
 	check(crit_date_days((CritText) {"2000-01-01", 10}) == 0 && crit_date_days((CritText) {"1999-12-31", 10}) == -1 &&
 		  crit_date_days((CritText) {"2000-03-01", 10}) == 60, "date days");
 }
