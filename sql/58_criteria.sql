@@ -257,6 +257,19 @@ COMMENT ON COLUMN crm.criteria_tenant_field.type IS 'text, number, boolean or da
 COMMENT ON COLUMN crm.criteria_tenant_field.description IS 'Help text.';
 SELECT crm._setup_tenant_table('crm.criteria_tenant_field', label => 'criteria field');
 
+-- Every backend caches compiled documents per tenant; a change to the
+-- tables the catalog reads invalidates every backend's cache when it
+-- commits (src/criteria.c).
+CREATE FUNCTION crm.trg_criteria_catalog() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'criteria_catalog_changed'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm.trg_criteria_catalog() IS
+	'AFTER statement trigger on crm.custom_field and crm.criteria_tenant_field: invalidates the compiled criteria documents every backend caches.';
+CREATE TRIGGER crm_95_criteria_catalog AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm.custom_field
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_criteria_catalog();
+CREATE TRIGGER crm_95_criteria_catalog AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm.criteria_tenant_field
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_criteria_catalog();
+
 CREATE FUNCTION crm.criteria_operators(type text, is_list boolean DEFAULT false) RETURNS text[]
 	AS 'MODULE_PATHNAME', 'criteria_operators'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

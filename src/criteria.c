@@ -30,6 +30,11 @@
 #include "access/xact.h"
 #include "catalog/pg_cast.h"
 #include "utils/syscache.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "common/hashfn.h"
+#include "commands/trigger.h"
+#include "trigger_support.h"
 #include "utils/array.h"
 #include "utils/date.h"
 #include "utils/numeric.h"
@@ -300,15 +305,172 @@ crit_raise(const CritError *err)
 			 err->hint[0] ? errhint("%s", err->hint) : 0));
 }
 
-/* A new work area, checked and compiled; raises on an invalid document. */
+/*
+ * The per-backend cache of compiled documents, keyed by (tenant, entity,
+ * the document's jsonb bytes) and the catalog generation: a hot document is
+ * parsed, checked and compiled once.  The generation moves whenever a
+ * relcache invalidation of crm.custom_field or crm.criteria_tenant_field
+ * arrives -- crm.trg_criteria_catalog sends one at the commit of every
+ * change to them, to every backend -- or of all relations.  Entries live in
+ * their own memory contexts; when the cache is full it is emptied.
+ */
+#define CRIT_CACHE_SIZE 16
+
+typedef struct CritCacheEntry
+{
+	bool		used;
+	uint32		hash;
+	pg_uuid_t	org;
+	char		entity[NAMEDATALEN];
+	Size		keylen;
+	char	   *key;			/* the jsonb's bytes */
+	uint64		generation;
+	MemoryContext cxt;
+	CritWork   *w;
+	CritProgram *prog;			/* NULL until the evaluator needs it */
+	TimestampTz prepared_for;	/* the transaction start prog was prepared in */
+} CritCacheEntry;
+
+static CritCacheEntry crit_cache[CRIT_CACHE_SIZE];
+static uint64 crit_generation = 1;
+static bool crit_callback_registered = false;
+static Oid	crit_custom_field_oid = InvalidOid;
+static Oid	crit_tenant_field_oid = InvalidOid;
+
+/* Relcache invalidation: a change of the catalog's tables, or of everything. */
+static void
+crit_relcache_callback(Datum arg, Oid relid)
+{
+	(void) arg;
+	if (relid == InvalidOid || relid == crit_custom_field_oid || relid == crit_tenant_field_oid)
+	{
+		crit_generation++;
+		crit_custom_field_oid = InvalidOid;
+		crit_tenant_field_oid = InvalidOid;
+	}
+}
+
+/* Empty the cache. */
+static void
+crit_cache_clear(void)
+{
+	int			i;
+
+	for (i = 0; i < CRIT_CACHE_SIZE; i++)
+	{
+		if (crit_cache[i].used)
+			MemoryContextDelete(crit_cache[i].cxt);
+		crit_cache[i].used = false;
+	}
+}
+
+/*
+ * The work area of a document for the current tenant: from the cache, or
+ * checked and compiled (and cached); raises on an invalid document.
+ */
+static CritCacheEntry *
+crit_cached(Jsonb *criteria, text *entity)
+{
+	char	   *ent = text_to_cstring(entity);
+	pg_uuid_t	org = crm_current_org_uuid();
+	Size		keylen = VARSIZE(criteria) - VARHDRSZ;
+	char	   *key = VARDATA(criteria);
+	uint32		hash = hash_bytes((const unsigned char *) key, (int) keylen);
+	CritCacheEntry *e = NULL;
+	MemoryContext cxt;
+	MemoryContext old;
+	int			i;
+
+	if (!crit_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(crit_relcache_callback, (Datum) 0);
+		crit_callback_registered = true;
+	}
+	if (!OidIsValid(crit_custom_field_oid) || !OidIsValid(crit_tenant_field_oid))
+	{
+		/* (looked up again after every invalidation: the extension may be new) */
+		crit_custom_field_oid = crm_relation_oid("custom_field");
+		crit_tenant_field_oid = crm_relation_oid("criteria_tenant_field");
+	}
+	for (i = 0; i < CRIT_CACHE_SIZE; i++)
+	{
+		CritCacheEntry *c = &crit_cache[i];
+
+		if (c->used && c->hash == hash && c->keylen == keylen &&
+			memcmp(&c->org, &org, sizeof(org)) == 0 && strcmp(c->entity, ent) == 0 &&
+			memcmp(c->key, key, keylen) == 0)
+		{
+			if (c->generation == crit_generation)
+				return c;
+			MemoryContextDelete(c->cxt);
+			c->used = false;
+		}
+	}
+	for (i = 0; i < CRIT_CACHE_SIZE && !e; i++)
+		if (!crit_cache[i].used)
+			e = &crit_cache[i];
+	if (!e)
+	{
+		crit_cache_clear();
+		e = &crit_cache[0];
+	}
+
+	/*
+	 * Build under the current context, so that an error frees it; keep it
+	 * only once it is complete.
+	 */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "crm criteria document", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	e->w = palloc(sizeof(CritWork));
+	if (!crit_prepare(e->w, criteria, entity))
+	{
+		MemoryContextSwitchTo(old);
+		crit_raise(&e->w->err);
+	}
+	e->key = palloc(keylen);
+	memcpy(e->key, key, keylen);
+	MemoryContextSwitchTo(old);
+	MemoryContextSetParent(cxt, TopMemoryContext);
+	e->cxt = cxt;
+	e->keylen = keylen;
+	e->hash = hash;
+	e->org = org;
+	strlcpy(e->entity, ent, sizeof(e->entity));
+	e->generation = crit_generation;
+	e->prog = NULL;
+	e->prepared_for = 0;
+	e->used = true;
+	return e;
+}
+
+/* The compiled document (see crit_cached). */
 static CritWork *
 crit_work(Jsonb *criteria, text *entity)
 {
-	CritWork   *w = palloc(sizeof(CritWork));
+	return crit_cached(criteria, entity)->w;
+}
 
-	if (!crit_prepare(w, criteria, entity))
-		crit_raise(&w->err);
-	return w;
+PG_FUNCTION_INFO_V1(criteria_catalog_changed);
+/*
+ * crm.trg_criteria_catalog(): AFTER ... FOR EACH STATEMENT on the tables the
+ * field catalog reads: every backend's cache of compiled documents is
+ * invalidated when the change commits (a relcache invalidation of the
+ * table, which each backend's callback turns into a new generation).
+ */
+Datum
+criteria_catalog_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *td;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "crm.trg_criteria_catalog() must be called as a trigger");
+	td = (TriggerData *) fcinfo->context;
+	if (!crm_relation_is_own(td->tg_relation))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("crm.trg_criteria_catalog() can only run on crm's own tables")));
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(td->tg_relation));
+	return PointerGetDatum(NULL);
 }
 
 /* The PostgreSQL type of a compiled parameter. */
@@ -975,8 +1137,8 @@ PG_FUNCTION_INFO_V1(criteria_match);
 Datum
 criteria_match(PG_FUNCTION_ARGS)
 {
-	CritWork   *w = crit_work(PG_GETARG_JSONB_P(0), PG_GETARG_TEXT_PP(1));
-	CritProgram *prog = palloc(sizeof(CritProgram));
+	CritCacheEntry *e = crit_cached(PG_GETARG_JSONB_P(0), PG_GETARG_TEXT_PP(1));
+	CritWork   *w = e->w;
 	CritRecord	rec;
 	CritEvalEnv env;
 	CritTruth	t = CRIT_FALSE;
@@ -991,14 +1153,26 @@ criteria_match(PG_FUNCTION_ARGS)
 	env.value = crit_env_value;
 	env.related = crit_env_related;
 	rec.env = &env;
-	if (!crit_eval_prepare(&w->doc, crit_lookup, w, &env, prog, &w->err))
-		crit_raise(&w->err);
+
+	/*
+	 * The prepared values depend on now() (within_last): prepared again in
+	 * each transaction.
+	 */
+	if (e->prog == NULL)
+		e->prog = MemoryContextAlloc(e->cxt, sizeof(CritProgram));
+	if (e->prepared_for != GetCurrentTransactionStartTimestamp())
+	{
+		e->prepared_for = 0;
+		if (!crit_eval_prepare(&w->doc, crit_lookup, w, &env, e->prog, &w->err))
+			crit_raise(&w->err);
+		e->prepared_for = GetCurrentTransactionStartTimestamp();
+	}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	rec.row = crit_read_row(w->entity, &rec.org, PG_GETARG_DATUM(2), &rec.desc);
 	/* (SPI keeps every result's rows and descriptor until SPI_finish) */
 	if (rec.row)
-		t = crit_eval(prog, &env);
+		t = crit_eval(e->prog, &env);
 	SPI_finish();
 	PG_RETURN_BOOL(t == CRIT_TRUE);
 }

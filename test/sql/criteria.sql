@@ -79,6 +79,15 @@ UPDATE crm.account SET billing_address = '{"city": "Springfield"}' WHERE id = :'
 SELECT a.name FROM crm.criteria_select('{"field": "billing_city", "op": "eq", "value": "SPRINGFIELD"}', 'account') s
   JOIN crm.account a ON a.id = s;
 
+-- Compiled documents are cached per backend; a catalog change invalidates
+-- them: a field defined after a document failed, retyped after it compiled.
+SELECT pg_temp.sqlstate_of($$SELECT crm.criteria_sql('{"field": "custom_fields.size", "op": "gt", "value": 3}', 'contact')$$) AS before_definition;
+INSERT INTO crm.custom_field (entity, name, label, field_type) VALUES ('contact', 'size', 'Size', 'number');
+SELECT pg_temp.sqlstate_of($$SELECT crm.criteria_sql('{"field": "custom_fields.size", "op": "gt", "value": 3}', 'contact')$$) AS after_definition;
+UPDATE crm.custom_field SET field_type = 'text' WHERE name = 'size';
+SELECT pg_temp.sqlstate_of($$SELECT crm.criteria_sql('{"field": "custom_fields.size", "op": "gt", "value": 3}', 'contact')$$) AS after_retyping;
+DELETE FROM crm.custom_field WHERE name = 'size';
+
 -- ---------------------------------------------------------------------
 -- The compiled SQL: identifiers from the catalog, every value a parameter
 -- (listed below the statement), an explicit tenant filter.
