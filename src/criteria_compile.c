@@ -911,8 +911,10 @@ compile_cond(Compiler *c, const CritNode *node)
 
 /*
  * A related-record condition: at least N live related rows (linked to the
- * record, within the interval, matching "where"), counted no further than N
- * (the LIMIT), through the related table's timeline index.
+ * record, within the interval, matching "where").  A semi-join on the
+ * grouped related rows, which the planner runs as a hash of the tenant's
+ * qualifying rows or as index probes of the related table's timeline index,
+ * whichever is cheaper; never unknown (the link is never NULL inside).
  */
 static bool
 compile_related(Compiler *c, const CritNode *node)
@@ -941,8 +943,8 @@ compile_related(Compiler *c, const CritNode *node)
 	nt.ptr = nbuf;
 	nt.len = strlen(nbuf);
 	n = param_raw(c, CRIT_P_INT4, nt);
-	emit(c, "((SELECT pg_catalog.count(*) FROM (SELECT FROM crm.activity r WHERE r.organization_id = $1 AND r.%s = t.id "
-		 "AND r.deleted_at IS NULL", link->column);
+	emit(c, "(t.id IN (SELECT r.%s FROM crm.activity r WHERE r.organization_id = $1 AND r.%s IS NOT NULL "
+		 "AND r.deleted_at IS NULL", link->column, link->column);
 	if (node->has_within)
 	{
 		char		ibuf[48];
@@ -963,7 +965,7 @@ compile_related(Compiler *c, const CritNode *node)
 			return false;
 		c->related = NULL;
 	}
-	emit(c, " LIMIT $%d) s) >= $%d)", n, n);
+	emit(c, " GROUP BY r.%s HAVING pg_catalog.count(*) >= $%d))", link->column, n);
 	return true;
 }
 

@@ -293,13 +293,14 @@ test_compile(void)
 	/* related records: a counted, limited semi-join on the activity timeline */
 	compiles("{\"related\": \"activity\", \"at_least\": 3, \"within_last\": \"30 days\", \"where\": {\"all\": ["
 			 "{\"field\": \"type\", \"op\": \"eq\", \"value\": \"Meeting\"}, {\"field\": \"activity_at\", \"op\": \"is_not_null\"}]}}",
-			 "((SELECT pg_catalog.count(*) FROM (SELECT FROM crm.activity r WHERE r.organization_id = $1 AND r.contact_id = t.id "
+			 "(t.id IN (SELECT r.contact_id FROM crm.activity r WHERE r.organization_id = $1 AND r.contact_id IS NOT NULL "
 			 "AND r.deleted_at IS NULL AND r.activity_at >= (pg_catalog.now() OPERATOR(pg_catalog.-) $3) AND "
-			 "(crm.criteria_fold((r.type)::pg_catalog.text) COLLATE \"C\" = $4 AND r.activity_at IS NOT NULL) LIMIT $2) s) >= $2)",
+			 "(crm.criteria_fold((r.type)::pg_catalog.text) COLLATE \"C\" = $4 AND r.activity_at IS NOT NULL) "
+			 "GROUP BY r.contact_id HAVING pg_catalog.count(*) >= $2))",
 			 3, (const char *[]) {"3", "30 days", "meeting"});
 	compiles("{\"not\": {\"related\": \"activity\"}}",
-			 "(NOT ((SELECT pg_catalog.count(*) FROM (SELECT FROM crm.activity r WHERE r.organization_id = $1 AND r.contact_id = t.id "
-			 "AND r.deleted_at IS NULL LIMIT $2) s) >= $2))", 1, (const char *[]) {"1"});
+			 "(NOT (t.id IN (SELECT r.contact_id FROM crm.activity r WHERE r.organization_id = $1 AND r.contact_id IS NOT NULL "
+			 "AND r.deleted_at IS NULL GROUP BY r.contact_id HAVING pg_catalog.count(*) >= $2)))", 1, (const char *[]) {"1"});
 	fails("{\"related\": \"activity\", \"where\": {\"field\": \"title\", \"op\": \"is_null\"}}", CRIT_ERR_UNKNOWN_FIELD,
 		  "$.where.field", "unknown field \"title\"");
 	fails("{\"related\": \"activity\", \"where\": {\"related\": \"activity\"}}", CRIT_ERR_INVALID, "$.where.related", "cannot be nested");
