@@ -59,7 +59,7 @@ BEGIN
 			('created_by', 'The crm.app_user who created the row (crm.user_id); NULL for system writes.'),
 			('updated_by', 'The crm.app_user who last changed the row; NULL for system writes.'),
 			('deleted_at', 'Soft delete: set to hide the row from normal lists; unique keys ignore deleted rows.'),
-			('tags', 'Free tags (GIN indexed: WHERE tags @> ARRAY[''vip'']).'),
+			('tags', 'Free tags (GIN indexed, also under row-level security: WHERE tags OPERATOR(crm.@>) ARRAY[''vip'']).'),
 			('custom_fields', 'Tenant-defined fields as a JSON object, validated against crm.custom_field.'),
 			('owner_id', 'The crm.app_user who owns the record.'),
 			('search_vector', 'Generated full-text vector for crm.search().')

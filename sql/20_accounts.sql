@@ -55,7 +55,6 @@ CREATE INDEX account_parent_idx ON crm.account (organization_id, parent_account_
 CREATE INDEX account_territory_idx ON crm.account (organization_id, territory_id) WHERE territory_id IS NOT NULL;
 CREATE INDEX account_domain_idx ON crm.account (organization_id, domain) WHERE domain IS NOT NULL;
 CREATE INDEX account_name_idx ON crm.account (organization_id, lower(name) text_pattern_ops) WHERE deleted_at IS NULL;
-CREATE INDEX account_tags_idx ON crm.account USING gin (tags);
 CREATE INDEX account_custom_fields_idx ON crm.account USING gin (custom_fields);
 COMMENT ON TABLE crm.account IS 'A company or organisation the tenant does business with; accounts form a hierarchy (parent account).';
 COMMENT ON COLUMN crm.account.name IS 'Account name.';
@@ -136,7 +135,6 @@ CREATE INDEX contact_phone_idx ON crm.contact (organization_id, phone) WHERE pho
 CREATE INDEX contact_mobile_idx ON crm.contact (organization_id, mobile) WHERE mobile IS NOT NULL;
 CREATE INDEX contact_name_idx ON crm.contact (organization_id, lower(last_name) text_pattern_ops, lower(first_name)) WHERE deleted_at IS NULL;
 CREATE INDEX contact_recent_idx ON crm.contact (organization_id, created_at DESC) WHERE deleted_at IS NULL;
-CREATE INDEX contact_tags_idx ON crm.contact USING gin (tags);
 CREATE INDEX contact_custom_fields_idx ON crm.contact USING gin (custom_fields);
 COMMENT ON TABLE crm.contact IS 'A person the tenant deals with, usually at an account.';
 COMMENT ON COLUMN crm.contact.account_id IS 'The crm.account the person works for, if any.';

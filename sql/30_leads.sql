@@ -56,7 +56,6 @@ CREATE INDEX lead_owner_idx ON crm.lead (organization_id, owner_id, created_at D
 CREATE INDEX lead_status_idx ON crm.lead (organization_id, status, created_at DESC) WHERE deleted_at IS NULL;
 CREATE INDEX lead_email_idx ON crm.lead (organization_id, email) WHERE email IS NOT NULL;
 CREATE INDEX lead_phone_idx ON crm.lead (organization_id, phone) WHERE phone IS NOT NULL;
-CREATE INDEX lead_tags_idx ON crm.lead USING gin (tags);
 CREATE INDEX lead_custom_fields_idx ON crm.lead USING gin (custom_fields);
 COMMENT ON TABLE crm.lead IS 'A prospective customer not yet qualified; converted into account, contact and opportunity.';
 COMMENT ON COLUMN crm.lead.first_name IS 'Given name.';

@@ -55,7 +55,6 @@ CREATE INDEX activity_lead_timeline_idx ON crm.activity (organization_id, lead_i
 CREATE INDEX activity_owner_idx ON crm.activity (organization_id, owner_id, activity_at DESC) WHERE deleted_at IS NULL;
 CREATE INDEX activity_open_due_idx ON crm.activity (organization_id, assignee_id, due_at)
 	WHERE status IN ('planned', 'in_progress') AND deleted_at IS NULL;
-CREATE INDEX activity_tags_idx ON crm.activity USING gin (tags);
 COMMENT ON TABLE crm.activity IS 'Something done or to do with a customer: call, email, meeting, task, note or SMS; the 360-degree timeline.';
 COMMENT ON COLUMN crm.activity.type IS 'call, email, meeting, task, note or sms.';
 COMMENT ON COLUMN crm.activity.subject IS 'One-line summary.';

@@ -15,7 +15,7 @@ SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	t record;
-	config_tables constant text[] := ARRAY['custom_field', 'picklist_value', 'team', 'team_member', 'territory', 'app_user', 'duplicate_rule'];
+	config_tables constant text[] := ARRAY['custom_field', 'picklist_value', 'team', 'team_member', 'territory', 'app_user', 'duplicate_rule', 'criteria_tenant_field'];
 	-- the settings of crm.organization a tenant admin may change (the policy
 	-- organization_self limits the change to the current organization)
 	org_settings constant text := 'name, default_currency, default_country, default_timezone';
@@ -58,6 +58,8 @@ BEGIN
 			  WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'v' ORDER BY 1 LOOP
 		EXECUTE format('GRANT SELECT ON crm.%I TO %s', t.table_name, role);
 	END LOOP;
+	-- the criteria field catalog (views over the tables above)
+	EXECUTE format('GRANT SELECT ON crm.criteria_field, crm.criteria_system_field TO %s', role);
 	IF level = 'admin' AND organizations IS NULL THEN
 		EXECUTE format('GRANT EXECUTE ON FUNCTION crm.create_organization(text, text) TO %s', role);
 	ELSE

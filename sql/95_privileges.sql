@@ -56,7 +56,14 @@ DECLARE
 		'crm.ts_match(tsvector, tsquery)', 'crm.search_query(text)', 'crm.search(text, integer)',
 		'crm.search_fold(text)', 'crm.search_phone_terms(crm.phone)',
 		-- reporting (sql/85_views.sql)
-		'crm.account_tree(uuid, boolean)', 'crm.timeline(text, uuid)'];
+		'crm.account_tree(uuid, boolean)', 'crm.timeline(text, uuid)',
+
+		-- criteria (and the leakproof operators and checks they use)
+		'crm.criteria_validate(jsonb, text)', 'crm.criteria_sql(jsonb, text)',
+		'crm.criteria_select(jsonb, text, integer)', 'crm.criteria_match(jsonb, text, uuid)',
+		'crm.criteria_fold(text)', 'crm.criteria_operators(text, boolean)',
+		'crm.criteria_is_system_field(text, text)', 'crm.text_array_overlap(text[], text[])',
+		'crm.text_array_contains(text[], text[])', 'crm.jsonb_contains(jsonb, jsonb)'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',

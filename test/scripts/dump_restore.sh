@@ -105,6 +105,9 @@ BEGIN
 		('contact', 'shoe_size', 'Shoe size', 'number');
 	INSERT INTO crm.custom_field (entity, name, label, field_type, options) VALUES
 		('lead', 'interest', 'Interest', 'picklist', '["crm", "erp"]');
+	-- a tenant's own criteria field
+	INSERT INTO crm.criteria_tenant_field (entity, name, column_name, json_key, type) VALUES
+		('account', 'billing_city', 'billing_address', 'city', 'text');
 	SET ROLE crm_dr_user;
 	-- accounts: group > sub > leaf, re-parented after creation; one soft-deleted
 	INSERT INTO crm.account (name, domain, custom_fields, tags, territory_id)

@@ -35,6 +35,7 @@ INSERT INTO crm.note (body, contact_id) VALUES ('B note', :'con_b') RETURNING id
 INSERT INTO crm.attachment (file_name, size_bytes, storage_key, note_id) VALUES ('b.pdf', 10, 's3://b/b.pdf', :'note_b');
 INSERT INTO crm.custom_field (entity, name, label, field_type) VALUES ('contact', 'b_only', 'B only', 'text');
 INSERT INTO crm.duplicate_rule (entity, action) VALUES ('contact', 'allow');
+INSERT INTO crm.criteria_tenant_field (entity, name, column_name, json_key, type) VALUES ('contact', 'b_field', 'custom_fields', 'b', 'text');
 SELECT crm.emit('test.event', 'crm.contact', :'con_b', '{"x": 1}') IS NOT NULL AS emitted;
 -- an erasure record (crm.erasure_log is written only by crm.subject_erase)
 INSERT INTO crm.lead (last_name, email) VALUES ('Gone', 'gone@b.example');
