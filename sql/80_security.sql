@@ -14,8 +14,9 @@ SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	t record;
-	config_tables constant text[] := ARRAY['custom_field', 'team', 'team_member', 'territory', 'app_user', 'duplicate_rule'];
-	readonly_tables constant text[] := ARRAY['audit_log', 'erasure_log'];
+	config_tables constant text[] := ARRAY['custom_field', 'team', 'team_member', 'territory', 'app_user', 'duplicate_rule',
+											  'pipeline', 'pipeline_stage'];
+	readonly_tables constant text[] := ARRAY['audit_log', 'erasure_log', 'opportunity_stage_history', 'pipeline_rollup'];
 BEGIN
 	IF level IS NULL OR level NOT IN ('admin', 'user', 'readonly') THEN
 		RAISE EXCEPTION 'unknown access level "%"', level

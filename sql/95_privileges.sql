@@ -53,7 +53,12 @@ DECLARE
 		'crm.account_match(text, text, text, text, text, text)',
 		-- search
 		'crm.ts_match(tsvector, tsquery)', 'crm.search_query(text)', 'crm.search(text, integer)',
-		'crm.search_fold(text)', 'crm.search_phone_terms(crm.phone)'];
+		'crm.search_fold(text)', 'crm.search_phone_terms(crm.phone)',
+		-- sales (the uuid_range constructor sits in the stage history's
+		-- exclusion constraint)
+		'crm.pipeline_summary(uuid, uuid, date, date)', 'crm.pipeline_as_of(timestamptz, uuid)',
+		'crm.fold_pipeline_rollup()', 'crm.check_pipeline_rollup()', 'crm.check_opportunity_history()',
+		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',
@@ -68,7 +73,8 @@ DECLARE
 		'crm._subject_records(text)', 'crm._duplicates(text, uuid, uuid, real)',
 		'crm._contact_duplicates(uuid, uuid, real)', 'crm._lead_duplicates(uuid, uuid, real)',
 		'crm._account_duplicates(uuid, uuid, real)', 'crm._person_pairs(regclass, uuid, real)',
-		'crm._account_pairs(uuid, real)',
+		'crm._account_pairs(uuid, real)', 'crm._report_pipeline(uuid, uuid)',
+		'crm._per_stage(uuid, uuid, crm._stage_cell[])',
 		-- SECURITY DEFINER, each checking the caller's organization and
 		-- UPDATE privilege itself (sql/66_merge.sql, sql/67_privacy.sql)
 		'crm._audit_write(regclass, uuid, text, jsonb, jsonb)', 'crm._audit_scrub(regclass, uuid[], text)',
