@@ -248,7 +248,12 @@ SELECT crm._setup_tenant_table('crm.opportunity_contact', label => 'opportunity 
 -- can sit in the GiST exclusion constraint next to the interval (the range
 -- GiST operator class supports =; uuid itself has no GiST support without
 -- the btree_gist extension).
-CREATE TYPE crm.uuid_range AS RANGE (subtype = uuid);
+CREATE FUNCTION crm._uuid_diff(uuid, uuid) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'pipeline_uuid_diff'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm._uuid_diff(uuid, uuid) IS
+	'The difference of two uuids read as 128-bit numbers (approximate): the subtype difference of crm.uuid_range, which GiST needs to keep its index compact.';
+CREATE TYPE crm.uuid_range AS RANGE (subtype = uuid, subtype_diff = crm._uuid_diff);
 COMMENT ON TYPE crm.uuid_range IS 'Range of uuids; crm uses single-value ranges to put uuid equality into GiST exclusion constraints.';
 COMMENT ON FUNCTION crm.uuid_range(uuid, uuid) IS 'Constructor of crm.uuid_range [lower, upper).';
 COMMENT ON FUNCTION crm.uuid_range(uuid, uuid, text) IS 'Constructor of crm.uuid_range with explicit bounds (''[]'': a single uuid).';
@@ -287,8 +292,8 @@ CREATE TABLE crm.opportunity_stage_history (
 		REFERENCES crm.pipeline_stage (organization_id, pipeline_id, id),
 	CONSTRAINT opportunity_stage_history_valid_bounded_below CHECK (NOT pg_catalog.lower_inf(valid) AND NOT pg_catalog.isempty(valid)),
 	CONSTRAINT opportunity_stage_history_no_overlap EXCLUDE USING gist (
-		crm.uuid_range(organization_id, organization_id, '[]') WITH OPERATOR(pg_catalog.=),
 		crm.uuid_range(opportunity_id, opportunity_id, '[]') WITH OPERATOR(pg_catalog.=),
+		crm.uuid_range(organization_id, organization_id, '[]') WITH OPERATOR(pg_catalog.=),
 		valid WITH OPERATOR(pg_catalog.&&))
 );
 CREATE INDEX opportunity_stage_history_opportunity_idx ON crm.opportunity_stage_history (organization_id, opportunity_id, pg_catalog.lower(valid));

@@ -606,6 +606,35 @@ same_bucket(const OppState *a, const OppState *b)
 		text_same(a->currency, false, b->currency, false);
 }
 
+/*
+ * A total order of buckets (pipeline, stage, owner, close month, forecast
+ * category, currency; no owner or close date first): a move between two
+ * buckets updates them in this order, so that with shared rows
+ * (crm.rollup_shared_rows) two single-statement moves in opposite
+ * directions lock in the same order instead of deadlocking.
+ */
+static int
+bucket_cmp(const OppState *a, const OppState *b)
+{
+	int			c;
+
+	if ((c = memcmp(DatumGetUUIDP(a->pipeline), DatumGetUUIDP(b->pipeline), UUID_LEN)) != 0)
+		return c;
+	if ((c = memcmp(DatumGetUUIDP(a->stage), DatumGetUUIDP(b->stage), UUID_LEN)) != 0)
+		return c;
+	if (a->owner_null != b->owner_null)
+		return a->owner_null ? -1 : 1;
+	if (!a->owner_null && (c = memcmp(DatumGetUUIDP(a->owner), DatumGetUUIDP(b->owner), UUID_LEN)) != 0)
+		return c;
+	if (a->close_null != b->close_null)
+		return a->close_null ? -1 : 1;
+	if (!a->close_null && !date_same(a->close_date, false, b->close_date, false, true))
+		return DatumGetDateADT(a->close_date) < DatumGetDateADT(b->close_date) ? -1 : 1;
+	if ((c = DatumGetInt32(DirectFunctionCall2Coll(bttextcmp, C_COLLATION_OID, a->forecast, b->forecast))) != 0)
+		return c;
+	return DatumGetInt32(DirectFunctionCall2Coll(bttextcmp, C_COLLATION_OID, a->currency, b->currency));
+}
+
 /* Whether any value the history tracks differs. */
 static bool
 tracked_changed(const OppState *a, const OppState *b)
@@ -653,7 +682,7 @@ rollup_add(Oid tgoid, Oid owner, const OppState *s, int sign, Datum amount, Datu
 		nulls[4] = 'n';
 	args[5] = s->forecast;
 	args[6] = s->currency;
-	args[7] = Int32GetDatum((int32) MyBackendId);
+	args[7] = Int32GetDatum(crm_rollup_shared_rows ? 0 : (int32) MyBackendId);
 	args[8] = Int64GetDatum(sign);
 	args[9] = amount;
 	args[10] = expected;
@@ -845,9 +874,14 @@ pipeline_opportunity_track(PG_FUNCTION_ARGS)
 	}
 	else
 	{
+		/* two buckets: in bucket order (see bucket_cmp) */
+		bool		new_first = has_old && has_new && bucket_cmp(&n, &o) < 0;
+
+		if (new_first)
+			rollup_add(tgoid, owner, &n, 1, n.amount, n.expected);
 		if (has_old)
 			rollup_add(tgoid, owner, &o, -1, num_neg(o.amount), num_neg(o.expected));
-		if (has_new)
+		if (has_new && !new_first)
 			rollup_add(tgoid, owner, &n, 1, n.amount, n.expected);
 	}
 
@@ -865,4 +899,30 @@ pipeline_opportunity_track(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(pipeline_uuid_diff);
+
+/*
+ * SQL: crm._uuid_diff(uuid, uuid) returns float8, the subtype difference of
+ * crm.uuid_range: the uuids read as 128-bit unsigned numbers, subtracted
+ * (approximately, as doubles).  GiST uses it to place ranges in its pages;
+ * without it every uuid range looks equally far from every other and the
+ * exclusion index of the stage history degrades into a scan.
+ */
+Datum
+pipeline_uuid_diff(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *a = PG_GETARG_UUID_P(0);
+	pg_uuid_t  *b = PG_GETARG_UUID_P(1);
+	double		va = 0,
+				vb = 0;
+	int			i;
+
+	for (i = 0; i < UUID_LEN; i++)
+	{
+		va = va * 256.0 + a->data[i];
+		vb = vb * 256.0 + b->data[i];
+	}
+	PG_RETURN_FLOAT8(va - vb);
 }
