@@ -41,6 +41,7 @@
 #include "storage/backendid.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/datum.h"
 #include "utils/datetime.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
@@ -348,6 +349,33 @@ pipeline_opportunity_stage(PG_FUNCTION_ARGS)
 		return PointerGetDatum(tup);
 	opp_check_table(td, STAGE_FNAME);
 	c = opp_columns(fcinfo, rel, STAGE_FNAME);
+
+	/*
+	 * An update that leaves every column this trigger reads or maintains
+	 * as it was (a new name, next step, description, ...) keeps a row the
+	 * trigger made consistent before: nothing to look up.
+	 */
+	if (old != NULL)
+	{
+		const int	watched[] = {c->pipeline, c->stage, c->currency, c->probability, c->probability_override,
+			c->forecast, c->forecast_override, c->lost_reason, c->stage_entered_at, c->is_closed, c->is_won,
+		c->closed_at};
+		int			i;
+
+		for (i = 0; i < (int) lengthof(watched); i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, watched[i] - 1);
+			bool		onull,
+						nnull;
+			Datum		ov = heap_getattr(old, watched[i], desc, &onull);
+			Datum		nv = heap_getattr(tup, watched[i], desc, &nnull);
+
+			if (onull != nnull || (!onull && !datumIsEqual(ov, nv, att->attbyval, att->attlen)))
+				break;
+		}
+		if (i == (int) lengthof(watched))
+			return PointerGetDatum(tup);
+	}
 
 	org = heap_getattr(tup, c->org, desc, &isnull);
 	if (isnull)

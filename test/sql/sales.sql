@@ -125,10 +125,18 @@ SELECT count(*) AS gaps_or_overlaps
   FROM (SELECT valid, lag(valid) OVER (ORDER BY lower(valid)) AS prev
 		  FROM crm.opportunity_stage_history WHERE opportunity_id = :'alpha') x
  WHERE prev IS NOT NULL AND upper(prev) <> lower(valid);
--- a change of an untracked column (next_step) writes no stint
+-- a change of an untracked column (next_step) writes no stint and leaves
+-- the maintained columns as they were
 SELECT count(*) AS stints FROM crm.opportunity_stage_history WHERE opportunity_id = :'alpha' \gset
+CREATE TEMP TABLE alpha_before AS
+SELECT stage_id, probability, probability_override, forecast_category, stage_entered_at, is_closed, closed_at
+  FROM crm.opportunity WHERE id = :'alpha';
 UPDATE crm.opportunity SET next_step = 'call the CFO' WHERE id = :'alpha';
 SELECT count(*) = :stints AS no_new_stint FROM crm.opportunity_stage_history WHERE opportunity_id = :'alpha';
+SELECT count(*) AS maintained_unchanged FROM (
+	SELECT stage_id, probability, probability_override, forecast_category, stage_entered_at, is_closed, closed_at
+	  FROM crm.opportunity WHERE id = :'alpha'
+	INTERSECT SELECT * FROM alpha_before) x;
 -- several changes in one transaction still give stints that do not overlap
 BEGIN;
 UPDATE crm.opportunity SET amount = 1100 WHERE id = :'alpha';
