@@ -385,10 +385,12 @@ CREATE TRIGGER crm_30_stage BEFORE INSERT OR UPDATE ON crm.opportunity
 CREATE TRIGGER crm_40_track AFTER INSERT OR UPDATE OR DELETE ON crm.opportunity
 	FOR EACH ROW EXECUTE FUNCTION crm.trg_opportunity_track('opportunity');
 
--- The default pipeline a new tenant starts with.
+-- The default pipeline a new tenant starts with: a system write (no actor
+-- of the caller's organization is recorded on the new tenant's rows).
 CREATE FUNCTION crm._seed_default_pipeline(org uuid) RETURNS uuid
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, crm, pg_temp
+SET crm.user_id = ''
 AS $$
 DECLARE
 	p uuid;

@@ -275,3 +275,9 @@ SET crm.organization_id = :'org';
 SELECT * FROM crm.verify() WHERE "check" IN ('pipeline_rollup', 'opportunity_history');
 SELECT crm.revoke_access('crm_sales_admin');
 SELECT crm.revoke_access('crm_sales_rep');
+-- A tenant created by a session that has an actor: the seeded pipeline is a
+-- system write, not attributed to a user of another organization.
+SELECT current_setting('crm.user_id') = :'rita' AS acting_as_rita;
+SELECT crm.create_organization('Third Sales Org') AS third \gset
+SELECT count(*) AS seeded_stages, count(created_by) AS attributed FROM crm.pipeline_stage WHERE organization_id = :'third';
+SELECT current_setting('crm.user_id') = :'rita' AS still_rita;
