@@ -518,6 +518,10 @@ BEGIN
 		   AND c.relnamespace = 'crm'::regnamespace AND p.relnamespace = 'crm'::regnamespace
 		   AND (SELECT attname FROM pg_attribute WHERE attrelid = k.conrelid AND attnum = k.conkey[1]) = 'organization_id'
 		   AND EXISTS (SELECT 1 FROM pg_attribute d WHERE d.attrelid = p.oid AND d.attname = 'deleted_at' AND NOT d.attisdropped)
+		   -- records, not logs: tables without updated_at (the stage history)
+		   -- are written by crm and record the past, as crm.trg_live_refs
+		   -- checks only tables with updated_at
+		   AND EXISTS (SELECT 1 FROM pg_attribute u WHERE u.attrelid = c.oid AND u.attname = 'updated_at' AND NOT u.attisdropped)
 		 ORDER BY 1, 2
 	LOOP
 		RETURN QUERY EXECUTE format(

@@ -19,6 +19,7 @@ CREATE TABLE crm.activity (
 	account_id	uuid,
 	contact_id	uuid,
 	lead_id		uuid,
+	opportunity_id uuid,
 	owner_id	uuid,
 	assignee_id	uuid,
 	tags		text[] NOT NULL DEFAULT '{}',
@@ -39,6 +40,7 @@ CREATE TABLE crm.activity (
 	CONSTRAINT activity_account_fkey FOREIGN KEY (organization_id, account_id) REFERENCES crm.account (organization_id, id),
 	CONSTRAINT activity_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES crm.contact (organization_id, id),
 	CONSTRAINT activity_lead_fkey FOREIGN KEY (organization_id, lead_id) REFERENCES crm.lead (organization_id, id),
+	CONSTRAINT activity_opportunity_fkey FOREIGN KEY (organization_id, opportunity_id) REFERENCES crm.opportunity (organization_id, id),
 	CONSTRAINT activity_owner_fkey FOREIGN KEY (organization_id, owner_id) REFERENCES crm.app_user (organization_id, id),
 	CONSTRAINT activity_assignee_fkey FOREIGN KEY (organization_id, assignee_id) REFERENCES crm.app_user (organization_id, id),
 	CONSTRAINT activity_type_valid CHECK (type IN ('call', 'email', 'meeting', 'task', 'note', 'sms')),
@@ -52,6 +54,7 @@ CREATE TABLE crm.activity (
 CREATE INDEX activity_contact_timeline_idx ON crm.activity (organization_id, contact_id, activity_at DESC) WHERE contact_id IS NOT NULL;
 CREATE INDEX activity_account_timeline_idx ON crm.activity (organization_id, account_id, activity_at DESC) WHERE account_id IS NOT NULL;
 CREATE INDEX activity_lead_timeline_idx ON crm.activity (organization_id, lead_id, activity_at DESC) WHERE lead_id IS NOT NULL;
+CREATE INDEX activity_opportunity_timeline_idx ON crm.activity (organization_id, opportunity_id, activity_at DESC) WHERE opportunity_id IS NOT NULL;
 CREATE INDEX activity_owner_idx ON crm.activity (organization_id, owner_id, activity_at DESC) WHERE deleted_at IS NULL;
 CREATE INDEX activity_open_due_idx ON crm.activity (organization_id, assignee_id, due_at)
 	WHERE status IN ('planned', 'in_progress') AND deleted_at IS NULL;
@@ -70,6 +73,7 @@ COMMENT ON COLUMN crm.activity.outcome IS 'Result, from the organization''s pick
 COMMENT ON COLUMN crm.activity.account_id IS 'Related crm.account.';
 COMMENT ON COLUMN crm.activity.contact_id IS 'Related crm.contact.';
 COMMENT ON COLUMN crm.activity.lead_id IS 'Related crm.lead.';
+COMMENT ON COLUMN crm.activity.opportunity_id IS 'Related crm.opportunity.';
 COMMENT ON COLUMN crm.activity.assignee_id IS 'The crm.app_user who is to do it.';
 SELECT crm._setup_tenant_table('crm.activity');
 
@@ -82,6 +86,7 @@ CREATE TABLE crm.note (
 	contact_id	uuid,
 	lead_id		uuid,
 	activity_id	uuid,
+	opportunity_id uuid,
 	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	created_by	uuid,
@@ -96,20 +101,23 @@ CREATE TABLE crm.note (
 	CONSTRAINT note_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES crm.contact (organization_id, id) ON DELETE CASCADE,
 	CONSTRAINT note_lead_fkey FOREIGN KEY (organization_id, lead_id) REFERENCES crm.lead (organization_id, id) ON DELETE CASCADE,
 	CONSTRAINT note_activity_fkey FOREIGN KEY (organization_id, activity_id) REFERENCES crm.activity (organization_id, id) ON DELETE CASCADE,
+	CONSTRAINT note_opportunity_fkey FOREIGN KEY (organization_id, opportunity_id) REFERENCES crm.opportunity (organization_id, id) ON DELETE CASCADE,
 	CONSTRAINT note_body_not_blank CHECK (pg_catalog.btrim(body) <> ''),
-	CONSTRAINT note_has_parent CHECK (num_nonnulls(account_id, contact_id, lead_id, activity_id) >= 1)
+	CONSTRAINT note_has_parent CHECK (num_nonnulls(account_id, contact_id, lead_id, activity_id, opportunity_id) >= 1)
 );
 CREATE INDEX note_account_idx ON crm.note (organization_id, account_id, created_at DESC) WHERE account_id IS NOT NULL;
 CREATE INDEX note_contact_idx ON crm.note (organization_id, contact_id, created_at DESC) WHERE contact_id IS NOT NULL;
 CREATE INDEX note_lead_idx ON crm.note (organization_id, lead_id, created_at DESC) WHERE lead_id IS NOT NULL;
 CREATE INDEX note_activity_idx ON crm.note (organization_id, activity_id) WHERE activity_id IS NOT NULL;
-COMMENT ON TABLE crm.note IS 'A free-text note on an account, contact, lead or activity.';
+CREATE INDEX note_opportunity_idx ON crm.note (organization_id, opportunity_id, created_at DESC) WHERE opportunity_id IS NOT NULL;
+COMMENT ON TABLE crm.note IS 'A free-text note on an account, contact, lead, opportunity or activity.';
 COMMENT ON COLUMN crm.note.body IS 'The note text.';
 COMMENT ON COLUMN crm.note.is_pinned IS 'Shown at the top of the record.';
 COMMENT ON COLUMN crm.note.account_id IS 'The account the note is on.';
 COMMENT ON COLUMN crm.note.contact_id IS 'The contact the note is on.';
 COMMENT ON COLUMN crm.note.lead_id IS 'The lead the note is on.';
 COMMENT ON COLUMN crm.note.activity_id IS 'The activity the note is on.';
+COMMENT ON COLUMN crm.note.opportunity_id IS 'The opportunity the note is on.';
 SELECT crm._setup_tenant_table('crm.note');
 
 CREATE TABLE crm.attachment (

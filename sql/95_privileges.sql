@@ -63,7 +63,13 @@ DECLARE
 		'crm.criteria_select(jsonb, text, integer)', 'crm.criteria_match(jsonb, text, uuid)',
 		'crm.criteria_fold(text)', 'crm.criteria_operators(text, boolean)',
 		'crm.criteria_is_system_field(text, text)', 'crm.text_array_overlap(text[], text[])',
-		'crm.text_array_contains(text[], text[])', 'crm.jsonb_contains(jsonb, jsonb)'];
+		'crm.text_array_contains(text[], text[])', 'crm.jsonb_contains(jsonb, jsonb)',
+
+		-- sales (the uuid_range constructor sits in the stage history's
+		-- exclusion constraint)
+		'crm.pipeline_summary(uuid, uuid, date, date)', 'crm.pipeline_as_of(timestamptz, uuid)',
+		'crm.fold_pipeline_rollup()', 'crm.check_pipeline_rollup()', 'crm.check_opportunity_history()',
+		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',
@@ -80,7 +86,8 @@ DECLARE
 		'crm._account_duplicates(uuid, uuid, real)', 'crm._contact_duplicates_of(uuid, uuid[], real, boolean)',
 		'crm._lead_duplicates_of(uuid, uuid[], real, boolean)', 'crm._account_duplicates_of(uuid, uuid[], real, boolean)',
 		'crm._person_pairs(regclass, uuid, real)',
-		'crm._account_pairs(uuid, real)',
+		'crm._account_pairs(uuid, real)', 'crm._report_pipeline(uuid, uuid)',
+		'crm._per_stage(uuid, uuid, crm._stage_cell[])',
 		-- SECURITY DEFINER, each checking the caller's organization and
 		-- UPDATE privilege itself (sql/66_merge.sql, sql/67_privacy.sql)
 		'crm._audit_write(regclass, uuid, text, jsonb, jsonb)', 'crm._audit_scrub(regclass, uuid[], text)',

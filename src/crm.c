@@ -21,6 +21,7 @@ char	   *crm_organization_guc = NULL;
 char	   *crm_user_guc = NULL;
 bool		crm_restoring = false;
 bool		crm_allow_drop_with_data = false;
+bool		crm_rollup_shared_rows = false;
 
 void		_PG_init(void);
 
@@ -60,6 +61,16 @@ _PG_init(void)
 							 "Allow dropping or truncating CRM data: DROP EXTENSION crm, DROP SCHEMA crm CASCADE, DROP OWNED, TRUNCATE, drops of CRM tables or columns.",
 							 "Without it, dropping the extension is refused as long as any CRM table has rows.",
 							 &crm_allow_drop_with_data,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("crm.rollup_shared_rows",
+							 "For benchmarks only: write weighted-pipeline roll-up deltas to one shared row per bucket.",
+							 "The row-lock design crm measured against its per-backend slot rows (doc/sales.md): "
+							 "equally exact, but writers of a bucket wait for each other's commit and can deadlock.",
+							 &crm_rollup_shared_rows,
 							 false,
 							 PGC_SUSET,
 							 0,

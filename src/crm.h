@@ -19,6 +19,7 @@ extern char *crm_organization_guc;
 extern char *crm_user_guc;
 extern bool crm_restoring;
 extern bool crm_allow_drop_with_data;
+extern bool crm_rollup_shared_rows;
 
 /* phone.c */
 extern char *crm_default_country;

@@ -82,6 +82,7 @@ DECLARE
 	t_world uuid; t_region uuid; t_city uuid;
 	a_group uuid; a_sub uuid; a_leaf uuid; a_gone uuid;
 	c1 uuid; c2 uuid; l1 uuid; l2 uuid; act uuid; nt uuid; tm uuid;
+	pl uuid; st_due uuid; o1 uuid; o2 uuid; o3 uuid;
 BEGIN
 	PERFORM set_config('crm.organization_id', org::text, false);
 	PERFORM set_config('crm.user_id', '', false);
@@ -135,6 +136,25 @@ BEGIN
 	INSERT INTO crm.attachment (file_name, size_bytes, storage_key, note_id, sha256)
 		VALUES ('minutes.pdf', 1024, 's3://bucket/' || n, nt, repeat('ab', 32));
 	PERFORM crm.emit('contact.created', 'crm.contact', c1, jsonb_build_object('n', n));
+	-- sales: a second pipeline, deals moved through stages (history stints,
+	-- roll-up rows in several slots), won, lost, soft-deleted, a deal contact
+	SET ROLE crm_dr_admin;	-- pipelines are configuration
+	INSERT INTO crm.pipeline (name) VALUES ('Renewals ' || n) RETURNING id INTO pl;
+	INSERT INTO crm.pipeline_stage (pipeline_id, name, position, default_probability, forecast_category)
+		VALUES (pl, 'Due', 1, 60, 'commit') RETURNING id INTO st_due;
+	SET ROLE crm_dr_user;
+	INSERT INTO crm.opportunity (name, amount, account_id, contact_id, owner_id, close_date)
+		VALUES ('Deal ' || n, 1000 * n, a_leaf, c1, rep, DATE '2027-01-15') RETURNING id INTO o1;
+	INSERT INTO crm.opportunity (name, amount, currency, owner_id, close_date)
+		VALUES ('Euro deal ' || n, 333.33, 'EUR', rep, DATE '2027-02-01') RETURNING id INTO o2;
+	INSERT INTO crm.opportunity (name, amount, pipeline_id) VALUES ('Renewal ' || n, 50, pl) RETURNING id INTO o3;
+	UPDATE crm.opportunity SET stage_id = (SELECT id FROM crm.pipeline_stage WHERE pipeline_id = (SELECT id FROM crm.pipeline WHERE is_default) AND name = 'Proposal') WHERE id = o1;
+	UPDATE crm.opportunity SET probability = 35 WHERE id = o1;
+	UPDATE crm.opportunity SET stage_id = (SELECT id FROM crm.pipeline_stage WHERE pipeline_id = (SELECT id FROM crm.pipeline WHERE is_default) AND name = 'Closed Lost'),
+		lost_reason = 'price' WHERE id = o2;
+	UPDATE crm.opportunity SET deleted_at = pg_catalog.now() WHERE id = o3;
+	INSERT INTO crm.opportunity_contact (opportunity_id, contact_id, role, is_primary) VALUES (o1, c1, 'champion', true);
+	UPDATE crm.lead SET converted_opportunity_id = o1 WHERE id = l1;
 	-- data-quality records: a duplicate rule, a merge, an erasure
 	SET ROLE crm_dr_admin;
 	INSERT INTO crm.duplicate_rule (entity, action) VALUES ('lead', 'alert');
@@ -173,6 +193,13 @@ BEGIN
 	  FROM crm.contact c WHERE c.organization_id = org AND c.tags = ARRAY['bulk'];
 	UPDATE crm.contact SET title = 'Buyer'
 	 WHERE organization_id = org AND tags = ARRAY['bulk'] AND first_name LIKE '%5';
+	-- an opportunity per account, a third of them moved on a stage
+	INSERT INTO crm.opportunity (name, amount, account_id, close_date)
+	SELECT 'Bulk deal ' || g, (g % 97) * 10.5, accounts[g], DATE '2027-01-01' + g % 90
+	  FROM generate_series(1, cardinality(accounts)) g;
+	UPDATE crm.opportunity SET stage_id = (SELECT id FROM crm.pipeline_stage
+											WHERE organization_id = org AND name = 'Qualification')
+	 WHERE organization_id = org AND name LIKE 'Bulk deal %' AND amount::int % 3 = 0;
 	RESET ROLE;
 END;
 $$;
@@ -235,7 +262,8 @@ missing=$(for t in $TABLES; do grep -q "^COPY crm\.$t " "$WORK/dump.sql" || prin
 check "the plain dump holds the data of every CRM table${missing:+ (missing: $missing)}" test -z "$missing"
 # Referenced tables' data come before the data of tables referencing them.
 order_ok=1
-for pair in organization:app_user app_user:team team:team_member territory:account account:contact contact:lead account:activity activity:note note:attachment; do
+for pair in organization:app_user app_user:team team:team_member territory:account account:contact contact:lead account:activity activity:note note:attachment \
+		pipeline:pipeline_stage pipeline_stage:opportunity account:opportunity opportunity:opportunity_stage_history opportunity:opportunity_contact opportunity:lead; do
 	p=${pair%%:*} c=${pair#*:}
 	lp=$(grep -n "^COPY crm\.$p " "$WORK/dump.sql" | cut -d: -f1)
 	lc=$(grep -n "^COPY crm\.$c " "$WORK/dump.sql" | cut -d: -f1)

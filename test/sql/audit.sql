@@ -119,7 +119,7 @@ SELECT action, db_role, actor_id = :'alice' AS by_alice,
 -- ---------------------------------------------------------------------------
 SET ROLE audit_app_other;
 SET crm.organization_id = :'org_b';
-SELECT count(*) AS visible_entries FROM crm.audit_log;
+SELECT count(*) AS visible_entries FROM crm.audit_log WHERE organization_id = :'org_a';
 SELECT count(*) AS history_rows FROM crm.history('crm.contact', :'ada');
 -- and it cannot switch to tenant A to look (the role is limited to B)
 \set VERBOSITY sqlstate

@@ -55,6 +55,20 @@ INSERT INTO bad_case VALUES
 	('search', $$SELECT * FROM crm.search('ann', 0)$$, '22023'),
 	('search', $$SELECT * FROM crm.search('ann', 100000)$$, '22023'),
 	('search', $$SELECT * FROM crm.search(NULL)$$, 'no error'),
+	-- sales (this organization was inserted directly: it has no default pipeline)
+	('pipeline_summary', $$SELECT * FROM crm.pipeline_summary()$$, 'P0002'),
+	('pipeline_summary', $$SELECT * FROM crm.pipeline_summary(crm.uuid_v7())$$, 'P0002'),
+	('pipeline_summary', $$SELECT * FROM crm.pipeline_summary(close_from => '2027-02-01', close_to => '2027-01-01')$$, '22023'),
+	('pipeline_as_of', $$SELECT * FROM crm.pipeline_as_of('infinity')$$, '22023'),
+	('pipeline_as_of', $$SELECT * FROM crm.pipeline_as_of(NULL)$$, '22023'),
+	('pipeline_as_of', $$SELECT * FROM crm.pipeline_as_of(now(), crm.uuid_v7())$$, 'P0002'),
+	('fold_pipeline_rollup', $$SELECT set_config('crm.organization_id', '', true), crm.fold_pipeline_rollup()$$, '55000'),
+	('fold_pipeline_rollups', $$SELECT crm.fold_pipeline_rollups()$$, '42501'),
+	('uuid_range', $$SELECT crm.uuid_range('00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001')$$, '22000'),
+	('uuid_multirange', $$SELECT crm.uuid_multirange()$$, '42501'),
+	('(insert)', $$INSERT INTO crm.opportunity (name) VALUES ('no pipeline')$$, '23502'),
+	('(insert)', $$INSERT INTO crm.opportunity (name, stage_id) VALUES ('x', '00000000-0000-7000-8000-000000000001')$$, '23503'),
+	('(insert)', $$INSERT INTO crm.pipeline (name) VALUES ('Config')$$, '42501'),
 	('search_query', $$SELECT crm.search_query('&|!():*')$$, 'no error'),
 	('ts_match', $$SELECT crm.ts_match('a b', crm.search_query(repeat('x ', 5000)))$$, 'no error'),
 	-- an entity is 'contact' or 'crm.contact', a crm table with the feature
@@ -72,7 +86,7 @@ INSERT INTO bad_case VALUES
 	-- criteria: an invalid document names its JSON path (22023), an unknown
 	-- field is 42703, a document beyond a bound 54001
 	('criteria_validate', $$SELECT * FROM crm.criteria_validate('{"field": "title", "op": "nope"}', 'contact')$$, 'no error'),
-	('criteria_validate', $$SELECT * FROM crm.criteria_validate('{}', 'opportunity')$$, '22023'),
+	('criteria_validate', $$SELECT * FROM crm.criteria_validate('{}', 'invoice')$$, '22023'),
 	('criteria_sql', $$SELECT crm.criteria_sql('{"field": "title", "op": "nope"}', 'contact')$$, '22023'),
 	('criteria_sql', $$SELECT crm.criteria_sql('{"field": "organization_id", "op": "is_null"}', 'contact')$$, '42703'),
 	('criteria_select', $$SELECT crm.criteria_select('[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]', 'lead')$$, '54001'),
@@ -118,7 +132,7 @@ INSERT INTO bad_case VALUES
 	('custom_field_value_valid', $$SELECT crm.custom_field_value_valid('number', '{"min": "x"}', '1')$$, '22023'),
 	('custom_field_options_error', $$SELECT crm.custom_field_options_error('picklist', '5') IS NOT NULL$$, 'no error'),
 	('custom_fields_error', $$SELECT crm.custom_fields_error('contact', crm.current_org(), '[1]') IS NOT NULL$$, 'no error'),
-	('custom_fields_error', $$SELECT crm.custom_fields_error('opportunity', crm.current_org(), '{}')$$, '22023'),
+	('custom_fields_error', $$SELECT crm.custom_fields_error('invoice', crm.current_org(), '{}')$$, '22023'),
 	('custom_fields_error', $$SELECT crm.custom_fields_error('note', crm.current_org(), '{}')$$, '22023'),
 	('custom_fields_error', $$SELECT crm.custom_fields_error('crm.contact.x', crm.current_org(), '{}')$$, '22023'),
 	('custom_fields_error', $$SELECT crm.custom_fields_error(NULL, crm.current_org(), '{}')$$, '22004'),

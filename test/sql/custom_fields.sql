@@ -271,7 +271,7 @@ SET ROLE cf_test_admin;
 SET crm.organization_id = :'org_b';
 -- not a crm table (yet); a crm table without custom_fields; not crm's
 CALL pg_temp.try($$INSERT INTO crm.custom_field (entity, name, label, field_type)
-	VALUES ('opportunity', 'region', 'Region', 'text')$$);
+	VALUES ('invoice', 'region', 'Region', 'text')$$);
 CALL pg_temp.try($$INSERT INTO crm.custom_field (entity, name, label, field_type)
 	VALUES ('note', 'region', 'Region', 'text')$$);
 CALL pg_temp.try($$INSERT INTO crm.custom_field (entity, name, label, field_type)
@@ -295,7 +295,7 @@ SELECT crm.custom_fields_error('crm.account', :'org_b', '{"region": 1}')
 		 = crm.custom_fields_error('account', :'org_b', '{"region": 1}') AS same_answer,
 	   left(crm.custom_fields_error('"crm"."account"', :'org_b', '{"region": 1}'), 55) AS error,
 	   crm.custom_fields_error('account', :'org_b', '{"region": "north"}') IS NULL AS valid;
-CALL pg_temp.try($$SELECT crm.custom_fields_error('opportunity', crm.current_org(), '{}')$$);
+CALL pg_temp.try($$SELECT crm.custom_fields_error('invoice', crm.current_org(), '{}')$$);
 CALL pg_temp.try($$SELECT crm.custom_fields_error('crm.note', crm.current_org(), '{}')$$);
 DELETE FROM crm.custom_field WHERE name = 'region';
 

@@ -36,6 +36,12 @@ INSERT INTO crm.attachment (file_name, size_bytes, storage_key, note_id) VALUES 
 INSERT INTO crm.custom_field (entity, name, label, field_type) VALUES ('contact', 'b_only', 'B only', 'text');
 INSERT INTO crm.duplicate_rule (entity, action) VALUES ('contact', 'allow');
 INSERT INTO crm.criteria_tenant_field (entity, name, column_name, json_key, type) VALUES ('contact', 'b_field', 'custom_fields', 'b', 'text');
+-- B was inserted directly, so it has no seeded pipeline: make one
+INSERT INTO crm.pipeline (name, is_default) VALUES ('B sales', true) RETURNING id AS pipe_b \gset
+INSERT INTO crm.pipeline_stage (pipeline_id, name, position, default_probability) VALUES (:'pipe_b', 'B open', 1, 10);
+-- the opportunity's triggers write its stage history and roll-up rows
+INSERT INTO crm.opportunity (name, amount, account_id) VALUES ('B deal', 100, :'acc_b') RETURNING id AS opp_b \gset
+INSERT INTO crm.opportunity_contact (opportunity_id, contact_id, is_primary) VALUES (:'opp_b', :'con_b', true);
 SELECT crm.emit('test.event', 'crm.contact', :'con_b', '{"x": 1}') IS NOT NULL AS emitted;
 -- an erasure record (crm.erasure_log is written only by crm.subject_erase)
 INSERT INTO crm.lead (last_name, email) VALUES ('Gone', 'gone@b.example');
