@@ -377,6 +377,7 @@ crit_cached(Jsonb *criteria, text *entity)
 	char	   *key = VARDATA(criteria);
 	uint32		hash = hash_bytes((const unsigned char *) key, (int) keylen);
 	CritCacheEntry *e = NULL;
+	uint64		generation;
 	MemoryContext cxt;
 	MemoryContext old;
 	int			i;
@@ -417,8 +418,11 @@ crit_cached(Jsonb *criteria, text *entity)
 
 	/*
 	 * Build under the current context, so that an error frees it; keep it
-	 * only once it is complete.
+	 * only once it is complete.  The generation is the one before the
+	 * catalog is read: an invalidation arriving meanwhile makes the entry
+	 * stale at once.
 	 */
+	generation = crit_generation;
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "crm criteria document", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	e->w = palloc(sizeof(CritWork));
@@ -436,7 +440,7 @@ crit_cached(Jsonb *criteria, text *entity)
 	e->hash = hash;
 	e->org = org;
 	strlcpy(e->entity, ent, sizeof(e->entity));
-	e->generation = crit_generation;
+	e->generation = generation;
 	e->prog = NULL;
 	e->prepared_for = 0;
 	e->used = true;
