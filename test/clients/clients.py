@@ -246,13 +246,23 @@ def run_pgbouncer():
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=client, args=(org, 25)) for org in (ORG_A, ORG_B, ORG_A, ORG_B)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    # Which server connection a transaction gets is up to PgBouncer and the
+    # timing; on a loaded machine one round may happen to keep each tenant
+    # on its own connection.  Rounds are repeated (at most 5) until some
+    # connection has served both tenants; every round's transactions are
+    # checked for leaks all the same.
+    rounds = 0
+    while rounds < 5:
+        rounds += 1
+        threads = [threading.Thread(target=client, args=(org, 25)) for org in (ORG_A, ORG_B, ORG_A, ORG_B)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if seen_pids[ORG_A] & seen_pids[ORG_B]:
+            break
     shared = seen_pids[ORG_A] & seen_pids[ORG_B]
-    check(f"pool of 2: 100 interleaved transactions of two tenants ran on {len(seen_pids[ORG_A] | seen_pids[ORG_B])} "
+    check(f"pool of 2: {100 * rounds} interleaved transactions of two tenants ran on {len(seen_pids[ORG_A] | seen_pids[ORG_B])} "
           f"server connections, {len(shared)} of them serving both tenants", len(shared) >= 1)
     check("SET LOCAL: no transaction saw a row of the other tenant", not problems)
 
