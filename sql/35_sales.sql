@@ -538,7 +538,9 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
-	org uuid := crm.current_org();
+	-- the calling role's organization and limits (inside a SECURITY
+	-- DEFINER function crm.current_org() sees the owner, not a SET ROLE role)
+	org uuid := crm._caller_org();
 	n bigint;
 BEGIN
 	WITH taken AS (

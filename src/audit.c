@@ -231,20 +231,13 @@ static Oid
 audit_log_owner(void)
 {
 	Oid			relid = crm_relation_oid("audit_log");
-	HeapTuple	tup;
-	Oid			owner;
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("table crm.audit_log does not exist"),
 				 errhint("The crm extension is incompletely installed; reinstall or update it.")));
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
+	return crm_relation_owner(relid);
 }
 
 /* The kept batch-insert plan (prepared on first use). */
@@ -271,22 +264,8 @@ audit_plan(void)
 static void
 audit_execute_as_owner(AuditWriter *w, Datum *values, const char *nulls)
 {
-	SPIPlanPtr	plan = audit_plan();
-	Oid			save_userid;
-	int			save_sec;
-	volatile int rc = 0;
+	int			rc = crm_spi_execute_as(w->owner, audit_plan(), values, nulls, false, 0);
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(w->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		rc = SPI_execute_plan(plan, values, nulls, false, 0);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
 }

@@ -26,7 +26,9 @@
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "fmgr.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/fmgrprotos.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -41,7 +43,7 @@
 
 /* The secret key (bytea) from crm.event_key, read without privileges. */
 static bytea *
-outbox_event_key(void)
+outbox_read_event_key(void)
 {
 	Oid			relid = crm_relation_oid("event_key");
 	Relation	rel;
@@ -74,6 +76,29 @@ outbox_event_key(void)
 	return key;
 }
 
+/*
+ * The key, read once per transaction (an INSERT of many outbox rows would
+ * otherwise scan crm.event_key once per row); kept in TopMemoryContext.
+ */
+static bytea *
+outbox_event_key(void)
+{
+	static bytea *key = NULL;
+	static LocalTransactionId key_lxid = InvalidLocalTransactionId;
+	bytea	   *fresh;
+
+	if (key != NULL && key_lxid == MyProc->lxid)
+		return key;
+	fresh = outbox_read_event_key();
+	if (key != NULL)
+		pfree(key);
+	key = MemoryContextAlloc(TopMemoryContext, VARSIZE(fresh));
+	memcpy(key, fresh, VARSIZE(fresh));
+	pfree(fresh);
+	key_lxid = MyProc->lxid;
+	return key;
+}
+
 /* The channel name of an organization's events (palloc'd). */
 static char *
 outbox_channel(const pg_uuid_t *org)
@@ -96,7 +121,6 @@ outbox_channel(const pg_uuid_t *org)
 	for (i = 0; i < CHANNEL_HEX / 2; i++)
 		sprintf(name + strlen("crm_events_") + 2 * i, "%02x", d[i]);
 	pfree(msg);
-	pfree(key);
 	return name;
 }
 
