@@ -5,7 +5,8 @@
 -- Grant a database role what a level needs, optionally only for some
 -- organizations.  Levels:
 --   readonly  SELECT on every tenant table and every crm.v_* view
---   user      + INSERT/UPDATE of records (soft delete through deleted_at)
+--   user      + INSERT/UPDATE of records (soft delete through deleted_at),
+--             DELETE of line items (opportunity_line_item, quote_line_item)
 --   admin     + DELETE, writing definitions (custom fields, picklists, teams,
 --             users), and the current organization's settings
 CREATE FUNCTION crm.grant_access(role regrole, level text, organizations uuid[] DEFAULT NULL)
@@ -16,11 +17,14 @@ AS $$
 DECLARE
 	t record;
 	config_tables constant text[] := ARRAY['custom_field', 'picklist_value', 'team', 'team_member', 'territory', 'app_user', 'duplicate_rule', 'criteria_tenant_field',
-											  'pipeline', 'pipeline_stage'];
+											  'pipeline', 'pipeline_stage', 'product', 'price_book', 'price_book_entry'];
 	-- the settings of crm.organization a tenant admin may change (the policy
 	-- organization_self limits the change to the current organization)
 	org_settings constant text := 'name, default_currency, default_country, default_timezone';
-	readonly_tables constant text[] := ARRAY['audit_log', 'erasure_log', 'opportunity_stage_history', 'pipeline_rollup'];
+	readonly_tables constant text[] := ARRAY['audit_log', 'erasure_log', 'opportunity_stage_history', 'pipeline_rollup',
+											  'quote_counter', 'quote_version'];
+	-- parts of a record rather than records (no soft delete): users delete them
+	user_deletable constant text[] := ARRAY['opportunity_line_item', 'quote_line_item'];
 BEGIN
 	IF level IS NULL OR level NOT IN ('admin', 'user', 'readonly') THEN
 		RAISE EXCEPTION 'unknown access level "%"', level
@@ -51,6 +55,9 @@ BEGIN
 			EXECUTE format('GRANT INSERT, UPDATE, DELETE ON crm.%I TO %s', t.table_name, role);
 		ELSIF level = 'user' AND t.table_name <> ALL (config_tables || readonly_tables) THEN
 			EXECUTE format('GRANT INSERT, UPDATE ON crm.%I TO %s', t.table_name, role);
+			IF t.table_name = ANY (user_deletable) THEN
+				EXECUTE format('GRANT DELETE ON crm.%I TO %s', t.table_name, role);
+			END IF;
 		END IF;
 	END LOOP;
 	-- The reporting views, for every level: they are security_invoker, so

@@ -69,7 +69,10 @@ DECLARE
 		-- exclusion constraint)
 		'crm.pipeline_summary(uuid, uuid, date, date)', 'crm.pipeline_as_of(timestamptz, uuid)',
 		'crm.fold_pipeline_rollup()', 'crm.check_pipeline_rollup()', 'crm.check_opportunity_history()',
-		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)'];
+		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)',
+		-- lead conversion, quotes (sql/36_conversion.sql, sql/37_quotes.sql)
+		'crm.convert_lead(uuid, uuid, uuid, boolean, text)', 'crm.expire_quotes(date)',
+		'crm.check_quote_totals()', 'crm.check_quote_numbers()'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',
@@ -88,6 +91,9 @@ DECLARE
 		'crm._person_pairs(regclass, uuid, real)',
 		'crm._account_pairs(uuid, real)', 'crm._report_pipeline(uuid, uuid)',
 		'crm._per_stage(uuid, uuid, crm._stage_cell[])',
+		-- conversion and pricing: look-ups and defaults as the caller
+		'crm._domain_of(text, crm.email)', 'crm._default_currency()',
+		'crm._list_price(uuid, uuid, uuid, char, date)',
 		-- SECURITY DEFINER, each checking the caller's organization and
 		-- UPDATE privilege itself (sql/66_merge.sql, sql/67_privacy.sql)
 		'crm._audit_write(regclass, uuid, text, jsonb, jsonb)', 'crm._audit_scrub(regclass, uuid[], text)',

@@ -174,6 +174,45 @@ DROP TRIGGER t ON crm.sec_hostile;
 CREATE TRIGGER t BEFORE INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_picklists('account', 'industry');
 INSERT INTO crm.sec_hostile VALUES (:'org_a', 1);
 DROP TABLE crm.sec_hostile;
+-- The PL/pgSQL triggers of line items, quotes and versions
+-- (sql/37_quotes.sql), some SECURITY DEFINER: on a table shaped like theirs,
+-- in schema crm and owned by crm's owner, each refuses before it reads a
+-- column or writes anything (no quote number taken, no version written).
+CREATE TABLE crm.sec_hostile (organization_id uuid, id uuid, quote_id uuid, opportunity_id uuid, number text,
+							  status text, version int, amount numeric, currency char(3), total_price numeric,
+							  list_price numeric, tax_rate numeric, product_id uuid, name text);
+CREATE TEMP TABLE hostile_result (fn text, outcome text);
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY[
+		'BEFORE INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_opportunity_line_price()',
+		'AFTER INSERT ON crm.sec_hostile REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_opportunity_amount()',
+		'BEFORE INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_opportunity_line_guard()',
+		'BEFORE INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_quote()',
+		'AFTER INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_quote_freeze()',
+		'AFTER INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_quote_accept()',
+		'BEFORE INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_quote_version_frozen()',
+		'BEFORE INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_quote_line_price()',
+		'AFTER INSERT ON crm.sec_hostile REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_quote_totals()']
+	LOOP
+		EXECUTE 'CREATE TRIGGER t ' || t;
+		BEGIN
+			INSERT INTO crm.sec_hostile (organization_id, id, quote_id, opportunity_id, status, version, amount, currency, total_price, name)
+			VALUES ('5ec0a0a0-0000-7000-8000-00000000000a', gen_random_uuid(), gen_random_uuid(), gen_random_uuid(),
+					'sent', 1, 1, 'USD', 1, 'forged');
+			INSERT INTO hostile_result VALUES (substring(t FROM 'crm\.trg_[a-z_]+'), 'RAN');
+		EXCEPTION WHEN OTHERS THEN
+			INSERT INTO hostile_result VALUES (substring(t FROM 'crm\.trg_[a-z_]+'), SQLSTATE || ' ' || SQLERRM);
+		END;
+		DROP TRIGGER t ON crm.sec_hostile;
+	END LOOP;
+END;
+$$;
+SELECT fn, outcome FROM hostile_result ORDER BY fn;
+SELECT count(*) AS counters_touched FROM crm.quote_counter WHERE organization_id = :'org_a';
+DROP TABLE crm.sec_hostile, hostile_result;
 -- Nothing was forged: no audit entry names the ids used above.
 SELECT count(*) AS forged_entries FROM crm.audit_log
  WHERE row_id IN ('5ec00000-0000-7000-8000-0000000000c1', '5ec00000-0000-7000-8000-0000000000c2');
