@@ -1,6 +1,6 @@
 -- ============================================================================
 -- 36 lead conversion: a qualified lead becomes an account, a contact and
--- (optionally) an opportunity, in one transaction (doc/sales.md, "Lead
+-- (optionally) an opportunity, in one transaction (doc/quotes.md, "Lead
 -- conversion").
 -- ============================================================================
 

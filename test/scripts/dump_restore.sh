@@ -83,6 +83,7 @@ DECLARE
 	a_group uuid; a_sub uuid; a_leaf uuid; a_gone uuid;
 	c1 uuid; c2 uuid; l1 uuid; l2 uuid; act uuid; nt uuid; tm uuid;
 	pl uuid; st_due uuid; o1 uuid; o2 uuid; o3 uuid;
+	pr1 uuid; pr2 uuid; pb uuid; q1 uuid; q2 uuid;
 BEGIN
 	PERFORM set_config('crm.organization_id', org::text, false);
 	PERFORM set_config('crm.user_id', '', false);
@@ -155,6 +156,37 @@ BEGIN
 	UPDATE crm.opportunity SET deleted_at = pg_catalog.now() WHERE id = o3;
 	INSERT INTO crm.opportunity_contact (opportunity_id, contact_id, role, is_primary) VALUES (o1, c1, 'champion', true);
 	UPDATE crm.lead SET converted_opportunity_id = o1 WHERE id = l1;
+	-- products and quotes: a catalog (admin), deal lines that make o1's
+	-- amount, a quote sent twice (two frozen versions) and accepted (its
+	-- lines synced to the deal), a draft, and a quote number given back by
+	-- a rolled-back subtransaction; a lead converted
+	SET ROLE crm_dr_admin;
+	INSERT INTO crm.product (name, sku, unit_price, tax_rate) VALUES ('Widget ' || n, 'W-' || n, 10, 20) RETURNING id INTO pr1;
+	INSERT INTO crm.product (name, sku, unit_price, tax_rate) VALUES ('Support ' || n, 'S-' || n, 0.05, 8.875) RETURNING id INTO pr2;
+	INSERT INTO crm.price_book (name, kind) VALUES ('Standard', 'standard') RETURNING id INTO pb;
+	INSERT INTO crm.price_book_entry (price_book_id, product_id, unit_price) VALUES (pb, pr1, 9.5), (pb, pr2, 0.04);
+	SET ROLE crm_dr_user;
+	INSERT INTO crm.opportunity_line_item (opportunity_id, product_id, quantity, position) VALUES (o1, pr1, 3, 1), (o1, pr2, 100, 2);
+	UPDATE crm.opportunity_line_item SET discount_percent = 10 WHERE opportunity_id = o1 AND position = 2;
+	INSERT INTO crm.quote (name, opportunity_id, quote_date, valid_until, terms)
+		VALUES ('Quote ' || n, o1, DATE '2027-01-10', DATE '2027-02-10', E'Net 30\nno returns') RETURNING id INTO q1;
+	INSERT INTO crm.quote_line_item (quote_id, product_id, quantity, discount_percent, position) VALUES
+		(q1, pr1, 7, 0, 1), (q1, pr2, 1000, 12.5, 2);
+	INSERT INTO crm.quote_line_item (quote_id, description, quantity, list_price, tax_rate, position) VALUES (q1, 'Setup', 0.5, 1.01, 10, 3);
+	UPDATE crm.quote SET status = 'sent' WHERE id = q1;
+	UPDATE crm.quote SET status = 'draft' WHERE id = q1;
+	UPDATE crm.quote_line_item SET quantity = 8 WHERE quote_id = q1 AND position = 1;
+	UPDATE crm.quote SET status = 'sent' WHERE id = q1;
+	UPDATE crm.quote SET status = 'accepted' WHERE id = q1;
+	BEGIN
+		INSERT INTO crm.quote (name) VALUES ('Rolled back ' || n);
+		RAISE EXCEPTION 'undo';
+	EXCEPTION WHEN raise_exception THEN
+		NULL;
+	END;
+	INSERT INTO crm.quote (name, quote_date) VALUES ('Draft ' || n, DATE '2027-01-12') RETURNING id INTO q2;
+	INSERT INTO crm.quote_line_item (quote_id, product_id, quantity) VALUES (q2, pr1, 1);
+	PERFORM crm.convert_lead(l2, opportunity_name => 'Converted ' || n);
 	-- data-quality records: a duplicate rule, a merge, an erasure
 	SET ROLE crm_dr_admin;
 	INSERT INTO crm.duplicate_rule (entity, action) VALUES ('lead', 'alert');
@@ -263,7 +295,8 @@ check "the plain dump holds the data of every CRM table${missing:+ (missing: $mi
 # Referenced tables' data come before the data of tables referencing them.
 order_ok=1
 for pair in organization:app_user app_user:team team:team_member territory:account account:contact contact:lead account:activity activity:note note:attachment \
-		pipeline:pipeline_stage pipeline_stage:opportunity account:opportunity opportunity:opportunity_stage_history opportunity:opportunity_contact opportunity:lead; do
+		pipeline:pipeline_stage pipeline_stage:opportunity account:opportunity opportunity:opportunity_stage_history opportunity:opportunity_contact opportunity:lead \
+		product:price_book_entry price_book:price_book_entry opportunity:opportunity_line_item opportunity:quote quote:quote_line_item quote:quote_version product:quote_line_item; do
 	p=${pair%%:*} c=${pair#*:}
 	lp=$(grep -n "^COPY crm\.$p " "$WORK/dump.sql" | cut -d: -f1)
 	lc=$(grep -n "^COPY crm\.$c " "$WORK/dump.sql" | cut -d: -f1)

@@ -1,4 +1,4 @@
--- Lead conversion (crm.convert_lead, doc/sales.md "Lead conversion"): every
+-- Lead conversion (crm.convert_lead, doc/quotes.md "Lead conversion"): every
 -- way the account and the contact are found or created, filling only empty
 -- fields, the optional opportunity, what moves from the lead, the event, the
 -- errors, and row-level security.

@@ -42,6 +42,14 @@ INSERT INTO crm.pipeline_stage (pipeline_id, name, position, default_probability
 -- the opportunity's triggers write its stage history and roll-up rows
 INSERT INTO crm.opportunity (name, amount, account_id) VALUES ('B deal', 100, :'acc_b') RETURNING id AS opp_b \gset
 INSERT INTO crm.opportunity_contact (opportunity_id, contact_id, is_primary) VALUES (:'opp_b', :'con_b', true);
+-- products, a deal line, a quote with a line, sent (a version, a counter)
+INSERT INTO crm.product (name, sku, unit_price) VALUES ('B widget', 'BW', 5) RETURNING id AS prod_b \gset
+INSERT INTO crm.price_book (name, kind) VALUES ('B standard', 'standard') RETURNING id AS book_b \gset
+INSERT INTO crm.price_book_entry (price_book_id, product_id, unit_price) VALUES (:'book_b', :'prod_b', 4);
+INSERT INTO crm.opportunity_line_item (opportunity_id, product_id, quantity) VALUES (:'opp_b', :'prod_b', 2);
+INSERT INTO crm.quote (name, opportunity_id) VALUES ('B quote', :'opp_b') RETURNING id AS quote_b \gset
+INSERT INTO crm.quote_line_item (quote_id, product_id) VALUES (:'quote_b', :'prod_b');
+UPDATE crm.quote SET status = 'sent' WHERE id = :'quote_b';
 SELECT crm.emit('test.event', 'crm.contact', :'con_b', '{"x": 1}') IS NOT NULL AS emitted;
 -- an erasure record (crm.erasure_log is written only by crm.subject_erase)
 INSERT INTO crm.lead (last_name, email) VALUES ('Gone', 'gone@b.example');
