@@ -914,12 +914,9 @@ BEGIN
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
-	IF TG_OP = 'INSERT' THEN
-		SELECT array_agg(k.organization_id ORDER BY k.organization_id, k.quote_id),
-			   array_agg(k.quote_id ORDER BY k.organization_id, k.quote_id)
-		  INTO orgs, ids
-		  FROM (SELECT DISTINCT n.organization_id, n.quote_id FROM new_rows n) k;
-	ELSIF TG_OP = 'UPDATE' THEN
+	-- (an update cannot move a line to another quote: the new rows name
+	-- every quote it touched)
+	IF TG_OP IN ('INSERT', 'UPDATE') THEN
 		SELECT array_agg(k.organization_id ORDER BY k.organization_id, k.quote_id),
 			   array_agg(k.quote_id ORDER BY k.organization_id, k.quote_id)
 		  INTO orgs, ids
