@@ -90,7 +90,7 @@ DO $$
 DECLARE
 	quotes constant text := $q$DO $b$ BEGIN FOR i IN 1..{q} LOOP
 		INSERT INTO {quote} (organization_id, name, quote_date) VALUES ('{org}', 'q' || i, DATE '2027-01-10');
-	END LOOP; END $b$$q$;
+	END LOOP; END $b$ $q$;
 	quotes_prep constant text := $q$INSERT INTO {quote} (organization_id, name, quote_date)
 		SELECT '{org}', 'q' || i, DATE '2027-01-10' FROM generate_series(1, {q}) i$q$;
 	bulk constant text := $q$INSERT INTO {line} (organization_id, quote_id, product_id, quantity, discount_percent, position{extra_cols})
@@ -105,7 +105,7 @@ DECLARE
 			INSERT INTO {line} (organization_id, quote_id, product_id, quantity, position{extra_cols})
 			SELECT '{org}', qs[1 + i % {q}], pr.id, 1 + i % 7, i{extra_vals}
 			  FROM crm.product pr WHERE pr.organization_id = '{org}' AND pr.sku = 'SKU-' || (1 + i % 100);
-		END LOOP; END $b$$q$;
+		END LOOP; END $b$ $q$;
 	upd constant text := $q$UPDATE {line} SET quantity = quantity + 1 WHERE organization_id = '{org}'$q$;
 	r int;
 	t record;

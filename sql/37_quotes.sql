@@ -137,72 +137,78 @@ SELECT crm._setup_tenant_table('crm.price_book_entry', label => 'price book entr
 
 -- The list price of a product for a line: from the given price book (else
 -- the active standard book of the currency), else the product's own unit
--- price when its currency is the line's; a clear error otherwise.  Runs as
--- the caller, under row-level security, with explicit tenant filters.
-CREATE FUNCTION crm._list_price(org uuid, book uuid, product uuid, currency char(3), on_date date)
-RETURNS numeric
+-- price when its currency is the line's; a clear error otherwise.  Also the
+-- product's tax rate.  One query per call (it runs once per priced line).
+-- Runs as the caller, under row-level security, with explicit tenant
+-- filters.
+CREATE FUNCTION crm._list_price(org uuid, book uuid, product uuid, currency char(3), on_date date,
+								OUT price numeric, OUT tax_rate numeric)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
-	b crm.price_book%ROWTYPE;
-	p crm.product%ROWTYPE;
-	price numeric;
+	r record;
 BEGIN
-	SELECT * INTO p FROM crm.product x WHERE x.organization_id = org AND x.id = product;
-	IF NOT FOUND OR p.deleted_at IS NOT NULL THEN
+	SELECT p.name, p.deleted_at, p.is_active, p.currency AS product_currency, p.unit_price, p.tax_rate,
+		   b.id AS book_id, b.name AS book_name, b.is_active AS book_active, b.currency AS book_currency,
+		   b.valid_from, b.valid_to, e.unit_price AS entry_price
+	  INTO r
+	  FROM crm.product p
+	  LEFT JOIN crm.price_book b
+		ON b.organization_id = org
+	   AND CASE WHEN book IS NOT NULL THEN b.id = book
+				ELSE b.kind = 'standard' AND b.is_active AND b.currency = _list_price.currency END
+	  LEFT JOIN crm.price_book_entry e
+		ON e.organization_id = org AND e.price_book_id = b.id AND e.product_id = p.id AND e.is_active
+	 WHERE p.organization_id = org AND p.id = product;
+	IF NOT FOUND OR r.deleted_at IS NOT NULL THEN
 		RAISE EXCEPTION 'product % does not exist in this organization', product USING ERRCODE = 'foreign_key_violation';
 	END IF;
-	IF NOT p.is_active THEN
-		RAISE EXCEPTION 'product "%" is not active', p.name
+	IF NOT r.is_active THEN
+		RAISE EXCEPTION 'product "%" is not active', r.name
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = 'Activate it (UPDATE crm.product SET is_active = true) or choose another product.';
 	END IF;
-	IF book IS NOT NULL THEN
-		SELECT * INTO b FROM crm.price_book x WHERE x.organization_id = org AND x.id = book;
-		IF NOT FOUND THEN
-			RAISE EXCEPTION 'price book % does not exist in this organization', book USING ERRCODE = 'foreign_key_violation';
-		END IF;
-	ELSE
-		SELECT * INTO b FROM crm.price_book x
-		 WHERE x.organization_id = org AND x.kind = 'standard' AND x.is_active AND x.currency = _list_price.currency;
+	tax_rate := r.tax_rate;
+	IF book IS NOT NULL AND r.book_id IS NULL THEN
+		RAISE EXCEPTION 'price book % does not exist in this organization', book USING ERRCODE = 'foreign_key_violation';
 	END IF;
-	IF b.id IS NOT NULL THEN
-		IF NOT b.is_active THEN
-			RAISE EXCEPTION 'price book "%" is not active', b.name USING ERRCODE = 'object_not_in_prerequisite_state';
+	IF r.book_id IS NOT NULL THEN
+		IF NOT r.book_active THEN
+			RAISE EXCEPTION 'price book "%" is not active', r.book_name USING ERRCODE = 'object_not_in_prerequisite_state';
 		END IF;
-		IF b.currency <> _list_price.currency THEN
-			RAISE EXCEPTION 'price book "%" is in %, the line is in %', b.name, b.currency, _list_price.currency
+		IF r.book_currency <> _list_price.currency THEN
+			RAISE EXCEPTION 'price book "%" is in %, the line is in %', r.book_name, r.book_currency, _list_price.currency
 				USING ERRCODE = 'invalid_parameter_value',
 					  HINT = 'Price the line from a book in its own currency.';
 		END IF;
-		IF on_date < b.valid_from OR on_date > b.valid_to THEN
-			RAISE EXCEPTION 'price book "%" is not valid on %', b.name, on_date
+		IF on_date < r.valid_from OR on_date > r.valid_to THEN
+			RAISE EXCEPTION 'price book "%" is not valid on %', r.book_name, on_date
 				USING ERRCODE = 'object_not_in_prerequisite_state',
-					  DETAIL = format('It is valid from %s to %s.', coalesce(b.valid_from::text, 'any date'), coalesce(b.valid_to::text, 'any date'));
+					  DETAIL = format('It is valid from %s to %s.', coalesce(r.valid_from::text, 'any date'), coalesce(r.valid_to::text, 'any date'));
 		END IF;
-		SELECT e.unit_price INTO price FROM crm.price_book_entry e
-		 WHERE e.organization_id = org AND e.price_book_id = b.id AND e.product_id = product AND e.is_active;
-		IF price IS NOT NULL THEN
-			RETURN price;
+		IF r.entry_price IS NOT NULL THEN
+			price := r.entry_price;
+			RETURN;
 		END IF;
 		IF book IS NOT NULL THEN
-			RAISE EXCEPTION 'price book "%" has no active price for product "%"', b.name, p.name
+			RAISE EXCEPTION 'price book "%" has no active price for product "%"', r.book_name, r.name
 				USING ERRCODE = 'no_data_found',
 					  HINT = 'Add an entry to crm.price_book_entry, or give the line a list_price.';
 		END IF;
 	END IF;
-	IF p.currency = _list_price.currency THEN
-		RETURN p.unit_price;
+	IF r.product_currency = _list_price.currency THEN
+		price := r.unit_price;
+		RETURN;
 	END IF;
-	RAISE EXCEPTION 'no % price for product "%"', _list_price.currency, p.name
+	RAISE EXCEPTION 'no % price for product "%"', _list_price.currency, r.name
 		USING ERRCODE = 'no_data_found',
-			  DETAIL = format('The product is priced in %s and no active standard price book in %s has it.', p.currency, _list_price.currency),
+			  DETAIL = format('The product is priced in %s and no active standard price book in %s has it.', r.product_currency, _list_price.currency),
 			  HINT = 'Add it to a price book in that currency, or give the line a list_price.';
 END;
 $$;
 COMMENT ON FUNCTION crm._list_price(uuid, uuid, uuid, char, date) IS
-	'Internal (line-item triggers): a product''s list price from the given price book, else the active standard book of the currency, else the product''s own price in that currency; errors say which is missing.';
+	'Internal (line-item triggers): a product''s list price from the given price book, else the active standard book of the currency, else the product''s own price in that currency (errors say which is missing), and its tax rate; one query.';
 
 -- ---------------------------------------------------------------------------
 -- Opportunity line items: when an opportunity has any, its amount is their
@@ -297,7 +303,7 @@ BEGIN
 		IF NOT FOUND THEN
 			RETURN NEW;		-- the foreign key reports it
 		END IF;
-		NEW.list_price := crm._list_price(NEW.organization_id, NEW.price_book_id, NEW.product_id, o.currency, CURRENT_DATE);
+		NEW.list_price := (crm._list_price(NEW.organization_id, NEW.price_book_id, NEW.product_id, o.currency, CURRENT_DATE)).price;
 	END IF;
 	RETURN NEW;
 END;
@@ -873,13 +879,17 @@ BEGIN
 		IF NOT FOUND THEN
 			RETURN NEW;		-- the foreign key reports it
 		END IF;
-		IF NEW.list_price IS NULL THEN
-			IF NEW.product_id IS NULL THEN
+		IF NEW.product_id IS NULL THEN
+			IF NEW.list_price IS NULL THEN
 				RAISE EXCEPTION 'a line item without a product needs a list_price' USING ERRCODE = 'not_null_violation';
 			END IF;
-			NEW.list_price := crm._list_price(NEW.organization_id, q.price_book_id, NEW.product_id, q.currency, q.quote_date);
-		END IF;
-		IF NEW.tax_rate IS NULL THEN
+			NEW.tax_rate := coalesce(NEW.tax_rate, 0);
+		ELSIF NEW.list_price IS NULL THEN
+			-- one look-up gives the price and the product's tax rate
+			SELECT x.price, coalesce(NEW.tax_rate, x.tax_rate) INTO NEW.list_price, NEW.tax_rate
+			  FROM crm._list_price(NEW.organization_id, q.price_book_id, NEW.product_id, q.currency, q.quote_date) x;
+		ELSE
+			-- a price of its own: only the tax rate is wanted
 			SELECT p.tax_rate INTO NEW.tax_rate FROM crm.product p
 			 WHERE p.organization_id = NEW.organization_id AND p.id = NEW.product_id;
 			NEW.tax_rate := coalesce(NEW.tax_rate, 0);
@@ -906,6 +916,7 @@ DECLARE
 	orgs uuid[];
 	ids uuid[];
 	final record;
+	final_number text;
 BEGIN
 	IF TG_RELID <> 'crm.quote_line_item'::regclass OR TG_LEVEL <> 'STATEMENT' OR TG_WHEN <> 'AFTER' THEN
 		RAISE EXCEPTION 'crm.trg_quote_totals() runs only as an AFTER statement trigger on crm.quote_line_item, not on %', TG_RELID::regclass
@@ -930,16 +941,17 @@ BEGIN
 	IF ids IS NULL THEN
 		RETURN NULL;
 	END IF;
-	-- lock; a quote deleted with its lines (ON DELETE CASCADE) is gone
-	PERFORM 1 FROM crm.quote x
-	  JOIN unnest(orgs, ids) AS k(org, id) ON x.organization_id = k.org AND x.id = k.id
-	 ORDER BY x.organization_id, x.id
-	   FOR UPDATE OF x;
-	SELECT x.number, x.status INTO final FROM crm.quote x
-	  JOIN unnest(orgs, ids) AS k(org, id) ON x.organization_id = k.org AND x.id = k.id
-	 WHERE x.status <> 'draft'
-	 ORDER BY x.number LIMIT 1;
-	IF FOUND THEN
+	-- lock, in key order, and find a quote that is not a draft (a quote
+	-- deleted with its lines, ON DELETE CASCADE, is gone: nothing to do)
+	SELECT min(y.number) FILTER (WHERE y.status <> 'draft') INTO final_number
+	  FROM (SELECT x.number, x.status FROM crm.quote x
+			  JOIN unnest(orgs, ids) AS k(org, id) ON x.organization_id = k.org AND x.id = k.id
+			 ORDER BY x.organization_id, x.id
+			   FOR UPDATE OF x) y;
+	IF final_number IS NOT NULL THEN
+		SELECT x.number, x.status INTO final FROM crm.quote x
+		  JOIN unnest(orgs, ids) AS k(org, id) ON x.organization_id = k.org AND x.id = k.id
+		 WHERE x.number = final_number;
 		RAISE EXCEPTION 'quote % is % and its line items cannot change', final.number, final.status
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = CASE WHEN final.status = 'sent'
