@@ -69,7 +69,11 @@ DECLARE
 		-- exclusion constraint)
 		'crm.pipeline_summary(uuid, uuid, date, date)', 'crm.pipeline_as_of(timestamptz, uuid)',
 		'crm.fold_pipeline_rollup()', 'crm.check_pipeline_rollup()', 'crm.check_opportunity_history()',
-		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)'];
+		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)',
+		-- sales reports (sql/38_sales_reports.sql)
+		'crm.pipeline_summary_by_currency(uuid, uuid, date, date)', 'crm.exchange_rate_on(char, date)',
+		'crm.forecast(date, date, uuid, uuid)', 'crm.win_rate(date, date, text)',
+		'crm.stage_velocity(uuid, date, date)'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',
@@ -87,7 +91,7 @@ DECLARE
 		'crm._lead_duplicates_of(uuid, uuid[], real, boolean)', 'crm._account_duplicates_of(uuid, uuid[], real, boolean)',
 		'crm._person_pairs(regclass, uuid, real)',
 		'crm._account_pairs(uuid, real)', 'crm._report_pipeline(uuid, uuid)',
-		'crm._per_stage(uuid, uuid, crm._stage_cell[])',
+		'crm._per_stage(uuid, uuid, crm._stage_cell[])', 'crm._fx(uuid, crm._fx_cell[])',
 		-- SECURITY DEFINER, each checking the caller's organization and
 		-- UPDATE privilege itself (sql/66_merge.sql, sql/67_privacy.sql)
 		'crm._audit_write(regclass, uuid, text, jsonb, jsonb)', 'crm._audit_scrub(regclass, uuid[], text)',

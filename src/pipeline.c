@@ -145,7 +145,14 @@ opp_prepare(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 
 	if (*slot != NULL)
 		return *slot;
-	plan = SPI_prepare(sql, nargs, argtypes);
+	/*
+	 * A generic plan from the first run: each statement is a look-up or a
+	 * write of one row by key, whose plan does not depend on the values.
+	 * Left to itself the plan cache re-plans the history and roll-up
+	 * statements with their values every time (their custom plans cost
+	 * less than the generic one), which was a tenth of a stage change.
+	 */
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
