@@ -62,10 +62,10 @@ BEGIN
 							  AND r.valid_from <= coalesce(c.day, current_date))
 		 ORDER BY 2, 1 LIMIT 1
 	LOOP
-		RAISE EXCEPTION 'no exchange rate from % to the corporate currency % on %', miss.currency, corp, miss.day
+		RAISE EXCEPTION 'no exchange rate from % to the corporate currency % on %', miss.currency, corp, to_char(miss.day, 'YYYY-MM-DD')
 			USING ERRCODE = 'no_data_found',
 				  DETAIL = 'Amounts closing in a month are converted with the rate in force on its first day (amounts without close date: today).',
-				  HINT = format('INSERT INTO crm.exchange_rate (currency, valid_from, rate) VALUES (%L, %L, …);', miss.currency, miss.day);
+				  HINT = format('INSERT INTO crm.exchange_rate (currency, valid_from, rate) VALUES (%L, %L, …);', miss.currency, to_char(miss.day, 'YYYY-MM-DD'));
 	END LOOP;
 	RETURN QUERY
 	SELECT c.key, sum(c.n)::bigint, round(sum(c.amount * x.rate), 2), round(sum(c.weighted * x.rate), 2)
@@ -105,7 +105,7 @@ BEGIN
 	   AND x.valid_from <= coalesce(day, current_date)
 	 ORDER BY x.valid_from DESC LIMIT 1;
 	IF r IS NULL THEN
-		RAISE EXCEPTION 'no exchange rate from % to the corporate currency % on %', currency, corp, coalesce(day, current_date)
+		RAISE EXCEPTION 'no exchange rate from % to the corporate currency % on %', currency, corp, to_char(coalesce(day, current_date), 'YYYY-MM-DD')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Add one to crm.exchange_rate (valid_from on or before that day).';
 	END IF;
@@ -178,10 +178,10 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF ps <> date_trunc('month', ps)::date OR pe <> (date_trunc('month', pe) + interval '1 month - 1 day')::date THEN
-		RAISE EXCEPTION 'a forecast period is whole months: % to % is not', ps, pe
+		RAISE EXCEPTION 'a forecast period is whole months: % to % is not', to_char(ps, 'YYYY-MM-DD'), to_char(pe, 'YYYY-MM-DD')
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'The forecast reads the roll-up, which counts opportunities per close month.',
-				  HINT = format('Use %s to %s.', date_trunc('month', ps)::date, (date_trunc('month', pe) + interval '1 month - 1 day')::date);
+				  HINT = format('Use %s to %s.', to_char(date_trunc('month', ps), 'YYYY-MM-DD'), to_char(date_trunc('month', pe) + interval '1 month - 1 day', 'YYYY-MM-DD'));
 	END IF;
 	IF owner IS NOT NULL AND team IS NOT NULL THEN
 		RAISE EXCEPTION 'a forecast is for an owner or a team, not both'

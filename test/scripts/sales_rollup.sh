@@ -182,10 +182,11 @@ check "no two stints of an opportunity overlap" test "$overlaps" = 0
 conv=$(psql -X -A -t -q -v ON_ERROR_STOP=1 -d $db <<'SQL'
 CREATE TEMP TABLE d (n bigint);
 DO $$
-DECLARE t record; p record; k bigint; total bigint := 0;
+DECLARE t record; p record; k bigint; total bigint := 0; t_corp char(3);
 BEGIN
 	FOR t IN SELECT * FROM public.tenant LOOP
 		PERFORM set_config('crm.organization_id', t.org::text, true);
+		SELECT default_currency INTO t_corp FROM crm.organization WHERE id = t.org;
 		INSERT INTO crm.exchange_rate (currency, valid_from, rate) VALUES
 			('EUR', '1900-01-01', 1.0837), ('EUR', '2027-02-01', 1.1), ('EUR', '2027-03-15', 1.1234567),
 			('GBP', '1900-01-01', 1.27), ('GBP', '2027-01-01', 1.3333);
@@ -193,8 +194,8 @@ BEGIN
 			SELECT count(*) INTO k FROM (
 				(SELECT stage_id, opportunity_count, amount, weighted_amount FROM crm.pipeline_summary(p.id)
 				 EXCEPT
-				 SELECT s.id, count(o.id), coalesce(round(sum(o.amount * crm.exchange_rate_on(o.currency, date_trunc('month', o.close_date)::date)), 2), 0),
-						coalesce(round(sum(o.expected_revenue * crm.exchange_rate_on(o.currency, date_trunc('month', o.close_date)::date)), 2), 0)
+				 SELECT s.id, count(o.id), coalesce(round(sum(o.amount * crm.exchange_rate_on(coalesce(o.currency, t_corp), date_trunc('month', o.close_date)::date)), 2), 0),
+						coalesce(round(sum(o.expected_revenue * crm.exchange_rate_on(coalesce(o.currency, t_corp), date_trunc('month', o.close_date)::date)), 2), 0)
 				   FROM crm.pipeline_stage s
 				   LEFT JOIN crm.opportunity o ON o.organization_id = t.org AND o.stage_id = s.id AND o.deleted_at IS NULL
 				  WHERE s.organization_id = t.org AND s.pipeline_id = p.id GROUP BY s.id)) x;
