@@ -481,25 +481,27 @@ AS $$
 DECLARE
 	org uuid := crm.current_org();
 	p uuid;
+	corp char(3);
 BEGIN
 	IF close_from > close_to THEN
 		RAISE EXCEPTION 'close_from (%) is after close_to (%)', close_from, close_to
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	p := crm._report_pipeline(org, pipeline);
+	SELECT o.default_currency INTO corp FROM crm.organization o WHERE o.id = org;
 	RETURN QUERY SELECT * FROM crm._per_stage(org, p, ARRAY(
-		SELECT ROW(f.key::uuid, g.default_currency, f.n, f.amount, f.weighted)::crm._stage_cell
+		SELECT ROW(f.key::uuid, corp, f.n, f.amount, f.weighted)::crm._stage_cell
 		  FROM crm._fx(org, ARRAY(
-				SELECT ROW(u.stage_id::text, u.currency, u.close_month, sum(u.opportunity_count), sum(u.amount),
-						   sum(u.expected_revenue))::crm._fx_cell
+				-- the corporate currency needs no rate: one cell per stage
+				SELECT ROW(u.stage_id::text, u.currency, CASE WHEN u.currency <> corp THEN u.close_month END,
+						   sum(u.opportunity_count), sum(u.amount), sum(u.expected_revenue))::crm._fx_cell
 				  FROM crm.pipeline_rollup u
 				 WHERE u.organization_id = org AND u.pipeline_id = p
 				   AND (owner IS NULL OR u.owner_id = owner)
 				   AND (close_from IS NULL OR u.close_month >= date_trunc('month', close_from)::date)
 				   AND (close_to IS NULL OR u.close_month <= close_to)
-				 GROUP BY u.stage_id, u.currency, u.close_month
-				HAVING sum(u.opportunity_count) <> 0)) f
-		  JOIN crm.organization g ON g.id = org));
+				 GROUP BY u.stage_id, u.currency, CASE WHEN u.currency <> corp THEN u.close_month END
+				HAVING sum(u.opportunity_count) <> 0)) f));
 END;
 $$;
 COMMENT ON FUNCTION crm.pipeline_summary(uuid, uuid, date, date) IS

@@ -51,30 +51,33 @@ SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	corp char(3);
-	miss record;
+	cur char(3)[];
+	days date[];
+	rates numeric[];
 BEGIN
 	SELECT o.default_currency INTO corp FROM crm.organization o WHERE o.id = org;
-	FOR miss IN
-		SELECT c.currency, coalesce(c.day, current_date) AS day FROM unnest(cells) c
-		 WHERE c.currency <> corp
-		   AND NOT EXISTS (SELECT 1 FROM crm.exchange_rate r
-							WHERE r.organization_id = org AND r.currency = c.currency
-							  AND r.valid_from <= coalesce(c.day, current_date))
-		 ORDER BY 2, 1 LIMIT 1
-	LOOP
-		RAISE EXCEPTION 'no exchange rate from % to the corporate currency % on %', miss.currency, corp, to_char(miss.day, 'YYYY-MM-DD')
-			USING ERRCODE = 'no_data_found',
-				  DETAIL = 'Amounts closing in a month are converted with the rate in force on its first day (amounts without close date: today).',
-				  HINT = format('INSERT INTO crm.exchange_rate (currency, valid_from, rate) VALUES (%L, %L, …);', miss.currency, to_char(miss.day, 'YYYY-MM-DD'));
+	-- one look-up per currency and day (not per cell), in a fixed order so
+	-- that the first missing rate reported is always the same
+	SELECT array_agg(d.currency ORDER BY d.day, d.currency), array_agg(d.day ORDER BY d.day, d.currency),
+		   array_agg((SELECT r.rate FROM crm.exchange_rate r
+					   WHERE r.organization_id = org AND r.currency = d.currency AND r.valid_from <= d.day
+					   ORDER BY r.valid_from DESC LIMIT 1) ORDER BY d.day, d.currency)
+	  INTO cur, days, rates
+	  FROM (SELECT DISTINCT c.currency, coalesce(c.day, current_date) AS day
+			  FROM unnest(cells) c WHERE c.currency <> corp) d;
+	FOR i IN 1 .. coalesce(cardinality(rates), 0) LOOP
+		IF rates[i] IS NULL THEN
+			RAISE EXCEPTION 'no exchange rate from % to the corporate currency % on %', cur[i], corp, to_char(days[i], 'YYYY-MM-DD')
+				USING ERRCODE = 'no_data_found',
+					  DETAIL = 'Amounts closing in a month are converted with the rate in force on its first day (amounts without close date: today).',
+					  HINT = format('INSERT INTO crm.exchange_rate (currency, valid_from, rate) VALUES (%L, %L, …);', cur[i], to_char(days[i], 'YYYY-MM-DD'));
+		END IF;
 	END LOOP;
 	RETURN QUERY
-	SELECT c.key, sum(c.n)::bigint, round(sum(c.amount * x.rate), 2), round(sum(c.weighted * x.rate), 2)
-	  FROM unnest(cells) c,
-	  LATERAL (SELECT CASE WHEN c.currency = corp THEN 1 ELSE
-				(SELECT r.rate FROM crm.exchange_rate r
-				  WHERE r.organization_id = org AND r.currency = c.currency
-					AND r.valid_from <= coalesce(c.day, current_date)
-				  ORDER BY r.valid_from DESC LIMIT 1) END AS rate) x
+	SELECT c.key, sum(c.n)::bigint, round(sum(c.amount * coalesce(x.rate, 1)), 2), round(sum(c.weighted * coalesce(x.rate, 1)), 2)
+	  FROM unnest(cells) c
+	  LEFT JOIN unnest(cur, days, rates) x(currency, day, rate)
+		ON c.currency <> corp AND x.currency = c.currency AND x.day = coalesce(c.day, current_date)
 	 GROUP BY c.key;
 END;
 $$;
@@ -213,12 +216,13 @@ BEGIN
 		   coalesce(sum(f.weighted) FILTER (WHERE f.key IN ('commit', 'best_case', 'pipeline')), 0) AS weighted
 	  INTO cats
 	  FROM crm._fx(org, ARRAY(
-		SELECT ROW(u.forecast_category, u.currency, u.close_month, sum(u.opportunity_count), sum(u.amount), sum(u.expected_revenue))::crm._fx_cell
+		SELECT ROW(u.forecast_category, u.currency, CASE WHEN u.currency <> corp THEN u.close_month END,
+				   sum(u.opportunity_count), sum(u.amount), sum(u.expected_revenue))::crm._fx_cell
 		  FROM crm.pipeline_rollup u
 		 WHERE u.organization_id = org AND u.close_month BETWEEN ps AND pe
 		   AND u.forecast_category <> 'omitted'
 		   AND (owners IS NULL OR u.owner_id = ANY (owners))
-		 GROUP BY u.forecast_category, u.currency, u.close_month
+		 GROUP BY u.forecast_category, u.currency, CASE WHEN u.currency <> corp THEN u.close_month END
 		HAVING sum(u.opportunity_count) <> 0)) f;
 	RETURN QUERY SELECT corp, cats.closed_won, cats.commit, cats.best_case, cats.pipeline, cats.weighted,
 						q, CASE WHEN q > 0 THEN round(cats.closed_won * 100 / q, 2) END;
@@ -409,54 +413,3 @@ COMMENT ON FUNCTION crm.snapshot_pipeline(date) IS
 INSERT INTO crm.job (name, schedule, command, description) VALUES
 	('snapshot_pipeline', '15 0 * * *', 'SELECT crm.snapshot_pipeline()',
 	 'Daily trend rows of the weighted pipeline (crm.pipeline_snapshot), for charts; reports never depend on them.');
-
--- ---------------------------------------------------------------------------
--- Reporting views
--- ---------------------------------------------------------------------------
-
--- Live opportunities with their pipeline, stage and owner names, and the
--- amounts in the corporate currency (NULL where no rate applies: a view
--- for BI tools does not fail on one missing rate).
-CREATE VIEW crm.v_pipeline WITH (security_invoker = true) AS
-SELECT x.id, x.organization_id, x.name, x.pipeline_id, p.name AS pipeline_name, x.stage_id, s.name AS stage_name,
-	   s.position AS stage_position, x.account_id, x.owner_id, CASE WHEN u.deleted_at IS NULL THEN u.name END AS owner_name,
-	   x.amount, x.currency, x.probability, x.expected_revenue, x.forecast_category, x.type, x.lead_source,
-	   x.close_date, date_trunc('month', x.close_date)::date AS close_month, x.stage_entered_at,
-	   x.is_closed, x.is_won, x.closed_at,
-	   g.default_currency AS corporate_currency,
-	   round(x.amount * fx.rate, 2) AS amount_corporate,
-	   round(x.expected_revenue * fx.rate, 2) AS expected_revenue_corporate
-  FROM crm.opportunity x
-  JOIN crm.organization g ON g.id = x.organization_id
-  LEFT JOIN crm.pipeline p ON p.organization_id = x.organization_id AND p.id = x.pipeline_id
-  LEFT JOIN crm.pipeline_stage s ON s.organization_id = x.organization_id AND s.id = x.stage_id
-  LEFT JOIN crm.app_user u ON u.organization_id = x.organization_id AND u.id = x.owner_id
-  LEFT JOIN LATERAL (
-	SELECT CASE WHEN x.currency = g.default_currency THEN 1 ELSE
-		(SELECT r.rate FROM crm.exchange_rate r
-		  WHERE r.organization_id = x.organization_id AND r.currency = x.currency
-			AND r.valid_from <= coalesce(date_trunc('month', x.close_date)::date, current_date)
-		  ORDER BY r.valid_from DESC LIMIT 1) END AS rate) fx ON true
- WHERE x.deleted_at IS NULL;
-COMMENT ON VIEW crm.v_pipeline IS 'Live opportunities with pipeline, stage and owner names and their amounts in the corporate currency (rate of the close month''s first day; NULL when no rate exists).';
-
--- The roll-up per bucket (slots summed), with the corporate-currency sums.
-CREATE VIEW crm.v_forecast WITH (security_invoker = true) AS
-SELECT b.organization_id, b.pipeline_id, b.stage_id, b.owner_id, b.close_month, b.forecast_category, b.currency,
-	   b.opportunity_count, b.amount, b.expected_revenue,
-	   g.default_currency AS corporate_currency,
-	   round(b.amount * fx.rate, 2) AS amount_corporate,
-	   round(b.expected_revenue * fx.rate, 2) AS expected_revenue_corporate
-  FROM (SELECT r.organization_id, r.pipeline_id, r.stage_id, r.owner_id, r.close_month, r.forecast_category, r.currency,
-			   sum(r.opportunity_count)::bigint AS opportunity_count, sum(r.amount) AS amount, sum(r.expected_revenue) AS expected_revenue
-		  FROM crm.pipeline_rollup r
-		 GROUP BY 1, 2, 3, 4, 5, 6, 7
-		HAVING sum(r.opportunity_count) <> 0) b
-  JOIN crm.organization g ON g.id = b.organization_id
-  LEFT JOIN LATERAL (
-	SELECT CASE WHEN b.currency = g.default_currency THEN 1 ELSE
-		(SELECT e.rate FROM crm.exchange_rate e
-		  WHERE e.organization_id = b.organization_id AND e.currency = b.currency
-			AND e.valid_from <= coalesce(b.close_month, current_date)
-		  ORDER BY e.valid_from DESC LIMIT 1) END AS rate) fx ON true;
-COMMENT ON VIEW crm.v_forecast IS 'The weighted-pipeline roll-up per pipeline, stage, owner, close month, forecast category and currency (slots summed), with amounts in the corporate currency (NULL when no rate exists).';

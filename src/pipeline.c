@@ -129,6 +129,7 @@ opp_check_table(TriggerData *td, const char *fname)
 /* Kept plans, per trigger OID. */
 static HTAB *stage_plans = NULL;
 static HTAB *track_plans = NULL;
+static HTAB *move_plans = NULL;	/* the combined close-and-open statement */
 
 #define STAGE_PLAN_BY_ID	0
 #define STAGE_PLAN_FIRST	1
@@ -791,26 +792,53 @@ history_last_end(Oid tgoid, Oid owner, const OppState *s, TimestampTz at)
 	return DatumGetTimestampTz(v);
 }
 
-/* Open a stint with the values of "s" from "from"; "prev" the values before, if any. */
+#define HISTORY_INSERT \
+	"INSERT INTO crm.opportunity_stage_history (organization_id, opportunity_id, valid," \
+	" pipeline_id, stage_id, from_stage_id, amount, previous_amount, currency, probability," \
+	" previous_probability, is_probability_override, forecast_category, previous_forecast_category," \
+	" close_date, previous_close_date, owner_id, previous_owner_id, changed_by)"
+#define HISTORY_VALUES_REST \
+	" $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+
+/*
+ * Open a stint with the values of "s" from "from"; "prev" the values before,
+ * if any.  With "close", one statement first closes the open stint at
+ * "from" (as history_close) and opens the new one where it ended: a stage
+ * change then runs one statement on the history instead of two.  The
+ * INSERT's value reads the UPDATE's result, so the UPDATE has finished
+ * before the new row is checked against the exclusion constraint (which
+ * sees the closed version, not the open one it replaced).
+ */
 static void
-history_open(Oid tgoid, Oid owner, const OppState *s, const OppState *prev, TimestampTz from)
+history_open(Oid tgoid, Oid owner, const OppState *s, const OppState *prev, TimestampTz from, bool close)
 {
 	SPIPlanPtr	plan;
 	Datum		args[19];
 	char		nulls[19];
 	pg_uuid_t	actor;
 	int			rc;
+	Oid			argtypes[19] = {UUIDOID, UUIDOID, TIMESTAMPTZOID, UUIDOID, UUIDOID, UUIDOID,
+		NUMERICOID, NUMERICOID, BPCHAROID, NUMERICOID, NUMERICOID, BOOLOID,
+	TEXTOID, TEXTOID, DATEOID, DATEOID, UUIDOID, UUIDOID, UUIDOID};
 
-	plan = opp_prepare(crm_plan_slot(&track_plans, "crm opportunity track plans", tgoid, 4, TRACK_PLAN_OPEN),
-					   "INSERT INTO crm.opportunity_stage_history (organization_id, opportunity_id, valid,"
-					   " pipeline_id, stage_id, from_stage_id, amount, previous_amount, currency, probability,"
-					   " previous_probability, is_probability_override, forecast_category, previous_forecast_category,"
-					   " close_date, previous_close_date, owner_id, previous_owner_id, changed_by)"
-					   " VALUES ($1, $2, pg_catalog.tstzrange($3, NULL), $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-					   " $13, $14, $15, $16, $17, $18, $19)",
-					   19, (Oid[19]) {UUIDOID, UUIDOID, TIMESTAMPTZOID, UUIDOID, UUIDOID, UUIDOID,
-									  NUMERICOID, NUMERICOID, BPCHAROID, NUMERICOID, NUMERICOID, BOOLOID,
-									  TEXTOID, TEXTOID, DATEOID, DATEOID, UUIDOID, UUIDOID, UUIDOID});
+	if (close)
+		plan = opp_prepare(crm_plan_slot(&move_plans, "crm opportunity move plans", tgoid, 1, 0),
+						   "WITH closed AS (UPDATE crm.opportunity_stage_history h"
+						   " SET valid = pg_catalog.tstzrange(pg_catalog.lower(h.valid),"
+						   "  GREATEST($3, pg_catalog.lower(h.valid) OPERATOR(pg_catalog.+) '1 microsecond'::pg_catalog.interval))"
+						   " WHERE h.organization_id OPERATOR(pg_catalog.=) $1 AND h.opportunity_id OPERATOR(pg_catalog.=) $2"
+						   " AND pg_catalog.upper_inf(h.valid)"
+						   " RETURNING pg_catalog.upper(h.valid) AS t) "
+						   HISTORY_INSERT
+						   " VALUES ($1, $2, pg_catalog.tstzrange(COALESCE((SELECT pg_catalog.max(c.t) FROM closed c), $3), NULL),"
+						   HISTORY_VALUES_REST,
+						   19, argtypes);
+	else
+		plan = opp_prepare(crm_plan_slot(&track_plans, "crm opportunity track plans", tgoid, 4, TRACK_PLAN_OPEN),
+						   HISTORY_INSERT
+						   " VALUES ($1, $2, pg_catalog.tstzrange($3, NULL),"
+						   HISTORY_VALUES_REST,
+						   19, argtypes);
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = s->org;
 	args[1] = s->id;
@@ -922,15 +950,15 @@ pipeline_opportunity_track(PG_FUNCTION_ARGS)
 
 	/* the history (a hard delete takes its stints along: ON DELETE CASCADE) */
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-		history_open(tgoid, owner, &n, NULL, now);
+		history_open(tgoid, owner, &n, NULL, now, false);
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
 		if (has_old && has_new)
-			history_open(tgoid, owner, &n, &o, history_close(tgoid, owner, &o, now));
+			history_open(tgoid, owner, &n, &o, now, true);
 		else if (has_old)
 			(void) history_close(tgoid, owner, &o, now);
 		else
-			history_open(tgoid, owner, &n, NULL, history_last_end(tgoid, owner, &n, now));
+			history_open(tgoid, owner, &n, NULL, history_last_end(tgoid, owner, &n, now), false);
 	}
 	SPI_finish();
 	return PointerGetDatum(NULL);

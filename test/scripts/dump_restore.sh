@@ -155,6 +155,10 @@ BEGIN
 	UPDATE crm.opportunity SET deleted_at = pg_catalog.now() WHERE id = o3;
 	INSERT INTO crm.opportunity_contact (opportunity_id, contact_id, role, is_primary) VALUES (o1, c1, 'champion', true);
 	UPDATE crm.lead SET converted_opportunity_id = o1 WHERE id = l1;
+	-- sales configuration: exchange rates and a quota (admin)
+	SET ROLE crm_dr_admin;
+	INSERT INTO crm.exchange_rate (currency, valid_from, rate) VALUES ('EUR', DATE '2027-01-01', 1.08), ('EUR', DATE '2027-02-01', 1.1);
+	INSERT INTO crm.sales_quota (user_id, period_start, period_end, amount) VALUES (rep, DATE '2027-01-01', DATE '2027-03-31', 5000 * n);
 	-- data-quality records: a duplicate rule, a merge, an erasure
 	SET ROLE crm_dr_admin;
 	INSERT INTO crm.duplicate_rule (entity, action) VALUES ('lead', 'alert');
@@ -204,6 +208,9 @@ BEGIN
 END;
 $$;
 SELECT pg_temp.bulk(n, org, :contacts / 3) FROM tenants ORDER BY n;
+-- the daily pipeline snapshot job (trend rows of every tenant)
+RESET ROLE;
+SELECT crm.snapshot_pipeline(DATE '2027-01-31') > 0 AS snapshots;
 SQL
 )
 DR_CONTACTS=${DR_CONTACTS:-100000}
