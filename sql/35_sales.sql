@@ -550,26 +550,29 @@ AS $$
 DECLARE
 	org uuid := crm.current_org();
 	p uuid;
+	corp char(3);
 BEGIN
 	IF at IS NULL OR NOT isfinite(at) THEN
 		RAISE EXCEPTION 'pipeline_as_of needs a finite instant, not %', coalesce(at::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	p := crm._report_pipeline(org, pipeline);
+	SELECT o.default_currency INTO corp FROM crm.organization o WHERE o.id = org;
 	RETURN QUERY SELECT * FROM crm._per_stage(org, p, ARRAY(
-		SELECT ROW(f.key::uuid, g.default_currency, f.n, f.amount, f.weighted)::crm._stage_cell
+		SELECT ROW(f.key::uuid, corp, f.n, f.amount, f.weighted)::crm._stage_cell
 		  FROM crm._fx(org, ARRAY(
-				SELECT ROW(h.stage_id::text, h.currency, date_trunc('month', h.close_date)::date, count(*), sum(h.amount),
-						   sum(h.expected_revenue))::crm._fx_cell
+				-- the corporate currency needs no rate: no close month
+				SELECT ROW(h.stage_id::text, h.currency,
+						   CASE WHEN h.currency <> corp THEN date_trunc('month', h.close_date)::date END,
+						   count(*), sum(h.amount), sum(h.expected_revenue))::crm._fx_cell
 				  FROM crm.opportunity_stage_history h
 				 WHERE h.organization_id = org AND h.pipeline_id = p
 				   AND lower(h.valid) <= at AND h.valid @> at
-				 GROUP BY h.stage_id, h.currency, date_trunc('month', h.close_date)::date)) f
-		  JOIN crm.organization g ON g.id = org));
+				 GROUP BY h.stage_id, h.currency, CASE WHEN h.currency <> corp THEN date_trunc('month', h.close_date)::date END)) f));
 END;
 $$;
 COMMENT ON FUNCTION crm.pipeline_as_of(timestamptz, uuid) IS
-	'Weighted pipeline per stage in the corporate currency (as crm.pipeline_summary, with today''s exchange rates table) exactly as it stood at the given instant, rebuilt from crm.opportunity_stage_history.';
+	'Weighted pipeline per stage in the corporate currency (converted as crm.pipeline_summary, with the rates crm.exchange_rate holds now) exactly as it stood at the given instant, rebuilt from crm.opportunity_stage_history.';
 
 -- Fold every slot of the current organization's roll-up into slot 0 and
 -- drop empty buckets.  Rows a running transaction is writing are skipped
