@@ -561,14 +561,19 @@ BEGIN
 	RETURN QUERY SELECT * FROM crm._per_stage(org, p, ARRAY(
 		SELECT ROW(f.key::uuid, corp, f.n, f.amount, f.weighted)::crm._stage_cell
 		  FROM crm._fx(org, ARRAY(
-				-- the corporate currency needs no rate: no close month
-				SELECT ROW(h.stage_id::text, h.currency,
-						   CASE WHEN h.currency <> corp THEN date_trunc('month', h.close_date)::date END,
-						   count(*), sum(h.amount), sum(h.expected_revenue))::crm._fx_cell
-				  FROM crm.opportunity_stage_history h
-				 WHERE h.organization_id = org AND h.pipeline_id = p
-				   AND lower(h.valid) <= at AND h.valid @> at
-				 GROUP BY h.stage_id, h.currency, CASE WHEN h.currency <> corp THEN date_trunc('month', h.close_date)::date END)) f));
+				-- the stints grouped by their plain columns first (cheap to
+				-- hash), then by close month where a rate is needed (the
+				-- corporate currency needs none)
+				SELECT ROW(g.stage_id::text, g.currency,
+						   CASE WHEN g.currency <> corp THEN date_trunc('month', g.close_date)::date END,
+						   sum(g.n), sum(g.amount), sum(g.weighted))::crm._fx_cell
+				  FROM (SELECT h.stage_id, h.currency, h.close_date, count(*) AS n, sum(h.amount) AS amount,
+							   sum(h.expected_revenue) AS weighted
+						  FROM crm.opportunity_stage_history h
+						 WHERE h.organization_id = org AND h.pipeline_id = p
+						   AND lower(h.valid) <= at AND h.valid @> at
+						 GROUP BY h.stage_id, h.currency, h.close_date) g
+				 GROUP BY g.stage_id, g.currency, CASE WHEN g.currency <> corp THEN date_trunc('month', g.close_date)::date END)) f));
 END;
 $$;
 COMMENT ON FUNCTION crm.pipeline_as_of(timestamptz, uuid) IS
