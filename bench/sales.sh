@@ -56,6 +56,9 @@ org=$(su -c "CREATE EXTENSION crm" -c "SELECT crm.grant_access('$ROLE', 'user')"
 say "generating $N opportunities with 5 stints each (restore mode, as a restore loads them)"
 su >"$OUT/generate.log" <<SQL
 SET crm.organization_id = '$org';
+-- 10 % of the deals are in EUR: a monthly rate to the corporate USD
+INSERT INTO crm.exchange_rate (currency, valid_from, rate)
+SELECT 'EUR', d::date, 1.05 + (extract(month FROM d)::numeric / 100) FROM generate_series(DATE '2020-01-01', DATE '2030-12-01', interval '1 month') d;
 INSERT INTO crm.app_user (name, email) SELECT 'Rep ' || g, 'rep' || g || '@bench.example' FROM generate_series(1, 20) g;
 CREATE TABLE public.bench_stage AS
 SELECT row_number() OVER (ORDER BY position)::int AS k, id, pipeline_id, default_probability, forecast_category, is_closed, is_won
@@ -100,6 +103,18 @@ ALTER TABLE bare.opportunity ADD PRIMARY KEY (organization_id, id);
 CREATE INDEX ON bare.opportunity (organization_id, stage_id) WHERE deleted_at IS NULL;
 GRANT USAGE ON SCHEMA bare TO $ROLE;
 GRANT SELECT, UPDATE ON bare.opportunity TO $ROLE;
+-- a second baseline: the same table with all its indexes, CHECK constraints
+-- and the generated column, but no trigger, foreign key or row-level
+-- security -- the difference to crm is what crm's triggers cost
+CREATE SCHEMA twin;
+CREATE TABLE twin.opportunity (LIKE crm.opportunity INCLUDING ALL);
+DO \$\$ BEGIN
+	EXECUTE format('INSERT INTO twin.opportunity (%s) SELECT %1\$s FROM crm.opportunity',
+		(SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+		  WHERE attrelid = 'crm.opportunity'::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''));
+END \$\$;
+GRANT USAGE ON SCHEMA twin TO $ROLE;
+GRANT SELECT, UPDATE ON twin.opportunity TO $ROLE;
 -- open deals to move; the hot set: 2,000 open deals of one owner in stage 1, one close month
 CREATE TABLE public.bench_open AS
 SELECT row_number() OVER (ORDER BY x.id)::int AS k, x.id FROM crm.opportunity x JOIN public.bench_stage s ON s.id = x.stage_id WHERE s.k <= 4;
@@ -109,6 +124,7 @@ SELECT row_number() OVER (ORDER BY x.id)::int AS k, x.id
  WHERE s.k = 1 AND o.k = 5 ORDER BY x.id LIMIT 2000;
 UPDATE crm.opportunity SET close_date = DATE '2027-06-15' WHERE id IN (SELECT id FROM public.bench_hot);
 UPDATE bare.opportunity SET close_date = DATE '2027-06-15' WHERE id IN (SELECT id FROM public.bench_hot);
+UPDATE twin.opportunity SET close_date = DATE '2027-06-15' WHERE id IN (SELECT id FROM public.bench_hot);
 ALTER TABLE public.bench_open ADD PRIMARY KEY (k);
 ALTER TABLE public.bench_hot ADD PRIMARY KEY (k);
 GRANT SELECT ON public.bench_stage, public.bench_open, public.bench_hot TO $ROLE;
@@ -133,9 +149,10 @@ echo "generated in ${gen_s}s: $opps opportunities, $stints stints, $buckets roll
 app() { PGOPTIONS="-c crm.organization_id=$org" psql -X -q -A -t -v ON_ERROR_STOP=1 -U $ROLE -d $DB "$@"; }
 groupby="SELECT stage_id, currency, count(*), sum(amount), sum(expected_revenue) FROM crm.opportunity WHERE organization_id = crm.current_org() AND pipeline_id = (SELECT id FROM crm.pipeline WHERE is_default) AND deleted_at IS NULL GROUP BY 1, 2"
 summary_ms=$(app -c "SELECT public.bench_ms('SELECT * FROM crm.pipeline_summary()', 200)")
+bycur_ms=$(app -c "SELECT public.bench_ms('SELECT * FROM crm.pipeline_summary_by_currency()', 200)")
 groupby_ms=$(app -c "SELECT public.bench_ms(\$q\$$groupby\$q\$, 3)")
 asof_ms=$(app -c "SELECT public.bench_ms(\$q\$SELECT * FROM crm.pipeline_as_of(now() - interval '1 year')\$q\$, 3)")
-same=$(app -c "SELECT count(*) FROM (SELECT stage_id, currency, opportunity_count, amount, weighted_amount FROM crm.pipeline_summary() WHERE opportunity_count > 0 EXCEPT $groupby) d")
+same=$(app -c "SELECT count(*) FROM (SELECT stage_id, currency, opportunity_count, amount, weighted_amount FROM crm.pipeline_summary_by_currency() WHERE opportunity_count > 0 EXCEPT $groupby) d")
 
 nopen=$(su -c "SELECT count(*) FROM public.bench_open")
 nhot=$(su -c "SELECT count(*) FROM public.bench_hot")
@@ -146,6 +163,7 @@ UPDATE crm.opportunity SET stage_id = (SELECT id FROM public.bench_stage WHERE k
  WHERE organization_id = crm.current_org() AND id = (SELECT id FROM public.bench_open WHERE k = :k);
 SQL
 sed 's/crm\.opportunity/bare.opportunity/' "$OUT/crm_move.sql" >"$OUT/bare_move.sql"
+sed 's/crm\.opportunity/twin.opportunity/' "$OUT/crm_move.sql" >"$OUT/twin_move.sql"
 cat >"$OUT/crm_hot.sql" <<SQL
 \\set k random(1, $nhot)
 \\set s random(1, 2)
@@ -166,6 +184,7 @@ tps() { # clients script [extra options] -> "tps failed"
 say "stage changes, one client"
 read -r crm1 _ _ < <(tps 1 crm_move.sql)
 read -r bare1 _ _ < <(tps 1 bare_move.sql)
+read -r twin1 _ _ < <(tps 1 twin_move.sql)
 # the shared-row alternative: superuser-only setting, given to the role for the run
 declare -A hot
 for c in 8 32; do
@@ -185,8 +204,11 @@ r() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else pri
 	echo "| figure | crm | baseline | ratio |"
 	echo "| --- | ---: | ---: | ---: |"
 	echo "| \`crm.pipeline_summary()\` (mean of 200), ms vs the GROUP BY over crm.opportunity (mean of 3) | $summary_ms | $groupby_ms | $(r "$groupby_ms" "$summary_ms")× faster |"
+	echo "| \`crm.pipeline_summary_by_currency()\` (mean of 200, no conversion), ms vs the same GROUP BY | $bycur_ms | $groupby_ms | $(r "$groupby_ms" "$bycur_ms")× faster |"
 	echo "| \`crm.pipeline_as_of(now() - 1 year)\` (mean of 3), ms vs the same GROUP BY | $asof_ms | $groupby_ms | $(r "$asof_ms" "$groupby_ms") |"
 	echo "| stage changes/s, 1 client, crm vs bare copy | $crm1 | $bare1 | $(r "$crm1" "$bare1") |"
+	echo "| stage changes/s, 1 client, crm vs twin (same indexes and checks, no triggers) | $crm1 | $twin1 | $(r "$crm1" "$twin1") |"
+	echo "| stage changes/s, 1 client, twin vs bare copy (the table's own indexes and checks) | $twin1 | $bare1 | $(r "$twin1" "$bare1") |"
 	for c in 8 32; do
 		read -r t f rt <<<"${hot[crm$c]}"
 		read -r ts fs rts <<<"${hot[shared$c]}"

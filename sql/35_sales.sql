@@ -467,10 +467,49 @@ $$;
 COMMENT ON FUNCTION crm._per_stage(uuid, uuid, crm._stage_cell[]) IS
 	'Internal: the rows of a per-stage report (every stage of the pipeline in order, zeros where no cell).';
 
--- The weighted pipeline per stage, from the roll-up only: O(stages x
--- buckets), never the opportunity table.
+-- The weighted pipeline per stage in the corporate currency, from the
+-- roll-up only: O(stages x buckets), never the opportunity table.  Each
+-- (stage, currency, close month) is converted with the rate in force on the
+-- month's first day (crm._fx, sql/38_sales_reports.sql).
 CREATE FUNCTION crm.pipeline_summary(pipeline uuid DEFAULT NULL, owner uuid DEFAULT NULL,
 									 close_from date DEFAULT NULL, close_to date DEFAULT NULL)
+RETURNS TABLE (stage_id uuid, stage text, "position" integer, currency char(3),
+			   opportunity_count bigint, amount numeric, weighted_amount numeric)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	org uuid := crm.current_org();
+	p uuid;
+	corp char(3);
+BEGIN
+	IF close_from > close_to THEN
+		RAISE EXCEPTION 'close_from (%) is after close_to (%)', close_from, close_to
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	p := crm._report_pipeline(org, pipeline);
+	SELECT o.default_currency INTO corp FROM crm.organization o WHERE o.id = org;
+	RETURN QUERY SELECT * FROM crm._per_stage(org, p, ARRAY(
+		SELECT ROW(f.key::uuid, corp, f.n, f.amount, f.weighted)::crm._stage_cell
+		  FROM crm._fx(org, ARRAY(
+				-- the corporate currency needs no rate: one cell per stage
+				SELECT ROW(u.stage_id::text, u.currency, CASE WHEN u.currency <> corp THEN u.close_month END,
+						   sum(u.opportunity_count), sum(u.amount), sum(u.expected_revenue))::crm._fx_cell
+				  FROM crm.pipeline_rollup u
+				 WHERE u.organization_id = org AND u.pipeline_id = p
+				   AND (owner IS NULL OR u.owner_id = owner)
+				   AND (close_from IS NULL OR u.close_month >= date_trunc('month', close_from)::date)
+				   AND (close_to IS NULL OR u.close_month <= close_to)
+				 GROUP BY u.stage_id, u.currency, CASE WHEN u.currency <> corp THEN u.close_month END
+				HAVING sum(u.opportunity_count) <> 0)) f));
+END;
+$$;
+COMMENT ON FUNCTION crm.pipeline_summary(uuid, uuid, date, date) IS
+	'Weighted pipeline per stage (count, amount, expected revenue) of live opportunities in the corporate currency (rate in force on the first day of each close month; P0002 when one is missing), read from crm.pipeline_rollup only. Filters: pipeline (default: the default pipeline), owner, close months overlapping close_from..close_to.';
+
+-- The same per stage and currency, unconverted (needs no exchange rate).
+CREATE FUNCTION crm.pipeline_summary_by_currency(pipeline uuid DEFAULT NULL, owner uuid DEFAULT NULL,
+												 close_from date DEFAULT NULL, close_to date DEFAULT NULL)
 RETURNS TABLE (stage_id uuid, stage text, "position" integer, currency char(3),
 			   opportunity_count bigint, amount numeric, weighted_amount numeric)
 LANGUAGE plpgsql STABLE
@@ -496,11 +535,12 @@ BEGIN
 		HAVING sum(u.opportunity_count) <> 0));
 END;
 $$;
-COMMENT ON FUNCTION crm.pipeline_summary(uuid, uuid, date, date) IS
-	'Weighted pipeline per stage (count, amount, expected revenue; one row per stage and currency) of live opportunities, read from crm.pipeline_rollup only. Filters: pipeline (default: the default pipeline), owner, close months overlapping close_from..close_to.';
+COMMENT ON FUNCTION crm.pipeline_summary_by_currency(uuid, uuid, date, date) IS
+	'As crm.pipeline_summary, one row per stage and currency in that currency (no conversion), read from crm.pipeline_rollup only.';
 
--- The weighted pipeline per stage as it stood at an instant, from the
--- stage history alone.
+-- The weighted pipeline per stage (in the corporate currency, converted as
+-- crm.pipeline_summary) as it stood at an instant, from the stage history
+-- alone.
 CREATE FUNCTION crm.pipeline_as_of(at timestamptz, pipeline uuid DEFAULT NULL)
 RETURNS TABLE (stage_id uuid, stage text, "position" integer, currency char(3),
 			   opportunity_count bigint, amount numeric, weighted_amount numeric)
@@ -510,22 +550,34 @@ AS $$
 DECLARE
 	org uuid := crm.current_org();
 	p uuid;
+	corp char(3);
 BEGIN
 	IF at IS NULL OR NOT isfinite(at) THEN
 		RAISE EXCEPTION 'pipeline_as_of needs a finite instant, not %', coalesce(at::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	p := crm._report_pipeline(org, pipeline);
+	SELECT o.default_currency INTO corp FROM crm.organization o WHERE o.id = org;
 	RETURN QUERY SELECT * FROM crm._per_stage(org, p, ARRAY(
-		SELECT ROW(h.stage_id, h.currency, count(*), sum(h.amount), sum(h.expected_revenue))::crm._stage_cell
-		  FROM crm.opportunity_stage_history h
-		 WHERE h.organization_id = org AND h.pipeline_id = p
-		   AND lower(h.valid) <= at AND h.valid @> at
-		 GROUP BY h.stage_id, h.currency));
+		SELECT ROW(f.key::uuid, corp, f.n, f.amount, f.weighted)::crm._stage_cell
+		  FROM crm._fx(org, ARRAY(
+				-- the stints grouped by their plain columns first (cheap to
+				-- hash), then by close month where a rate is needed (the
+				-- corporate currency needs none)
+				SELECT ROW(g.stage_id::text, g.currency,
+						   CASE WHEN g.currency <> corp THEN date_trunc('month', g.close_date)::date END,
+						   sum(g.n), sum(g.amount), sum(g.weighted))::crm._fx_cell
+				  FROM (SELECT h.stage_id, h.currency, h.close_date, count(*) AS n, sum(h.amount) AS amount,
+							   sum(h.expected_revenue) AS weighted
+						  FROM crm.opportunity_stage_history h
+						 WHERE h.organization_id = org AND h.pipeline_id = p
+						   AND lower(h.valid) <= at AND h.valid @> at
+						 GROUP BY h.stage_id, h.currency, h.close_date) g
+				 GROUP BY g.stage_id, g.currency, CASE WHEN g.currency <> corp THEN date_trunc('month', g.close_date)::date END)) f));
 END;
 $$;
 COMMENT ON FUNCTION crm.pipeline_as_of(timestamptz, uuid) IS
-	'Weighted pipeline per stage (as crm.pipeline_summary) exactly as it stood at the given instant, rebuilt from crm.opportunity_stage_history.';
+	'Weighted pipeline per stage in the corporate currency (converted as crm.pipeline_summary, with the rates crm.exchange_rate holds now) exactly as it stood at the given instant, rebuilt from crm.opportunity_stage_history.';
 
 -- Fold every slot of the current organization's roll-up into slot 0 and
 -- drop empty buckets.  Rows a running transaction is writing are skipped

@@ -72,7 +72,11 @@ DECLARE
 		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)',
 		-- lead conversion, quotes (sql/36_conversion.sql, sql/37_quotes.sql)
 		'crm.convert_lead(uuid, uuid, uuid, boolean, text)', 'crm.expire_quotes(date)',
-		'crm.check_quote_totals()', 'crm.check_quote_numbers()'];
+		'crm.check_quote_totals()', 'crm.check_quote_numbers()',
+		-- sales reports (sql/38_sales_reports.sql)
+		'crm.pipeline_summary_by_currency(uuid, uuid, date, date)', 'crm.exchange_rate_on(char, date)',
+		'crm.forecast(date, date, uuid, uuid)', 'crm.win_rate(date, date, text)',
+		'crm.stage_velocity(uuid, date, date)'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',
@@ -90,7 +94,7 @@ DECLARE
 		'crm._lead_duplicates_of(uuid, uuid[], real, boolean)', 'crm._account_duplicates_of(uuid, uuid[], real, boolean)',
 		'crm._person_pairs(regclass, uuid, real)',
 		'crm._account_pairs(uuid, real)', 'crm._report_pipeline(uuid, uuid)',
-		'crm._per_stage(uuid, uuid, crm._stage_cell[])',
+		'crm._per_stage(uuid, uuid, crm._stage_cell[])', 'crm._fx(uuid, crm._fx_cell[])',
 		-- conversion and pricing: look-ups and defaults as the caller
 		'crm._domain_of(text, crm.email)', 'crm._default_currency()',
 		'crm._list_price(uuid, uuid, uuid, char, date)',

@@ -248,7 +248,16 @@ audit_plan(void)
 	{
 		Oid			argtypes[AUDIT_NARGS] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, XID8OID,
 		TIMESTAMPTZOID, UUIDARRAYOID, UUIDARRAYOID, JSONBARRAYOID, JSONBARRAYOID};
-		SPIPlanPtr	plan = SPI_prepare(audit_insert_sql, AUDIT_NARGS, argtypes);
+		/*
+		 * Generic from the first run: with the arrays as constants the
+		 * planner estimates the unnest at their true length, so every
+		 * custom plan looks cheaper than the generic one (estimated at 10
+		 * rows) and the plan cache re-planned the insert on every
+		 * statement -- a tenth of a one-row update.  The plan's shape does
+		 * not depend on the number of rows.
+		 */
+		SPIPlanPtr	plan = SPI_prepare_cursor(audit_insert_sql, AUDIT_NARGS, argtypes,
+											  CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for the audit insert: %s",

@@ -129,6 +129,7 @@ opp_check_table(TriggerData *td, const char *fname)
 /* Kept plans, per trigger OID. */
 static HTAB *stage_plans = NULL;
 static HTAB *track_plans = NULL;
+static HTAB *move_plans = NULL;	/* a move's history and roll-up statements */
 
 #define STAGE_PLAN_BY_ID	0
 #define STAGE_PLAN_FIRST	1
@@ -145,7 +146,14 @@ opp_prepare(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 
 	if (*slot != NULL)
 		return *slot;
-	plan = SPI_prepare(sql, nargs, argtypes);
+	/*
+	 * A generic plan from the first run: each statement is a look-up or a
+	 * write of one row by key, whose plan does not depend on the values.
+	 * Left to itself the plan cache re-plans the history and roll-up
+	 * statements with their values every time (their custom plans cost
+	 * less than the generic one), which was a tenth of a stage change.
+	 */
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
@@ -678,42 +686,80 @@ tracked_changed(const OppState *a, const OppState *b)
 			 uuid_same(a->owner, a->owner_null, b->owner, b->owner_null));
 }
 
-/* Add (sign +1) or take away (-1) one version's share of its bucket. */
+/* One delta of the roll-up: a version's bucket and what to add to it. */
+typedef struct RollupDelta
+{
+	const OppState *s;
+	int			sign;			/* +1 the version enters, -1 it leaves, 0 it stays */
+	Datum		amount;
+	Datum		expected;
+} RollupDelta;
+
+#define ROLLUP_COLUMNS \
+	"INSERT INTO crm.pipeline_rollup AS r (organization_id, pipeline_id, stage_id, owner_id," \
+	" close_month, forecast_category, currency, slot, opportunity_count, amount, expected_revenue)"
+#define ROLLUP_ROW(a, b, c, d, e, f, g, h, i, j, k) \
+	" ($" #a ", $" #b ", $" #c ", $" #d ", pg_catalog.date_trunc('month', $" #e "::pg_catalog.timestamp)::pg_catalog.date," \
+	" $" #f ", $" #g ", $" #h ", $" #i ", $" #j ", $" #k ")"
+#define ROLLUP_CONFLICT \
+	" ON CONFLICT ON CONSTRAINT pipeline_rollup_key DO UPDATE" \
+	" SET opportunity_count = r.opportunity_count OPERATOR(pg_catalog.+) EXCLUDED.opportunity_count," \
+	" amount = r.amount OPERATOR(pg_catalog.+) EXCLUDED.amount," \
+	" expected_revenue = r.expected_revenue OPERATOR(pg_catalog.+) EXCLUDED.expected_revenue"
+
+/*
+ * Apply one or two deltas (two: of different buckets, in bucket order) in
+ * one statement: a move between buckets costs one statement, not two.  The
+ * rows of one INSERT are inserted, or their conflicting rows locked, in the
+ * order of its VALUES, so the fixed bucket order still holds for shared
+ * rows.
+ */
 static void
-rollup_add(Oid tgoid, Oid owner, const OppState *s, int sign, Datum amount, Datum expected)
+rollup_apply(Oid tgoid, Oid owner, const RollupDelta *d, int n)
 {
 	SPIPlanPtr	plan;
-	Datum		args[11];
-	char		nulls[11];
+	Datum		args[22];
+	char		nulls[22];
+	Oid			argtypes[22];
+	static const Oid rowtypes[11] = {UUIDOID, UUIDOID, UUIDOID, UUIDOID, DATEOID, TEXTOID, BPCHAROID,
+	INT4OID, INT8OID, NUMERICOID, NUMERICOID};
 	int			rc;
 
-	plan = opp_prepare(crm_plan_slot(&track_plans, "crm opportunity track plans", tgoid, 4, TRACK_PLAN_UPSERT),
-					   "INSERT INTO crm.pipeline_rollup AS r (organization_id, pipeline_id, stage_id, owner_id,"
-					   " close_month, forecast_category, currency, slot, opportunity_count, amount, expected_revenue)"
-					   " VALUES ($1, $2, $3, $4, pg_catalog.date_trunc('month', $5::pg_catalog.timestamp)::pg_catalog.date,"
-					   " $6, $7, $8, $9, $10, $11)"
-					   " ON CONFLICT ON CONSTRAINT pipeline_rollup_key DO UPDATE"
-					   " SET opportunity_count = r.opportunity_count OPERATOR(pg_catalog.+) EXCLUDED.opportunity_count,"
-					   " amount = r.amount OPERATOR(pg_catalog.+) EXCLUDED.amount,"
-					   " expected_revenue = r.expected_revenue OPERATOR(pg_catalog.+) EXCLUDED.expected_revenue",
-					   11, (Oid[11]) {UUIDOID, UUIDOID, UUIDOID, UUIDOID, DATEOID, TEXTOID, BPCHAROID,
-									  INT4OID, INT8OID, NUMERICOID, NUMERICOID});
+	Assert(n == 1 || n == 2);
+	memcpy(argtypes, rowtypes, sizeof(rowtypes));
+	memcpy(argtypes + 11, rowtypes, sizeof(rowtypes));
+	if (n == 1)
+		plan = opp_prepare(crm_plan_slot(&track_plans, "crm opportunity track plans", tgoid, 4, TRACK_PLAN_UPSERT),
+						   ROLLUP_COLUMNS " VALUES" ROLLUP_ROW(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11) ROLLUP_CONFLICT,
+						   11, argtypes);
+	else
+		plan = opp_prepare(crm_plan_slot(&move_plans, "crm opportunity move plans", tgoid, 2, 1),
+						   ROLLUP_COLUMNS " VALUES" ROLLUP_ROW(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11) ","
+						   ROLLUP_ROW(12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22) ROLLUP_CONFLICT,
+						   22, argtypes);
 	memset(nulls, ' ', sizeof(nulls));
-	args[0] = s->org;
-	args[1] = s->pipeline;
-	args[2] = s->stage;
-	args[3] = s->owner;
-	if (s->owner_null)
-		nulls[3] = 'n';
-	args[4] = s->close_date;
-	if (s->close_null)
-		nulls[4] = 'n';
-	args[5] = s->forecast;
-	args[6] = s->currency;
-	args[7] = Int32GetDatum(crm_rollup_shared_rows ? 0 : (int32) MyBackendId);
-	args[8] = Int64GetDatum(sign);
-	args[9] = amount;
-	args[10] = expected;
+	for (int i = 0; i < n; i++)
+	{
+		const OppState *s = d[i].s;
+		Datum	   *a = args + 11 * i;
+		char	   *nl = nulls + 11 * i;
+
+		a[0] = s->org;
+		a[1] = s->pipeline;
+		a[2] = s->stage;
+		a[3] = s->owner;
+		if (s->owner_null)
+			nl[3] = 'n';
+		a[4] = s->close_date;
+		if (s->close_null)
+			nl[4] = 'n';
+		a[5] = s->forecast;
+		a[6] = s->currency;
+		a[7] = Int32GetDatum(crm_rollup_shared_rows ? 0 : (int32) MyBackendId);
+		a[8] = Int64GetDatum(d[i].sign);
+		a[9] = d[i].amount;
+		a[10] = d[i].expected;
+	}
 	rc = crm_spi_execute_as(owner, plan, args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "pipeline roll-up update failed: %s", SPI_result_code_string(rc));
@@ -784,26 +830,53 @@ history_last_end(Oid tgoid, Oid owner, const OppState *s, TimestampTz at)
 	return DatumGetTimestampTz(v);
 }
 
-/* Open a stint with the values of "s" from "from"; "prev" the values before, if any. */
+#define HISTORY_INSERT \
+	"INSERT INTO crm.opportunity_stage_history (organization_id, opportunity_id, valid," \
+	" pipeline_id, stage_id, from_stage_id, amount, previous_amount, currency, probability," \
+	" previous_probability, is_probability_override, forecast_category, previous_forecast_category," \
+	" close_date, previous_close_date, owner_id, previous_owner_id, changed_by)"
+#define HISTORY_VALUES_REST \
+	" $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+
+/*
+ * Open a stint with the values of "s" from "from"; "prev" the values before,
+ * if any.  With "close", one statement first closes the open stint at
+ * "from" (as history_close) and opens the new one where it ended: a stage
+ * change then runs one statement on the history instead of two.  The
+ * INSERT's value reads the UPDATE's result, so the UPDATE has finished
+ * before the new row is checked against the exclusion constraint (which
+ * sees the closed version, not the open one it replaced).
+ */
 static void
-history_open(Oid tgoid, Oid owner, const OppState *s, const OppState *prev, TimestampTz from)
+history_open(Oid tgoid, Oid owner, const OppState *s, const OppState *prev, TimestampTz from, bool close)
 {
 	SPIPlanPtr	plan;
 	Datum		args[19];
 	char		nulls[19];
 	pg_uuid_t	actor;
 	int			rc;
+	Oid			argtypes[19] = {UUIDOID, UUIDOID, TIMESTAMPTZOID, UUIDOID, UUIDOID, UUIDOID,
+		NUMERICOID, NUMERICOID, BPCHAROID, NUMERICOID, NUMERICOID, BOOLOID,
+	TEXTOID, TEXTOID, DATEOID, DATEOID, UUIDOID, UUIDOID, UUIDOID};
 
-	plan = opp_prepare(crm_plan_slot(&track_plans, "crm opportunity track plans", tgoid, 4, TRACK_PLAN_OPEN),
-					   "INSERT INTO crm.opportunity_stage_history (organization_id, opportunity_id, valid,"
-					   " pipeline_id, stage_id, from_stage_id, amount, previous_amount, currency, probability,"
-					   " previous_probability, is_probability_override, forecast_category, previous_forecast_category,"
-					   " close_date, previous_close_date, owner_id, previous_owner_id, changed_by)"
-					   " VALUES ($1, $2, pg_catalog.tstzrange($3, NULL), $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-					   " $13, $14, $15, $16, $17, $18, $19)",
-					   19, (Oid[19]) {UUIDOID, UUIDOID, TIMESTAMPTZOID, UUIDOID, UUIDOID, UUIDOID,
-									  NUMERICOID, NUMERICOID, BPCHAROID, NUMERICOID, NUMERICOID, BOOLOID,
-									  TEXTOID, TEXTOID, DATEOID, DATEOID, UUIDOID, UUIDOID, UUIDOID});
+	if (close)
+		plan = opp_prepare(crm_plan_slot(&move_plans, "crm opportunity move plans", tgoid, 2, 0),
+						   "WITH closed AS (UPDATE crm.opportunity_stage_history h"
+						   " SET valid = pg_catalog.tstzrange(pg_catalog.lower(h.valid),"
+						   "  GREATEST($3, pg_catalog.lower(h.valid) OPERATOR(pg_catalog.+) '1 microsecond'::pg_catalog.interval))"
+						   " WHERE h.organization_id OPERATOR(pg_catalog.=) $1 AND h.opportunity_id OPERATOR(pg_catalog.=) $2"
+						   " AND pg_catalog.upper_inf(h.valid)"
+						   " RETURNING pg_catalog.upper(h.valid) AS t) "
+						   HISTORY_INSERT
+						   " VALUES ($1, $2, pg_catalog.tstzrange(COALESCE((SELECT pg_catalog.max(c.t) FROM closed c), $3), NULL),"
+						   HISTORY_VALUES_REST,
+						   19, argtypes);
+	else
+		plan = opp_prepare(crm_plan_slot(&track_plans, "crm opportunity track plans", tgoid, 4, TRACK_PLAN_OPEN),
+						   HISTORY_INSERT
+						   " VALUES ($1, $2, pg_catalog.tstzrange($3, NULL),"
+						   HISTORY_VALUES_REST,
+						   19, argtypes);
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = s->org;
 	args[1] = s->id;
@@ -898,32 +971,39 @@ pipeline_opportunity_track(PG_FUNCTION_ARGS)
 		/* the same bucket: only the sums move, if anything */
 		if (!numeric_same(n.amount, false, o.amount, false) ||
 			!numeric_same(n.expected, false, o.expected, false))
-			rollup_add(tgoid, owner, &n, 0, num_sub(n.amount, o.amount), num_sub(n.expected, o.expected));
+		{
+			RollupDelta d = {&n, 0, num_sub(n.amount, o.amount), num_sub(n.expected, o.expected)};
+
+			rollup_apply(tgoid, owner, &d, 1);
+		}
 	}
 	else
 	{
-		/* two buckets: in bucket order (see bucket_cmp) */
+		/* one or two buckets; two in bucket order (see bucket_cmp) */
+		RollupDelta d[2];
+		int			nd = 0;
 		bool		new_first = has_old && has_new && bucket_cmp(&n, &o) < 0;
 
 		if (new_first)
-			rollup_add(tgoid, owner, &n, 1, n.amount, n.expected);
+			d[nd++] = (RollupDelta) {&n, 1, n.amount, n.expected};
 		if (has_old)
-			rollup_add(tgoid, owner, &o, -1, num_neg(o.amount), num_neg(o.expected));
+			d[nd++] = (RollupDelta) {&o, -1, num_neg(o.amount), num_neg(o.expected)};
 		if (has_new && !new_first)
-			rollup_add(tgoid, owner, &n, 1, n.amount, n.expected);
+			d[nd++] = (RollupDelta) {&n, 1, n.amount, n.expected};
+		rollup_apply(tgoid, owner, d, nd);
 	}
 
 	/* the history (a hard delete takes its stints along: ON DELETE CASCADE) */
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-		history_open(tgoid, owner, &n, NULL, now);
+		history_open(tgoid, owner, &n, NULL, now, false);
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
 		if (has_old && has_new)
-			history_open(tgoid, owner, &n, &o, history_close(tgoid, owner, &o, now));
+			history_open(tgoid, owner, &n, &o, now, true);
 		else if (has_old)
 			(void) history_close(tgoid, owner, &o, now);
 		else
-			history_open(tgoid, owner, &n, NULL, history_last_end(tgoid, owner, &n, now));
+			history_open(tgoid, owner, &n, NULL, history_last_end(tgoid, owner, &n, now), false);
 	}
 	SPI_finish();
 	return PointerGetDatum(NULL);

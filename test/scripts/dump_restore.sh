@@ -187,6 +187,10 @@ BEGIN
 	INSERT INTO crm.quote (name, quote_date) VALUES ('Draft ' || n, DATE '2027-01-12') RETURNING id INTO q2;
 	INSERT INTO crm.quote_line_item (quote_id, product_id, quantity) VALUES (q2, pr1, 1);
 	PERFORM crm.convert_lead(l2, opportunity_name => 'Converted ' || n);
+	-- sales configuration: exchange rates and a quota (admin)
+	SET ROLE crm_dr_admin;
+	INSERT INTO crm.exchange_rate (currency, valid_from, rate) VALUES ('EUR', DATE '2027-01-01', 1.08), ('EUR', DATE '2027-02-01', 1.1);
+	INSERT INTO crm.sales_quota (user_id, period_start, period_end, amount) VALUES (rep, DATE '2027-01-01', DATE '2027-03-31', 5000 * n);
 	-- data-quality records: a duplicate rule, a merge, an erasure
 	SET ROLE crm_dr_admin;
 	INSERT INTO crm.duplicate_rule (entity, action) VALUES ('lead', 'alert');
@@ -236,6 +240,9 @@ BEGIN
 END;
 $$;
 SELECT pg_temp.bulk(n, org, :contacts / 3) FROM tenants ORDER BY n;
+-- the daily pipeline snapshot job (trend rows of every tenant)
+RESET ROLE;
+SELECT crm.snapshot_pipeline(DATE '2027-01-31') > 0 AS snapshots;
 SQL
 )
 DR_CONTACTS=${DR_CONTACTS:-100000}
