@@ -86,16 +86,20 @@ quote_trigger_check(FunctionCallInfo fcinfo, const char *fname, int kinds,
 }
 
 /*
- * A kept plan, prepared on first use.  Generic: every query looks rows up
- * by key (or by arrays of keys), so a custom plan per call would only add
- * planning time to every statement.
+ * A kept plan, prepared on first use.  The statement triggers' queries take
+ * arrays of keys and touch tables that grow while a session writes (a bulk
+ * load starts on empty tables): a generic plan made on the first call would
+ * keep the seq scans that were right for an empty table, so they are
+ * planned for each statement with its arrays (custom: a fraction of a
+ * millisecond, once per statement).  The row triggers' look-ups by key are
+ * left to the plan cache's usual choice.
  */
 static SPIPlanPtr
-quote_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+quote_plan_opts(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, int options)
 {
 	if (*slot == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, options);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -104,6 +108,20 @@ quote_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 		*slot = plan;
 	}
 	return *slot;
+}
+
+/* A kept plan for a row trigger's look-up by key. */
+static SPIPlanPtr
+quote_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	return quote_plan_opts(slot, sql, nargs, argtypes, 0);
+}
+
+/* A kept plan for a statement trigger's set-based query (custom plans). */
+static SPIPlanPtr
+rollup_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	return quote_plan_opts(slot, sql, nargs, argtypes, CURSOR_OPT_CUSTOM_PLAN);
 }
 
 /* A uuid column of a slot or tuple value, or NULL. */
@@ -738,7 +756,7 @@ quote_totals(PG_FUNCTION_ARGS)
 	 * Lock, in key order, and find a quote that is not a draft (a quote
 	 * deleted with its lines, ON DELETE CASCADE, is gone: nothing to do).
 	 */
-	rc = SPI_execute_plan(quote_plan(&totals_lock_plan,
+	rc = SPI_execute_plan(rollup_plan(&totals_lock_plan,
 									 "SELECT min(y.number) FILTER (WHERE y.status <> 'draft')"
 									 " FROM (SELECT x.number, x.status FROM crm.quote x"
 									 " JOIN unnest($1::uuid[], $2::uuid[]) AS k(org, id)"
@@ -773,7 +791,7 @@ quote_totals(PG_FUNCTION_ARGS)
 				 : errhint("Create a new quote (a final quote keeps what the customer answered to).")));
 	}
 
-	rc = SPI_execute_plan(quote_plan(&totals_update_plan,
+	rc = SPI_execute_plan(rollup_plan(&totals_update_plan,
 									 "UPDATE crm.quote x"
 									 " SET line_count = s.n, subtotal = s.subtotal, discount_total = s.discount,"
 									 " tax_total = s.tax, total = s.total"
@@ -960,7 +978,7 @@ quote_opportunity_amount(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* lock the deals in key order first: no deadlock between two writers */
-	rc = SPI_execute_plan(quote_plan(&amount_lock_plan,
+	rc = SPI_execute_plan(rollup_plan(&amount_lock_plan,
 									 "SELECT 1 FROM crm.opportunity x"
 									 " JOIN unnest($1::uuid[], $2::uuid[]) AS k(org, id)"
 									 " ON x.organization_id = k.org AND x.id = k.id"
@@ -969,7 +987,7 @@ quote_opportunity_amount(PG_FUNCTION_ARGS)
 						  values, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "locking the opportunities failed: %s", SPI_result_code_string(rc));
-	rc = SPI_execute_plan(quote_plan(&amount_update_plan,
+	rc = SPI_execute_plan(rollup_plan(&amount_update_plan,
 									 "UPDATE crm.opportunity x SET amount = s.total"
 									 " FROM (SELECT k.org, k.id, sum(l.total_price) AS total"
 									 " FROM unnest($1::uuid[], $2::uuid[]) AS k(org, id)"
