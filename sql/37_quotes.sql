@@ -325,63 +325,16 @@ CREATE TRIGGER crm_30_price BEFORE INSERT OR UPDATE ON crm.opportunity_line_item
 -- instead.  A deal whose last line went keeps its amount, entered by hand
 -- again from then on.
 CREATE FUNCTION crm.trg_opportunity_amount() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, crm, pg_temp
-AS $$
-DECLARE
-	orgs uuid[];
-	ids uuid[];
-BEGIN
-	IF TG_RELID <> 'crm.opportunity_line_item'::regclass OR TG_LEVEL <> 'STATEMENT' OR TG_WHEN <> 'AFTER' THEN
-		RAISE EXCEPTION 'crm.trg_opportunity_amount() runs only as an AFTER statement trigger on crm.opportunity_line_item, not on %', TG_RELID::regclass
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
-	IF current_setting('crm.restoring', true) = 'on' THEN
-		RETURN NULL;
-	END IF;
-	IF TG_OP = 'INSERT' THEN
-		SELECT array_agg(k.organization_id ORDER BY k.organization_id, k.opportunity_id),
-			   array_agg(k.opportunity_id ORDER BY k.organization_id, k.opportunity_id)
-		  INTO orgs, ids
-		  FROM (SELECT DISTINCT n.organization_id, n.opportunity_id FROM new_rows n) k;
-	ELSIF TG_OP = 'UPDATE' THEN
-		SELECT array_agg(k.organization_id ORDER BY k.organization_id, k.opportunity_id),
-			   array_agg(k.opportunity_id ORDER BY k.organization_id, k.opportunity_id)
-		  INTO orgs, ids
-		  FROM (SELECT DISTINCT n.organization_id, n.opportunity_id
-				  FROM new_rows n JOIN old_rows o ON o.organization_id = n.organization_id AND o.id = n.id
-				 WHERE o.total_price IS DISTINCT FROM n.total_price) k;
-	ELSE
-		SELECT array_agg(k.organization_id ORDER BY k.organization_id, k.opportunity_id),
-			   array_agg(k.opportunity_id ORDER BY k.organization_id, k.opportunity_id)
-		  INTO orgs, ids
-		  FROM (SELECT DISTINCT o.organization_id, o.opportunity_id FROM old_rows o) k;
-	END IF;
-	IF ids IS NULL THEN
-		RETURN NULL;
-	END IF;
-	PERFORM 1 FROM crm.opportunity x
-	  JOIN unnest(orgs, ids) AS k(org, id) ON x.organization_id = k.org AND x.id = k.id
-	 ORDER BY x.organization_id, x.id
-	   FOR UPDATE OF x;
-	UPDATE crm.opportunity x
-	   SET amount = s.total
-	  FROM (SELECT k.org, k.id, sum(l.total_price) AS total
-			  FROM unnest(orgs, ids) AS k(org, id)
-			  JOIN crm.opportunity_line_item l ON l.organization_id = k.org AND l.opportunity_id = k.id
-			 GROUP BY k.org, k.id) s
-	 WHERE x.organization_id = s.org AND x.id = s.id AND x.amount IS DISTINCT FROM s.total;
-	RETURN NULL;
-END;
-$$;
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'quote_opportunity_amount';	-- src/quotes.c
 COMMENT ON FUNCTION crm.trg_opportunity_amount() IS
 	'AFTER INSERT/UPDATE/DELETE statement trigger on crm.opportunity_line_item: sets the amount of each opportunity the statement touched to the sum of its lines'' total_price (one UPDATE per statement; deals locked in key order first).';
 CREATE TRIGGER crm_50_amount_insert AFTER INSERT ON crm.opportunity_line_item
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_opportunity_amount();
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_opportunity_amount('opportunity_line_item');
 CREATE TRIGGER crm_50_amount_update AFTER UPDATE ON crm.opportunity_line_item
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_opportunity_amount();
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_opportunity_amount('opportunity_line_item');
 CREATE TRIGGER crm_50_amount_delete AFTER DELETE ON crm.opportunity_line_item
-	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_opportunity_amount();
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_opportunity_amount('opportunity_line_item');
 
 -- BEFORE UPDATE OF amount, currency row trigger on crm.opportunity: while a
 -- deal has line items, its amount is theirs and its currency is theirs.
@@ -848,60 +801,12 @@ CREATE TRIGGER crm_30_frozen BEFORE UPDATE ON crm.quote_version
 -- from the quote's price book and tax rate from the product when not given;
 -- the lines of a final quote (accepted, rejected, expired) are fixed.
 CREATE FUNCTION crm.trg_quote_line_price() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, crm, pg_temp
-AS $$
-DECLARE
-	q record;
-BEGIN
-	IF TG_RELID <> 'crm.quote_line_item'::regclass OR TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' THEN
-		RAISE EXCEPTION 'crm.trg_quote_line_price() runs only as a BEFORE row trigger on crm.quote_line_item, not on %', TG_RELID::regclass
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
-	IF current_setting('crm.restoring', true) = 'on' THEN
-		RETURN NEW;
-	END IF;
-	IF TG_OP = 'UPDATE' THEN
-		IF NEW.quote_id <> OLD.quote_id THEN
-			RAISE EXCEPTION 'a line item cannot move to another quote'
-				USING ERRCODE = 'invalid_parameter_value', HINT = 'Delete it and add a new line to the other quote.';
-		END IF;
-		IF NEW.list_price IS NOT DISTINCT FROM OLD.list_price AND NEW.product_id IS DISTINCT FROM OLD.product_id THEN
-			NEW.list_price := NULL;		-- priced again below
-			IF NEW.tax_rate IS NOT DISTINCT FROM OLD.tax_rate THEN
-				NEW.tax_rate := NULL;
-			END IF;
-		END IF;
-	END IF;
-	IF NEW.list_price IS NULL OR NEW.tax_rate IS NULL THEN
-		SELECT x.currency, x.price_book_id, x.quote_date INTO q FROM crm.quote x
-		 WHERE x.organization_id = NEW.organization_id AND x.id = NEW.quote_id;
-		IF NOT FOUND THEN
-			RETURN NEW;		-- the foreign key reports it
-		END IF;
-		IF NEW.product_id IS NULL THEN
-			IF NEW.list_price IS NULL THEN
-				RAISE EXCEPTION 'a line item without a product needs a list_price' USING ERRCODE = 'not_null_violation';
-			END IF;
-			NEW.tax_rate := coalesce(NEW.tax_rate, 0);
-		ELSIF NEW.list_price IS NULL THEN
-			-- one look-up gives the price and the product's tax rate
-			SELECT x.price, coalesce(NEW.tax_rate, x.tax_rate) INTO NEW.list_price, NEW.tax_rate
-			  FROM crm._list_price(NEW.organization_id, q.price_book_id, NEW.product_id, q.currency, q.quote_date) x;
-		ELSE
-			-- a price of its own: only the tax rate is wanted
-			SELECT p.tax_rate INTO NEW.tax_rate FROM crm.product p
-			 WHERE p.organization_id = NEW.organization_id AND p.id = NEW.product_id;
-			NEW.tax_rate := coalesce(NEW.tax_rate, 0);
-		END IF;
-	END IF;
-	RETURN NEW;
-END;
-$$;
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'quote_line_price';	-- src/quotes.c
 COMMENT ON FUNCTION crm.trg_quote_line_price() IS
 	'BEFORE INSERT OR UPDATE row trigger on crm.quote_line_item: fills list_price from the quote''s price book (crm._list_price) and tax_rate from the product when not given; a line cannot move to another quote.';
 CREATE TRIGGER crm_30_price BEFORE INSERT OR UPDATE ON crm.quote_line_item
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_quote_line_price();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_quote_line_price('quote_line_item');
 
 -- AFTER statement triggers on crm.quote_line_item (one per event): the
 -- totals of every quote the statement touched become the sums over its
@@ -909,77 +814,16 @@ CREATE TRIGGER crm_30_price BEFORE INSERT OR UPDATE ON crm.quote_line_item
 -- reasoning as crm.trg_opportunity_amount: exact at commit).  Only the
 -- lines of a draft change: what was sent is what is accepted.
 CREATE FUNCTION crm.trg_quote_totals() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, crm, pg_temp
-AS $$
-DECLARE
-	orgs uuid[];
-	ids uuid[];
-	final record;
-	final_number text;
-BEGIN
-	IF TG_RELID <> 'crm.quote_line_item'::regclass OR TG_LEVEL <> 'STATEMENT' OR TG_WHEN <> 'AFTER' THEN
-		RAISE EXCEPTION 'crm.trg_quote_totals() runs only as an AFTER statement trigger on crm.quote_line_item, not on %', TG_RELID::regclass
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
-	IF current_setting('crm.restoring', true) = 'on' THEN
-		RETURN NULL;
-	END IF;
-	-- (an update cannot move a line to another quote: the new rows name
-	-- every quote it touched)
-	IF TG_OP IN ('INSERT', 'UPDATE') THEN
-		SELECT array_agg(k.organization_id ORDER BY k.organization_id, k.quote_id),
-			   array_agg(k.quote_id ORDER BY k.organization_id, k.quote_id)
-		  INTO orgs, ids
-		  FROM (SELECT DISTINCT n.organization_id, n.quote_id FROM new_rows n) k;
-	ELSE
-		SELECT array_agg(k.organization_id ORDER BY k.organization_id, k.quote_id),
-			   array_agg(k.quote_id ORDER BY k.organization_id, k.quote_id)
-		  INTO orgs, ids
-		  FROM (SELECT DISTINCT o.organization_id, o.quote_id FROM old_rows o) k;
-	END IF;
-	IF ids IS NULL THEN
-		RETURN NULL;
-	END IF;
-	-- lock, in key order, and find a quote that is not a draft (a quote
-	-- deleted with its lines, ON DELETE CASCADE, is gone: nothing to do)
-	SELECT min(y.number) FILTER (WHERE y.status <> 'draft') INTO final_number
-	  FROM (SELECT x.number, x.status FROM crm.quote x
-			  JOIN unnest(orgs, ids) AS k(org, id) ON x.organization_id = k.org AND x.id = k.id
-			 ORDER BY x.organization_id, x.id
-			   FOR UPDATE OF x) y;
-	IF final_number IS NOT NULL THEN
-		SELECT x.number, x.status INTO final FROM crm.quote x
-		  JOIN unnest(orgs, ids) AS k(org, id) ON x.organization_id = k.org AND x.id = k.id
-		 WHERE x.number = final_number;
-		RAISE EXCEPTION 'quote % is % and its line items cannot change', final.number, final.status
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  HINT = CASE WHEN final.status = 'sent'
-							  THEN 'Revise it first (UPDATE crm.quote SET status = ''draft''), then send it again: that makes its next version.'
-							  ELSE 'Create a new quote (a final quote keeps what the customer answered to).' END;
-	END IF;
-	UPDATE crm.quote x
-	   SET line_count = s.n, subtotal = s.subtotal, discount_total = s.discount, tax_total = s.tax, total = s.total
-	  FROM (SELECT k.org, k.id, count(l.id)::integer AS n, coalesce(sum(l.subtotal), 0) AS subtotal,
-				   coalesce(sum(l.discount_amount), 0) AS discount, coalesce(sum(l.tax_amount), 0) AS tax,
-				   coalesce(sum(l.line_total), 0) AS total
-			  FROM unnest(orgs, ids) AS k(org, id)
-			  LEFT JOIN crm.quote_line_item l ON l.organization_id = k.org AND l.quote_id = k.id
-			 GROUP BY k.org, k.id) s
-	 WHERE x.organization_id = s.org AND x.id = s.id
-	   AND (x.line_count, x.subtotal, x.discount_total, x.tax_total, x.total)
-		   IS DISTINCT FROM (s.n, s.subtotal, s.discount, s.tax, s.total);
-	RETURN NULL;
-END;
-$$;
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'quote_totals';	-- src/quotes.c
 COMMENT ON FUNCTION crm.trg_quote_totals() IS
 	'AFTER INSERT/UPDATE/DELETE statement trigger on crm.quote_line_item: sets line_count, subtotal, discount_total, tax_total and total of each quote the statement touched to the sums over its lines (one UPDATE per statement; quotes locked in key order first); refuses changes to the lines of a quote that is not a draft.';
 CREATE TRIGGER crm_50_totals_insert AFTER INSERT ON crm.quote_line_item
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_quote_totals();
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_quote_totals('quote_line_item');
 CREATE TRIGGER crm_50_totals_update AFTER UPDATE ON crm.quote_line_item
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_quote_totals();
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_quote_totals('quote_line_item');
 CREATE TRIGGER crm_50_totals_delete AFTER DELETE ON crm.quote_line_item
-	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_quote_totals();
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_quote_totals('quote_line_item');
 
 -- ---------------------------------------------------------------------------
 -- Expiry (a job) and drift checks

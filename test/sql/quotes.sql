@@ -286,6 +286,34 @@ UPDATE crm.quote_line_item SET quantity = 5;
 RESET ROLE;
 
 -- ---------------------------------------------------------------------------
+-- 10b. One statement over several quotes and price lists: each line is
+-- priced from its own quote (the C pricing trigger caches its look-ups for
+-- the statement, per quote and per price list); a product missing from the
+-- standard book takes its own price; a changed product is priced again;
+-- one bad line stops the whole statement.  (Rolled back: numbers return.)
+-- ---------------------------------------------------------------------------
+BEGIN;
+SET LOCAL ROLE crm_quote_rep;
+INSERT INTO crm.quote (name, price_book_id, quote_date) VALUES ('Partner quote', :'partners', '2027-03-01') RETURNING id AS qp \gset
+INSERT INTO crm.quote (name, quote_date) VALUES ('Standard quote', '2027-03-01') RETURNING id AS qs \gset
+INSERT INTO crm.quote_line_item (quote_id, product_id, position, tax_rate)
+SELECT v.q, v.p, v.i, CASE WHEN v.i = 4 THEN 0 END
+  FROM (VALUES (1, :'qp'::uuid, :'widget'::uuid), (2, :'qs', :'widget'), (3, :'qp', :'support'),
+			   (4, :'qs', :'widget'), (5, :'qp', :'widget'), (6, :'qs', :'support')) v(i, q, p);
+SELECT q.name, l.position, l.list_price, l.tax_rate, l.line_total
+  FROM crm.quote_line_item l JOIN crm.quote q ON q.id = l.quote_id
+ WHERE l.quote_id IN (:'qp', :'qs') ORDER BY l.position;
+SELECT name, line_count, subtotal, tax_total, total FROM crm.quote WHERE id IN (:'qp', :'qs') ORDER BY name;
+UPDATE crm.quote_line_item SET product_id = :'support' WHERE quote_id = :'qp' AND position = 1;
+SELECT position, list_price, tax_rate, line_total FROM crm.quote_line_item WHERE quote_id = :'qp' ORDER BY position;
+SAVEPOINT bad;
+INSERT INTO crm.quote_line_item (quote_id, product_id, position)
+VALUES (:'qs', :'widget', 7), (:'qs', :'widget', 8), (:'qs', :'euro_thing', 9);
+ROLLBACK TO bad;
+SELECT line_count, total FROM crm.quote WHERE id = :'qs';
+ROLLBACK;
+
+-- ---------------------------------------------------------------------------
 -- 11. Derived data: totals, amounts and numbers agree with a recomputation.
 -- ---------------------------------------------------------------------------
 SELECT * FROM crm.verify() WHERE "check" IN ('quote_totals', 'quote_numbers', 'pipeline_rollup', 'opportunity_history');

@@ -213,6 +213,36 @@ $$;
 SELECT fn, outcome FROM hostile_result ORDER BY fn;
 SELECT count(*) AS counters_touched FROM crm.quote_counter WHERE organization_id = :'org_a';
 DROP TABLE crm.sec_hostile, hostile_result;
+-- The C triggers of line items (src/quotes.c), given their table's name:
+-- on a table that is not crm's own; fired the wrong way; on a crm table
+-- whose columns have other types; without a transition table.  Each
+-- refuses with a clear error before it reads a column or writes anything.
+CREATE TEMP TABLE h_ql (organization_id uuid, quote_id uuid, product_id uuid, list_price numeric, tax_rate numeric);
+CREATE TRIGGER t BEFORE INSERT ON h_ql FOR EACH ROW EXECUTE FUNCTION crm.trg_quote_line_price('quote_line_item');
+INSERT INTO h_ql VALUES (:'org_a', gen_random_uuid(), NULL, NULL, NULL);
+DROP TABLE h_ql;
+CREATE TABLE crm.sec_hostile (organization_id uuid, id uuid, quote_id uuid, opportunity_id uuid, product_id uuid,
+							  list_price text, tax_rate numeric, total_price text);
+CREATE TRIGGER t AFTER INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_quote_line_price('quote_line_item');
+INSERT INTO crm.sec_hostile (organization_id, quote_id) VALUES (:'org_a', gen_random_uuid());
+DROP TRIGGER t ON crm.sec_hostile;
+CREATE TRIGGER t BEFORE INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_quote_line_price('quote_line_item');
+INSERT INTO crm.sec_hostile (organization_id, quote_id) VALUES (:'org_a', gen_random_uuid());
+DROP TRIGGER t ON crm.sec_hostile;
+CREATE TRIGGER t AFTER INSERT ON crm.sec_hostile FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_quote_totals('quote_line_item');
+INSERT INTO crm.sec_hostile (organization_id, quote_id) VALUES (:'org_a', gen_random_uuid());
+DROP TRIGGER t ON crm.sec_hostile;
+CREATE TRIGGER t AFTER UPDATE ON crm.sec_hostile REFERENCING OLD TABLE AS o NEW TABLE AS n
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_opportunity_amount('opportunity_line_item');
+INSERT INTO crm.sec_hostile (organization_id, id, opportunity_id, total_price) VALUES (:'org_a', gen_random_uuid(), gen_random_uuid(), '1');
+UPDATE crm.sec_hostile SET total_price = '2';
+DROP TRIGGER t ON crm.sec_hostile;
+ALTER TABLE crm.sec_hostile ALTER COLUMN quote_id TYPE text USING NULL;
+CREATE TRIGGER t AFTER INSERT ON crm.sec_hostile REFERENCING NEW TABLE AS n
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_quote_totals('quote_line_item');
+INSERT INTO crm.sec_hostile (organization_id, quote_id) VALUES (:'org_a', 'x');
+DROP TABLE crm.sec_hostile;
+SELECT count(*) AS quotes_touched FROM crm.quote WHERE organization_id = :'org_a';
 -- Nothing was forged: no audit entry names the ids used above.
 SELECT count(*) AS forged_entries FROM crm.audit_log
  WHERE row_id IN ('5ec00000-0000-7000-8000-0000000000c1', '5ec00000-0000-7000-8000-0000000000c2');
