@@ -69,7 +69,10 @@ DECLARE
 		-- exclusion constraint)
 		'crm.pipeline_summary(uuid, uuid, date, date)', 'crm.pipeline_as_of(timestamptz, uuid)',
 		'crm.fold_pipeline_rollup()', 'crm.check_pipeline_rollup()', 'crm.check_opportunity_history()',
-		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)'];
+		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)',
+		-- scoring and routing (sql/45_scoring.sql, sql/46_routing.sql)
+		'crm.score_as_of(uuid, timestamptz)', 'crm.explain_score(uuid, timestamptz)',
+		'crm.hottest_leads(integer)', 'crm.check_scores()', 'crm.explain_routing(uuid)'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',
@@ -88,6 +91,8 @@ DECLARE
 		'crm._person_pairs(regclass, uuid, real)',
 		'crm._account_pairs(uuid, real)', 'crm._report_pipeline(uuid, uuid)',
 		'crm._per_stage(uuid, uuid, crm._stage_cell[])',
+		'crm._score_at(uuid, uuid[], timestamptz)', 'crm._score_parts(uuid, uuid[], timestamptz)',
+		'crm._engagement_tally(uuid, uuid[])', 'crm._fit_tally(uuid, text, uuid[])',
 		-- SECURITY DEFINER, each checking the caller's organization and
 		-- UPDATE privilege itself (sql/66_merge.sql, sql/67_privacy.sql)
 		'crm._audit_write(regclass, uuid, text, jsonb, jsonb)', 'crm._audit_scrub(regclass, uuid[], text)',
