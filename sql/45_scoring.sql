@@ -197,7 +197,7 @@ SELECT crm._setup_tenant_table('crm.score_tally', audited => false, label => 'sc
 
 -- The score of a lead or contact (id = the record's id).
 CREATE TABLE crm.score (
-	id			uuid NOT NULL,
+	record_id	uuid NOT NULL,
 	organization_id uuid NOT NULL DEFAULT crm.current_org(),
 	lead_id		uuid,
 	contact_id	uuid,
@@ -207,17 +207,15 @@ CREATE TABLE crm.score (
 	lead_score	numeric(5,2) NOT NULL DEFAULT 0,
 	stage		text NOT NULL DEFAULT 'none',
 	score_updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	CONSTRAINT score_pkey PRIMARY KEY (organization_id, id),
+	CONSTRAINT score_pkey PRIMARY KEY (organization_id, record_id),
 	CONSTRAINT score_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
-	CONSTRAINT score_lead_fkey FOREIGN KEY (organization_id, lead_id) REFERENCES crm.lead (organization_id, id) ON DELETE CASCADE,
-	CONSTRAINT score_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES crm.contact (organization_id, id) ON DELETE CASCADE,
-	CONSTRAINT score_one_subject CHECK ((lead_id IS NULL) <> (contact_id IS NULL) AND id = coalesce(lead_id, contact_id)),
+	CONSTRAINT score_one_subject CHECK ((lead_id IS NULL) <> (contact_id IS NULL) AND record_id = coalesce(lead_id, contact_id)),
 	CONSTRAINT score_stage_valid CHECK (stage IN ('none', 'mql', 'sql')),
 	CONSTRAINT score_lead_score_range CHECK (lead_score BETWEEN 0 AND 100)
 );
 CREATE INDEX score_hottest_idx ON crm.score (organization_id, engagement_ref DESC) WHERE lead_id IS NOT NULL;
 COMMENT ON TABLE crm.score IS 'Score of a lead or contact (derived from crm.score_tally; crm.verify() check scores). Order by engagement_ref DESC for the hottest now.';
-COMMENT ON COLUMN crm.score.id IS 'The lead''s or contact''s id.';
+COMMENT ON COLUMN crm.score.record_id IS 'The lead''s or contact''s id (derived data: no foreign key, so that merging or erasing records never has to touch scores; crm.trg_fit_score removes the score of a deleted record).';
 COMMENT ON COLUMN crm.score.lead_id IS 'The lead (exactly one of lead_id, contact_id).';
 COMMENT ON COLUMN crm.score.contact_id IS 'The contact.';
 COMMENT ON COLUMN crm.score.engagement_ref IS 'Engagement points weighted to the reference time, before group caps: the current engagement is this times 2^(-(now - reference_at)/half_life), so the order by it is the order now (one half-life per tenant).';
@@ -237,7 +235,7 @@ SELECT crm._setup_tenant_table('crm.score', audited => false, label => 'score');
 -- group_share is the rule's part of its group after the group cap (rules
 -- share a capped group in proportion to their points, so the parts sum
 -- exactly to the group).
-CREATE FUNCTION crm._score_parts(org uuid, records uuid[], at timestamptz)
+CREATE FUNCTION crm._score_parts(org uuid, records uuid[], at timestamptz, from_events boolean DEFAULT false)
 RETURNS TABLE (record_id uuid, rule_id uuid, group_id uuid, kind text, events bigint, raw_points numeric,
 			   after_rule_cap numeric, after_decay double precision, after_group_cap double precision)
 LANGUAGE plpgsql STABLE
@@ -246,6 +244,16 @@ AS $$
 BEGIN
 	RETURN QUERY
 	WITH s AS (SELECT x.reference_at FROM crm.scoring_settings x WHERE x.organization_id = org),
+	-- the stored tally, or (from_events) the events up to the instant with
+	-- the stored fit part
+	t AS (
+		SELECT y.record_id, y.rule_id, y.events, y.raw_points, y.weighted
+		  FROM crm.score_tally y
+		  JOIN crm.scoring_rule yr ON yr.organization_id = org AND yr.id = y.rule_id
+		 WHERE y.organization_id = org AND y.record_id = ANY (records) AND (NOT from_events OR yr.kind = 'fit')
+		UNION ALL
+		SELECT e.record_id, e.rule_id, e.events, e.raw_points, e.weighted
+		  FROM crm._engagement_tally(org, records, at) e WHERE from_events),
 	per_rule AS (
 		SELECT t.record_id, r.id AS rule_id, g.id AS group_id, g.kind, g.cap,
 			   sum(t.events)::bigint AS events, sum(t.raw_points) AS raw_points,
@@ -256,10 +264,9 @@ BEGIN
 				 * CASE WHEN g.half_life_days IS NULL THEN 1::float8
 						ELSE pg_catalog.power(2::float8, -(extract(epoch FROM at - (SELECT reference_at FROM s))::float8
 														   / (g.half_life_days::float8 * 86400))) END AS after_decay
-		  FROM crm.score_tally t
+		  FROM t
 		  JOIN crm.scoring_rule r ON r.organization_id = org AND r.id = t.rule_id AND r.is_active
 		  JOIN crm.scoring_group g ON g.organization_id = org AND g.id = r.group_id
-		 WHERE t.organization_id = org AND t.record_id = ANY (records)
 		 GROUP BY t.record_id, r.id, g.id, g.kind, g.cap, g.half_life_days),
 	per_group AS (
 		SELECT p.*, sum(p.after_decay) OVER (PARTITION BY p.record_id, p.group_id) AS group_total
@@ -270,11 +277,11 @@ BEGIN
 	  FROM per_group q;
 END;
 $$;
-COMMENT ON FUNCTION crm._score_parts(uuid, uuid[], timestamptz) IS
-	'Internal: each rule''s contribution to each record at an instant (events, raw points, after the rule cap, after decay, after the group cap).';
+COMMENT ON FUNCTION crm._score_parts(uuid, uuid[], timestamptz, boolean) IS
+	'Internal: each rule''s contribution to each record at an instant (events, raw points, after the rule cap, after decay, after the group cap), from the stored tally or (from_events) from the events that occurred up to the instant.';
 
 -- Scores of records at an instant.
-CREATE FUNCTION crm._score_at(org uuid, records uuid[], at timestamptz)
+CREATE FUNCTION crm._score_at(org uuid, records uuid[], at timestamptz, from_events boolean DEFAULT false)
 RETURNS TABLE (record_id uuid, engagement_ref double precision, fit_score numeric, engagement_score numeric, lead_score numeric)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, crm, pg_temp
@@ -283,13 +290,20 @@ DECLARE
 	total_cap numeric := (SELECT x.total_cap FROM crm.scoring_settings x WHERE x.organization_id = org);
 BEGIN
 	RETURN QUERY
-	WITH p AS (SELECT * FROM crm._score_parts(org, records, at)),
+	WITH p AS (SELECT * FROM crm._score_parts(org, records, at, from_events)),
 	ref AS (
 		SELECT t.record_id, sum(CASE WHEN r.max_points IS NULL OR abs(t.raw_points) <= r.max_points THEN t.weighted
 									 ELSE t.weighted * (r.max_points / abs(t.raw_points))::float8 END) AS w
 		  FROM crm.score_tally t
 		  JOIN crm.scoring_rule r ON r.organization_id = org AND r.id = t.rule_id AND r.is_active AND r.kind = 'engagement'
-		 WHERE t.organization_id = org AND t.record_id = ANY (records)
+		 WHERE t.organization_id = org AND t.record_id = ANY (records) AND NOT from_events
+		 GROUP BY t.record_id
+		UNION ALL
+		SELECT t.record_id, sum(CASE WHEN r.max_points IS NULL OR abs(t.raw_points) <= r.max_points THEN t.weighted
+									 ELSE t.weighted * (r.max_points / abs(t.raw_points))::float8 END) AS w
+		  FROM crm._engagement_tally(org, records, at) t
+		  JOIN crm.scoring_rule r ON r.organization_id = org AND r.id = t.rule_id
+		 WHERE from_events
 		 GROUP BY t.record_id),
 	sums AS (
 		SELECT u.id,
@@ -302,8 +316,8 @@ BEGIN
 	  FROM sums s;
 END;
 $$;
-COMMENT ON FUNCTION crm._score_at(uuid, uuid[], timestamptz) IS
-	'Internal: fit, engagement and lead score of records at an instant, computed from crm.score_tally.';
+COMMENT ON FUNCTION crm._score_at(uuid, uuid[], timestamptz, boolean) IS
+	'Internal: fit, engagement and lead score of records at an instant, computed from crm.score_tally (or, from_events, from the events up to the instant).';
 
 -- Lock the score rows of records (creating them), in id order: every
 -- writer of a record's tally holds its score row lock, so concurrent
@@ -315,15 +329,15 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
-	INSERT INTO crm.score AS s (id, organization_id, lead_id, contact_id)
+	INSERT INTO crm.score AS s (record_id, organization_id, lead_id, contact_id)
 	SELECT x.id, org, x.id, NULL FROM unnest(leads) AS x(id)
 	UNION ALL
 	SELECT x.id, org, NULL, x.id FROM unnest(contacts) AS x(id)
 	ORDER BY 1
 	ON CONFLICT ON CONSTRAINT score_pkey DO NOTHING;
 	PERFORM 1 FROM crm.score s
-	  WHERE s.organization_id = org AND s.id = ANY (coalesce(leads, '{}') || coalesce(contacts, '{}'))
-	  ORDER BY s.id FOR UPDATE;
+	  WHERE s.organization_id = org AND s.record_id = ANY (coalesce(leads, '{}') || coalesce(contacts, '{}'))
+	  ORDER BY s.record_id FOR UPDATE;
 END;
 $$;
 COMMENT ON FUNCTION crm._score_lock(uuid, uuid[], uuid[]) IS
@@ -351,9 +365,9 @@ BEGIN
 								WHEN n.lead_score >= st.sql_threshold THEN 'sql'
 								WHEN n.lead_score >= st.mql_threshold THEN 'mql' ELSE 'none' END
 			  FROM n, crm.score o
-			 WHERE s.organization_id = org AND s.id = n.record_id
-			   AND o.organization_id = org AND o.id = s.id
-			RETURNING s.id, s.lead_id, o.stage AS old_stage, s.stage AS new_stage, s.lead_score)
+			 WHERE s.organization_id = org AND s.record_id = n.record_id
+			   AND o.organization_id = org AND o.record_id = s.record_id
+			RETURNING s.record_id AS id, s.lead_id, o.stage AS old_stage, s.stage AS new_stage, s.lead_score)
 		SELECT * FROM u
 		 WHERE u.lead_id IS NOT NULL AND u.new_stage <> u.old_stage
 		 ORDER BY u.id
@@ -398,7 +412,7 @@ COMMENT ON FUNCTION crm._score_add(uuid, uuid[], uuid[], uuid[], uuid[], bigint[
 
 -- The engagement tally of records recomputed from their events (the
 -- reference the trigger's incremental sums must equal).
-CREATE FUNCTION crm._engagement_tally(org uuid, records uuid[])
+CREATE FUNCTION crm._engagement_tally(org uuid, records uuid[], until timestamptz DEFAULT NULL)
 RETURNS TABLE (record_id uuid, rule_id uuid, bucket bigint, events bigint, raw_points numeric, weighted double precision)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, crm, pg_temp
@@ -420,11 +434,12 @@ BEGIN
 	  JOIN crm.scoring_group g ON g.organization_id = org AND g.id = r.group_id
 	 WHERE e.organization_id = org
 	   AND (records IS NULL OR e.lead_id = ANY (records) OR e.contact_id = ANY (records))
+	   AND (until IS NULL OR e.occurred_at <= until)
 	 GROUP BY 1, 2, 3;
 END;
 $$;
-COMMENT ON FUNCTION crm._engagement_tally(uuid, uuid[]) IS
-	'Internal: the engagement part of crm.score_tally recomputed from crm.engagement_event (records NULL: the whole organization).';
+COMMENT ON FUNCTION crm._engagement_tally(uuid, uuid[], timestamptz) IS
+	'Internal: the engagement part of crm.score_tally recomputed from crm.engagement_event (records NULL: the whole organization; until: only events that occurred up to then).';
 
 -- The fit part of the tally of records, from the fit rules' criteria.
 CREATE FUNCTION crm._fit_tally(org uuid, entity text, records uuid[])
@@ -492,7 +507,7 @@ BEGIN
 	PERFORM crm._score_recompute(org,
 		ARRAY(SELECT l.id FROM crm.lead l WHERE l.organization_id = org ORDER BY l.id),
 		ARRAY(SELECT c.id FROM crm.contact c WHERE c.organization_id = org
-				 AND (EXISTS (SELECT 1 FROM crm.score s WHERE s.organization_id = org AND s.id = c.id)
+				 AND (EXISTS (SELECT 1 FROM crm.score s WHERE s.organization_id = org AND s.record_id = c.id)
 					  OR EXISTS (SELECT 1 FROM crm.scoring_rule r WHERE r.organization_id = org AND r.kind = 'fit' AND r.entity = 'contact'))
 			   ORDER BY c.id));
 END;
@@ -589,7 +604,11 @@ BEGIN
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
-	IF TG_OP = 'INSERT' THEN
+	IF TG_OP = 'DELETE' THEN
+		-- a deleted record takes its score along (derived data, no foreign key)
+		DELETE FROM crm.score s USING crm_old d WHERE s.organization_id = d.organization_id AND s.record_id = d.id;
+		DELETE FROM crm.score_tally t USING crm_old d WHERE t.organization_id = d.organization_id AND t.record_id = d.id;
+	ELSIF TG_OP = 'INSERT' THEN
 		FOR o IN SELECT n.organization_id AS org, array_agg(n.id ORDER BY n.id) AS ids
 				   FROM crm_new n GROUP BY 1 ORDER BY 1 LOOP
 			-- contacts are scored once they have events or the tenant has contact fit rules
@@ -600,11 +619,14 @@ BEGIN
 			END IF;
 		END LOOP;
 	ELSE
-		FOR o IN SELECT n.organization_id AS org, array_agg(n.id ORDER BY n.id) AS ids
+		-- planned for each statement (EXECUTE): a plan kept from a one-row
+		-- statement would pair the rows of a bulk update by nested loop
+		FOR o IN EXECUTE
+				'SELECT n.organization_id AS org, array_agg(n.id ORDER BY n.id) AS ids
 				   FROM crm_new n JOIN crm_old p ON p.organization_id = n.organization_id AND p.id = n.id
-				  WHERE (to_jsonb(n) - ignored) IS DISTINCT FROM (to_jsonb(p) - ignored)
-				  GROUP BY 1 ORDER BY 1 LOOP
-			IF TG_ARGV[0] = 'lead' OR EXISTS (SELECT 1 FROM crm.score s WHERE s.organization_id = o.org AND s.id = ANY (o.ids))
+				  WHERE (to_jsonb(n) - $1) IS DISTINCT FROM (to_jsonb(p) - $1)
+				  GROUP BY 1 ORDER BY 1' USING ignored LOOP
+			IF TG_ARGV[0] = 'lead' OR EXISTS (SELECT 1 FROM crm.score s WHERE s.organization_id = o.org AND s.record_id = ANY (o.ids))
 			   OR EXISTS (SELECT 1 FROM crm.scoring_rule r WHERE r.organization_id = o.org AND r.kind = 'fit' AND r.entity = 'contact') THEN
 				PERFORM crm._score_recompute(o.org, CASE WHEN TG_ARGV[0] = 'lead' THEN o.ids END,
 											 CASE WHEN TG_ARGV[0] = 'contact' THEN o.ids END, true);
@@ -615,7 +637,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.trg_fit_score() IS
-	'AFTER INSERT/UPDATE statement trigger on crm.lead and crm.contact: re-scores the fit of the inserted rows and of the rows whose fields changed, set-based.';
+	'AFTER INSERT/UPDATE/DELETE statement trigger on crm.lead and crm.contact: re-scores the fit of the inserted rows and of the rows whose fields changed, set-based; removes the scores of deleted rows.';
 CREATE TRIGGER crm_65_fit_score AFTER INSERT ON crm.lead
 	REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_fit_score('lead');
 CREATE TRIGGER crm_65_fit_score_update AFTER UPDATE ON crm.lead
@@ -624,6 +646,10 @@ CREATE TRIGGER crm_65_fit_score AFTER INSERT ON crm.contact
 	REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_fit_score('contact');
 CREATE TRIGGER crm_65_fit_score_update AFTER UPDATE ON crm.contact
 	REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_fit_score('contact');
+CREATE TRIGGER crm_65_fit_score_delete AFTER DELETE ON crm.lead
+	REFERENCING OLD TABLE AS crm_old FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_fit_score('lead');
+CREATE TRIGGER crm_65_fit_score_delete AFTER DELETE ON crm.contact
+	REFERENCING OLD TABLE AS crm_old FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_fit_score('contact');
 
 -- A change of the model (rules, groups, settings, event types): fit
 -- documents are validated, then the organization is re-scored in one pass.
@@ -709,7 +735,7 @@ BEGIN
 			USING ERRCODE = 'no_data_found';
 	END IF;
 	RETURN QUERY SELECT s.fit_score, s.engagement_score, s.lead_score
-				   FROM crm._score_at(org, ARRAY[score_as_of.lead_id], at) s;
+				   FROM crm._score_at(org, ARRAY[score_as_of.lead_id], at, true) s;
 END;
 $$;
 COMMENT ON FUNCTION crm.score_as_of(uuid, timestamptz) IS
@@ -738,15 +764,15 @@ BEGIN
 		RAISE EXCEPTION 'lead % does not exist in this organization', explain_score.lead_id
 			USING ERRCODE = 'no_data_found';
 	END IF;
-	SELECT s.lead_score INTO total FROM crm._score_at(org, ARRAY[explain_score.lead_id], at) s;
+	SELECT s.lead_score INTO total FROM crm._score_at(org, ARRAY[explain_score.lead_id], at, true) s;
 	-- The points column distributes the lead score over the rules: each
 	-- rule's part after the group cap, rounded, scaled down in proportion
 	-- when the total was clamped, the rounding remainder on the last row,
 	-- so that the column sums exactly to lead_score.
-	SELECT sum(p.after_group_cap) INTO cap FROM crm._score_parts(org, ARRAY[explain_score.lead_id], at) p;
-	SELECT count(*) INTO rows_left FROM crm._score_parts(org, ARRAY[explain_score.lead_id], at);
+	SELECT sum(p.after_group_cap) INTO cap FROM crm._score_parts(org, ARRAY[explain_score.lead_id], at, true) p;
+	SELECT count(*) INTO rows_left FROM crm._score_parts(org, ARRAY[explain_score.lead_id], at, true);
 	FOR r IN SELECT g.name AS gname, ru.name AS rname, p.*
-			   FROM crm._score_parts(org, ARRAY[explain_score.lead_id], at) p
+			   FROM crm._score_parts(org, ARRAY[explain_score.lead_id], at, true) p
 			   JOIN crm.scoring_group g ON g.organization_id = org AND g.id = p.group_id
 			   JOIN crm.scoring_rule ru ON ru.organization_id = org AND ru.id = p.rule_id
 			  ORDER BY p.kind DESC, g.name, ru.name LOOP
@@ -789,9 +815,9 @@ BEGIN
 	FOR o IN SELECT s.organization_id FROM crm.scoring_settings s ORDER BY 1 LOOP
 		BEGIN
 			PERFORM set_config('crm.organization_id', o::text, true);
-			PERFORM crm._score_lock(o, ARRAY(SELECT s.id FROM crm.score s WHERE s.organization_id = o AND s.lead_id IS NOT NULL ORDER BY 1),
-									ARRAY(SELECT s.id FROM crm.score s WHERE s.organization_id = o AND s.contact_id IS NOT NULL ORDER BY 1));
-			PERFORM crm._score_refresh(o, ARRAY(SELECT s.id FROM crm.score s WHERE s.organization_id = o ORDER BY 1), at);
+			PERFORM crm._score_lock(o, ARRAY(SELECT s.record_id FROM crm.score s WHERE s.organization_id = o AND s.lead_id IS NOT NULL ORDER BY 1),
+									ARRAY(SELECT s.record_id FROM crm.score s WHERE s.organization_id = o AND s.contact_id IS NOT NULL ORDER BY 1));
+			PERFORM crm._score_refresh(o, ARRAY(SELECT s.record_id FROM crm.score s WHERE s.organization_id = o ORDER BY 1), at);
 			SELECT count(*) INTO k FROM crm.score s WHERE s.organization_id = o;
 			n := n + k;
 		EXCEPTION WHEN OTHERS THEN
@@ -826,7 +852,7 @@ BEGIN
 			  FROM crm._fit_tally(o, 'lead', ARRAY(SELECT l.id FROM crm.lead l WHERE l.organization_id = o)) f
 			UNION ALL
 			SELECT f.record_id, f.rule_id, 0, 1, f.points, f.points::float8
-			  FROM crm._fit_tally(o, 'contact', ARRAY(SELECT s.id FROM crm.score s WHERE s.organization_id = o AND s.contact_id IS NOT NULL)) f),
+			  FROM crm._fit_tally(o, 'contact', ARRAY(SELECT s.record_id FROM crm.score s WHERE s.organization_id = o AND s.contact_id IS NOT NULL)) f),
 		have AS (
 			SELECT t.record_id, t.rule_id, t.bucket, t.events, t.raw_points, t.weighted
 			  FROM crm.score_tally t JOIN crm.scoring_rule r ON r.organization_id = o AND r.id = t.rule_id AND r.is_active
@@ -838,15 +864,21 @@ BEGIN
 		 WHERE x.record_id IS NULL OR h.record_id IS NULL OR x.events <> h.events OR x.raw_points <> h.raw_points
 			OR abs(x.weighted - h.weighted) > 1e-9 * greatest(1, abs(x.weighted));
 		RETURN QUERY
-		SELECT 'score'::text, s.id, format('engagement_ref %s', a.engagement_ref), format('engagement_ref %s', s.engagement_ref)
-		  FROM crm.score s, crm._score_at(o, ARRAY[s.id], s.score_updated_at) a
+		SELECT 'score'::text, s.record_id, format('engagement_ref %s, lead_score %s', a.engagement_ref, a.lead_score),
+			   format('engagement_ref %s, lead_score %s', s.engagement_ref, s.lead_score)
+		  FROM crm.score s, crm._score_at(o, ARRAY[s.record_id], s.score_updated_at) a
 		 WHERE s.organization_id = o
 		   AND (abs(a.engagement_ref - s.engagement_ref) > 1e-9 * greatest(1, abs(a.engagement_ref))
 				OR a.lead_score <> s.lead_score OR a.fit_score <> s.fit_score OR a.engagement_score <> s.engagement_score);
 		RETURN QUERY
 		SELECT 'lead'::text, l.id, 'a score row'::text, 'none'::text
 		  FROM crm.lead l WHERE l.organization_id = o
-		   AND NOT EXISTS (SELECT 1 FROM crm.score s WHERE s.organization_id = o AND s.id = l.id);
+		   AND NOT EXISTS (SELECT 1 FROM crm.score s WHERE s.organization_id = o AND s.record_id = l.id);
+		RETURN QUERY
+		SELECT 'score'::text, s.record_id, 'a live lead or contact'::text, 'no such record'::text
+		  FROM crm.score s WHERE s.organization_id = o
+		   AND NOT EXISTS (SELECT 1 FROM crm.lead l WHERE l.organization_id = o AND l.id = s.lead_id)
+		   AND NOT EXISTS (SELECT 1 FROM crm.contact c WHERE c.organization_id = o AND c.id = s.contact_id);
 	END LOOP;
 END;
 $$;

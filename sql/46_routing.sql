@@ -99,12 +99,11 @@ CREATE TABLE crm.routing_decision (
 	reason		text NOT NULL,
 	decided_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	CONSTRAINT routing_decision_pkey PRIMARY KEY (organization_id, id),
-	CONSTRAINT routing_decision_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
-	CONSTRAINT routing_decision_lead_fkey FOREIGN KEY (organization_id, lead_id) REFERENCES crm.lead (organization_id, id) ON DELETE CASCADE
+	CONSTRAINT routing_decision_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id)
 );
 CREATE INDEX routing_decision_lead_idx ON crm.routing_decision (organization_id, lead_id);
 COMMENT ON TABLE crm.routing_decision IS 'The routing of each new lead: the rule that assigned it (or none) and why.';
-COMMENT ON COLUMN crm.routing_decision.lead_id IS 'The lead routed.';
+COMMENT ON COLUMN crm.routing_decision.lead_id IS 'The lead routed (a log: no foreign key, so that merging leads keeps the history of the merged-away lead).';
 COMMENT ON COLUMN crm.routing_decision.rule_id IS 'The crm.routing_rule that assigned it; NULL when none did.';
 COMMENT ON COLUMN crm.routing_decision.rule_name IS 'The rule''s name at the time.';
 COMMENT ON COLUMN crm.routing_decision.assigned_to IS 'The owner given (crm.app_user).';

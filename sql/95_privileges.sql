@@ -91,8 +91,8 @@ DECLARE
 		'crm._person_pairs(regclass, uuid, real)',
 		'crm._account_pairs(uuid, real)', 'crm._report_pipeline(uuid, uuid)',
 		'crm._per_stage(uuid, uuid, crm._stage_cell[])',
-		'crm._score_at(uuid, uuid[], timestamptz)', 'crm._score_parts(uuid, uuid[], timestamptz)',
-		'crm._engagement_tally(uuid, uuid[])', 'crm._fit_tally(uuid, text, uuid[])',
+		'crm._score_at(uuid, uuid[], timestamptz, boolean)', 'crm._score_parts(uuid, uuid[], timestamptz, boolean)',
+		'crm._engagement_tally(uuid, uuid[], timestamptz)', 'crm._fit_tally(uuid, text, uuid[])',
 		-- SECURITY DEFINER, each checking the caller's organization and
 		-- UPDATE privilege itself (sql/66_merge.sql, sql/67_privacy.sql)
 		'crm._audit_write(regclass, uuid, text, jsonb, jsonb)', 'crm._audit_scrub(regclass, uuid[], text)',
