@@ -449,18 +449,28 @@ SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	r record;
+	-- many records: one criteria_select per rule (the compiled SQL over the
+	-- tenant) joined to them beats a criteria_match per record
+	whole boolean := records IS NULL OR cardinality(records) > greatest(1000,
+		(SELECT c.reltuples / 50 FROM pg_class c WHERE c.oid = ('crm.' || _fit_tally.entity)::regclass));
 BEGIN
 	FOR r IN SELECT x.id, x.criteria, x.points FROM crm.scoring_rule x
 			  WHERE x.organization_id = org AND x.kind = 'fit' AND x.is_active AND x.entity = _fit_tally.entity
 			  ORDER BY x.id LOOP
-		RETURN QUERY
-		SELECT u.id, r.id, r.points FROM unnest(records) AS u(id)
-		 WHERE crm.criteria_match(r.criteria, _fit_tally.entity, u.id);
+		IF whole THEN
+			RETURN QUERY
+			SELECT m.id, r.id, r.points FROM crm.criteria_select(r.criteria, _fit_tally.entity) AS m(id)
+			 WHERE records IS NULL OR m.id IN (SELECT u.id FROM unnest(records) AS u(id));
+		ELSE
+			RETURN QUERY
+			SELECT u.id, r.id, r.points FROM unnest(records) AS u(id)
+			 WHERE crm.criteria_match(r.criteria, _fit_tally.entity, u.id);
+		END IF;
 	END LOOP;
 END;
 $$;
 COMMENT ON FUNCTION crm._fit_tally(uuid, text, uuid[]) IS
-	'Internal: the fit rules each record matches (criteria evaluated per rule over the set, crm.criteria_match).';
+	'Internal: the fit rules each record matches (records NULL: every live record of the entity): per rule, crm.criteria_match over a few records, crm.criteria_select (the compiled SQL) for many.';
 
 -- Re-score records from their base data: events and fields.
 CREATE FUNCTION crm._score_recompute(org uuid, leads uuid[], contacts uuid[], fit_only boolean DEFAULT false)
@@ -836,20 +846,25 @@ INSERT INTO crm.job (name, schedule, command, description) VALUES
 -- and the stored weighted sums against the tally.
 CREATE FUNCTION crm.check_scores()
 RETURNS TABLE (entity text, id uuid, expected text, actual text)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	o uuid;
+	at timestamptz;
+	saved text := current_setting('crm.organization_id', true);
 BEGIN
 	FOR o IN SELECT s.organization_id FROM crm.scoring_settings s
 			  WHERE s.organization_id IN (SELECT g.id FROM crm.organization g) ORDER BY 1 LOOP
+		-- criteria are evaluated for the organization checked (the owner
+		-- verifies every organization after a restore)
+		PERFORM set_config('crm.organization_id', o::text, true);
 		RETURN QUERY
 		WITH expect AS (
 			SELECT e.record_id, e.rule_id, e.bucket, e.events, e.raw_points, e.weighted FROM crm._engagement_tally(o, NULL) e
 			UNION ALL
 			SELECT f.record_id, f.rule_id, 0, 1, f.points, f.points::float8
-			  FROM crm._fit_tally(o, 'lead', ARRAY(SELECT l.id FROM crm.lead l WHERE l.organization_id = o)) f
+			  FROM crm._fit_tally(o, 'lead', NULL) f
 			UNION ALL
 			SELECT f.record_id, f.rule_id, 0, 1, f.points, f.points::float8
 			  FROM crm._fit_tally(o, 'contact', ARRAY(SELECT s.record_id FROM crm.score s WHERE s.organization_id = o AND s.contact_id IS NOT NULL)) f),
@@ -863,13 +878,17 @@ BEGIN
 		  FROM expect x FULL JOIN have h ON h.record_id = x.record_id AND h.rule_id = x.rule_id AND h.bucket = x.bucket
 		 WHERE x.record_id IS NULL OR h.record_id IS NULL OR x.events <> h.events OR x.raw_points <> h.raw_points
 			OR abs(x.weighted - h.weighted) > 1e-9 * greatest(1, abs(x.weighted));
-		RETURN QUERY
-		SELECT 'score'::text, s.record_id, format('engagement_ref %s, lead_score %s', a.engagement_ref, a.lead_score),
-			   format('engagement_ref %s, lead_score %s', s.engagement_ref, s.lead_score)
-		  FROM crm.score s, crm._score_at(o, ARRAY[s.record_id], s.score_updated_at) a
-		 WHERE s.organization_id = o
-		   AND (abs(a.engagement_ref - s.engagement_ref) > 1e-9 * greatest(1, abs(a.engagement_ref))
-				OR a.lead_score <> s.lead_score OR a.fit_score <> s.fit_score OR a.engagement_score <> s.engagement_score);
+		-- the stored scores, recomputed per instant they are of (one
+		-- computation for all records stored at the same instant)
+		FOR at IN SELECT DISTINCT s.score_updated_at FROM crm.score s WHERE s.organization_id = o ORDER BY 1 LOOP
+			RETURN QUERY
+			SELECT 'score'::text, s.record_id, format('engagement_ref %s, lead_score %s', a.engagement_ref, a.lead_score),
+				   format('engagement_ref %s, lead_score %s', s.engagement_ref, s.lead_score)
+			  FROM crm._score_at(o, ARRAY(SELECT x.record_id FROM crm.score x WHERE x.organization_id = o AND x.score_updated_at = at), at) a
+			  JOIN crm.score s ON s.organization_id = o AND s.record_id = a.record_id
+			 WHERE abs(a.engagement_ref - s.engagement_ref) > 1e-9 * greatest(1, abs(a.engagement_ref))
+				OR a.lead_score <> s.lead_score OR a.fit_score <> s.fit_score OR a.engagement_score <> s.engagement_score;
+		END LOOP;
 		RETURN QUERY
 		SELECT 'lead'::text, l.id, 'a score row'::text, 'none'::text
 		  FROM crm.lead l WHERE l.organization_id = o
@@ -880,6 +899,7 @@ BEGIN
 		   AND NOT EXISTS (SELECT 1 FROM crm.lead l WHERE l.organization_id = o AND l.id = s.lead_id)
 		   AND NOT EXISTS (SELECT 1 FROM crm.contact c WHERE c.organization_id = o AND c.id = s.contact_id);
 	END LOOP;
+	PERFORM set_config('crm.organization_id', coalesce(saved, ''), true);
 END;
 $$;
 COMMENT ON FUNCTION crm.check_scores() IS
