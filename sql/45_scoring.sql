@@ -76,8 +76,6 @@ CREATE TABLE crm.scoring_group (
 	created_by	uuid,
 	updated_by	uuid,
 	CONSTRAINT scoring_group_pkey PRIMARY KEY (organization_id, id),
-	CONSTRAINT scoring_group_kind_key UNIQUE (organization_id, id, kind),
-	CONSTRAINT scoring_group_name_key UNIQUE (organization_id, name),
 	CONSTRAINT scoring_group_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT scoring_group_kind_valid CHECK (kind IN ('fit', 'engagement')),
 	CONSTRAINT scoring_group_cap_positive CHECK (cap > 0),
@@ -111,8 +109,8 @@ CREATE TABLE crm.scoring_rule (
 	updated_by	uuid,
 	CONSTRAINT scoring_rule_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT scoring_rule_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
-	CONSTRAINT scoring_rule_group_fkey FOREIGN KEY (organization_id, group_id, kind)
-		REFERENCES crm.scoring_group (organization_id, id, kind) ON DELETE CASCADE ON UPDATE CASCADE,
+	CONSTRAINT scoring_rule_group_fkey FOREIGN KEY (organization_id, group_id)
+		REFERENCES crm.scoring_group (organization_id, id) ON DELETE CASCADE,
 	CONSTRAINT scoring_rule_name_not_blank CHECK (pg_catalog.btrim(name) <> ''),
 	CONSTRAINT scoring_rule_shape CHECK (CASE kind
 		WHEN 'engagement' THEN event_type IS NOT NULL AND entity IS NULL AND criteria IS NULL
@@ -125,10 +123,9 @@ CREATE TABLE crm.scoring_rule (
 	CONSTRAINT scoring_rule_max_points_positive CHECK (max_points > 0),
 	CONSTRAINT scoring_rule_window_valid CHECK (window_days IS NULL OR (window_days BETWEEN 1 AND 3650 AND max_points IS NOT NULL))
 );
-CREATE INDEX scoring_rule_group_idx ON crm.scoring_rule (organization_id, group_id);
 COMMENT ON TABLE crm.scoring_rule IS 'A scoring rule: engagement (an event type, optionally with a property condition, gives points, capped per window) or fit (a criteria document over the lead or contact gives points).';
 COMMENT ON COLUMN crm.scoring_rule.group_id IS 'The crm.scoring_group.';
-COMMENT ON COLUMN crm.scoring_rule.kind IS 'The group''s kind (fit or engagement), part of the foreign key.';
+COMMENT ON COLUMN crm.scoring_rule.kind IS 'The group''s kind (fit or engagement); a rule of another kind than its group is refused (23514).';
 COMMENT ON COLUMN crm.scoring_rule.name IS 'Rule name (shown by crm.explain_score).';
 COMMENT ON COLUMN crm.scoring_rule.event_type IS 'Engagement: the event type the rule counts.';
 COMMENT ON COLUMN crm.scoring_rule.property_match IS 'Engagement: counts only events whose properties contain this object (jsonb @>); NULL: every event of the type.';
@@ -183,6 +180,7 @@ CREATE TABLE crm.score_tally (
 	raw_points	numeric NOT NULL,
 	weighted	double precision NOT NULL,
 	CONSTRAINT score_tally_pkey PRIMARY KEY (organization_id, record_id, rule_id, bucket),
+	CONSTRAINT score_tally_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT score_tally_rule_fkey FOREIGN KEY (organization_id, rule_id) REFERENCES crm.scoring_rule (organization_id, id) ON DELETE CASCADE
 );
 CREATE INDEX score_tally_rule_idx ON crm.score_tally (organization_id, rule_id);
@@ -648,17 +646,17 @@ END;
 $$;
 COMMENT ON FUNCTION crm.trg_fit_score() IS
 	'AFTER INSERT/UPDATE/DELETE statement trigger on crm.lead and crm.contact: re-scores the fit of the inserted rows and of the rows whose fields changed, set-based; removes the scores of deleted rows.';
-CREATE TRIGGER crm_65_fit_score AFTER INSERT ON crm.lead
+CREATE TRIGGER crm_92_fit_score AFTER INSERT ON crm.lead
 	REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_fit_score('lead');
-CREATE TRIGGER crm_65_fit_score_update AFTER UPDATE ON crm.lead
+CREATE TRIGGER crm_92_fit_score_update AFTER UPDATE ON crm.lead
 	REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_fit_score('lead');
-CREATE TRIGGER crm_65_fit_score AFTER INSERT ON crm.contact
+CREATE TRIGGER crm_92_fit_score AFTER INSERT ON crm.contact
 	REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_fit_score('contact');
-CREATE TRIGGER crm_65_fit_score_update AFTER UPDATE ON crm.contact
+CREATE TRIGGER crm_92_fit_score_update AFTER UPDATE ON crm.contact
 	REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_fit_score('contact');
-CREATE TRIGGER crm_65_fit_score_delete AFTER DELETE ON crm.lead
+CREATE TRIGGER crm_92_fit_score_delete AFTER DELETE ON crm.lead
 	REFERENCING OLD TABLE AS crm_old FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_fit_score('lead');
-CREATE TRIGGER crm_65_fit_score_delete AFTER DELETE ON crm.contact
+CREATE TRIGGER crm_92_fit_score_delete AFTER DELETE ON crm.contact
 	REFERENCING OLD TABLE AS crm_old FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_fit_score('contact');
 
 -- A change of the model (rules, groups, settings, event types): fit
@@ -678,6 +676,22 @@ BEGIN
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
+	END IF;
+	-- a rule's kind is its group's (the foreign key is the group's primary
+	-- key only: referenced tenant tables have no other unique key on
+	-- organization_id, test/pgtap/catalog.sql)
+	IF TG_TABLE_NAME IN ('scoring_rule', 'scoring_group') AND TG_OP <> 'DELETE' THEN
+		SELECT r.name, r.kind, g.name AS gname, g.kind AS gkind INTO bad
+		  FROM crm.scoring_rule r JOIN crm.scoring_group g ON g.organization_id = r.organization_id AND g.id = r.group_id
+		 WHERE r.kind <> g.kind
+		   AND (r.organization_id, CASE WHEN TG_TABLE_NAME = 'scoring_rule' THEN r.id ELSE g.id END)
+			   IN (SELECT n.organization_id, n.id FROM crm_rows n)
+		 LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'scoring rule "%" is of kind %, but its group "%" is of kind %', bad.name, bad.kind, bad.gname, bad.gkind
+				USING ERRCODE = 'check_violation',
+					  HINT = 'A rule''s kind must be its group''s kind.';
+		END IF;
 	END IF;
 	IF TG_TABLE_NAME = 'scoring_rule' AND TG_OP <> 'DELETE' THEN
 		saved := current_setting('crm.organization_id', true);

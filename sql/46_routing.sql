@@ -72,14 +72,14 @@ CREATE TABLE crm.routing_member (
 	CONSTRAINT routing_member_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT routing_member_key UNIQUE (organization_id, team_id, user_id),
 	CONSTRAINT routing_member_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
-	CONSTRAINT routing_member_team_member_fkey FOREIGN KEY (organization_id, team_id, user_id)
-		REFERENCES crm.team_member (organization_id, team_id, user_id) ON DELETE CASCADE,
+	CONSTRAINT routing_member_team_fkey FOREIGN KEY (organization_id, team_id) REFERENCES crm.team (organization_id, id) ON DELETE CASCADE,
+	CONSTRAINT routing_member_user_fkey FOREIGN KEY (organization_id, user_id) REFERENCES crm.app_user (organization_id, id) ON DELETE CASCADE,
 	CONSTRAINT routing_member_capacity_nonnegative CHECK (daily_capacity >= 0),
 	CONSTRAINT routing_member_counts_nonnegative CHECK (turns >= 0 AND assigned_that_day >= 0)
 );
 COMMENT ON TABLE crm.routing_member IS 'Round-robin state and availability of a team member: paused, daily capacity, turns taken.';
 COMMENT ON COLUMN crm.routing_member.team_id IS 'The crm.team.';
-COMMENT ON COLUMN crm.routing_member.user_id IS 'The crm.app_user (a member of the team).';
+COMMENT ON COLUMN crm.routing_member.user_id IS 'The crm.app_user; only current members of the team (crm.team_member) take turns.';
 COMMENT ON COLUMN crm.routing_member.is_paused IS 'A paused member gets no leads (holidays, overload).';
 COMMENT ON COLUMN crm.routing_member.daily_capacity IS 'At most this many leads per day (UTC); NULL: no limit.';
 COMMENT ON COLUMN crm.routing_member.turns IS 'Leads received through round-robin; the member with the fewest turns is next (a new member starts at the team''s lowest).';
@@ -148,7 +148,8 @@ BEGIN
 	  INTO users, turns, room
 	  FROM (SELECT * FROM crm.routing_member x WHERE x.organization_id = org AND x.team_id = team
 			 ORDER BY x.user_id FOR UPDATE) m
-	  JOIN crm.app_user u ON u.organization_id = org AND u.id = m.user_id;
+	  JOIN crm.app_user u ON u.organization_id = org AND u.id = m.user_id
+	 WHERE EXISTS (SELECT 1 FROM crm.team_member tm WHERE tm.organization_id = org AND tm.team_id = team AND tm.user_id = m.user_id);
 	IF users IS NULL THEN
 		RETURN res;
 	END IF;
@@ -277,7 +278,7 @@ END;
 $$;
 COMMENT ON FUNCTION crm.trg_route_leads() IS
 	'AFTER INSERT statement trigger on crm.lead: gives new leads without an owner one by the routing rules, set-based (one evaluation per rule over the statement''s leads, one update).';
-CREATE TRIGGER crm_70_route AFTER INSERT ON crm.lead
+CREATE TRIGGER crm_94_route AFTER INSERT ON crm.lead
 	REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_route_leads('lead');
 
 -- Validate routing criteria when rules are written.

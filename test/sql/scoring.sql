@@ -247,6 +247,8 @@ INSERT INTO crm.scoring_rule (group_id, kind, name, event_type, criteria, points
 SELECT id, 'engagement', 'Both', 'page_view', '{"field": "title", "op": "is_null"}', 5 FROM crm.scoring_group WHERE name = 'Noise';
 INSERT INTO crm.scoring_rule (group_id, kind, name, event_type, points)
 SELECT id, 'fit', 'Wrong kind', 'page_view', 5 FROM crm.scoring_group WHERE name = 'Noise';
+INSERT INTO crm.scoring_rule (group_id, kind, name, entity, criteria, points)
+SELECT id, 'fit', 'Fit rule in an engagement group', 'lead', '{"field": "title", "op": "is_null"}', 5 FROM crm.scoring_group WHERE name = 'Noise';
 INSERT INTO crm.scoring_rule (group_id, kind, name, event_type, points, window_days)
 SELECT id, 'engagement', 'Window without cap', 'page_view', 5, 7 FROM crm.scoring_group WHERE name = 'Noise';
 INSERT INTO crm.scoring_rule (group_id, kind, name, event_type, points)
