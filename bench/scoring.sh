@@ -64,9 +64,11 @@ say "loading $LEADS leads (restore mode) and writing $EVENTS events to CSV"
 su >"$OUT/generate.log" <<SQL
 SET crm.organization_id = '$org';
 SET crm.restoring = on;
-INSERT INTO crm.lead (organization_id, id, last_name, title, lead_source)
-SELECT '$org', crm.uuid_v7(), 'Lead ' || g, CASE WHEN g % 5 = 0 THEN 'VP Sales' END, CASE WHEN g % 7 = 0 THEN 'referral' END
-  FROM generate_series(1, $LEADS) g;
+-- leads without fit (no title, no source) and their zero scores, as a
+-- restore brings them
+INSERT INTO crm.lead (organization_id, id, last_name)
+SELECT '$org', crm.uuid_v7(), 'Lead ' || g FROM generate_series(1, $LEADS) g;
+INSERT INTO crm.score (organization_id, record_id, lead_id) SELECT '$org', id, id FROM crm.lead WHERE organization_id = '$org';
 RESET crm.restoring;
 CREATE TABLE public.bench_lead AS SELECT row_number() OVER (ORDER BY id)::int AS k, id FROM crm.lead WHERE organization_id = '$org';
 CREATE UNIQUE INDEX ON public.bench_lead (k);

@@ -303,13 +303,16 @@ BEGIN
 		  JOIN crm.scoring_rule r ON r.organization_id = org AND r.id = t.rule_id
 		 WHERE from_events
 		 GROUP BY t.record_id),
+	per_record AS (
+		SELECT p.record_id, coalesce(sum(p.after_group_cap) FILTER (WHERE p.kind = 'fit'), 0) AS fit,
+			   coalesce(sum(p.after_group_cap) FILTER (WHERE p.kind = 'engagement'), 0) AS eng
+		  FROM p GROUP BY p.record_id),
 	sums AS (
-		SELECT u.id,
-			   coalesce((SELECT sum(p.after_group_cap) FROM p WHERE p.record_id = u.id AND p.kind = 'fit'), 0) AS fit,
-			   coalesce((SELECT sum(p.after_group_cap) FROM p WHERE p.record_id = u.id AND p.kind = 'engagement'), 0) AS eng
-		  FROM unnest(records) AS u(id))
-	SELECT s.id, coalesce((SELECT ref.w FROM ref WHERE ref.record_id = s.id), 0),
-		   round(s.fit::numeric, 2), round(s.eng::numeric, 2),
+		SELECT u.id, coalesce(x.fit, 0) AS fit, coalesce(x.eng, 0) AS eng, coalesce(ref.w, 0) AS w
+		  FROM (SELECT DISTINCT v.id FROM unnest(records) AS v(id)) u
+		  LEFT JOIN per_record x ON x.record_id = u.id
+		  LEFT JOIN ref ON ref.record_id = u.id)
+	SELECT s.id, s.w, round(s.fit::numeric, 2), round(s.eng::numeric, 2),
 		   round(least(greatest(s.fit + s.eng, 0), coalesce(total_cap, 100)::float8)::numeric, 2)
 	  FROM sums s;
 END;
