@@ -183,7 +183,10 @@ CREATE TABLE crm.score_tally (
 	CONSTRAINT score_tally_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT score_tally_rule_fkey FOREIGN KEY (organization_id, rule_id) REFERENCES crm.scoring_rule (organization_id, id) ON DELETE CASCADE
 );
-CREATE INDEX score_tally_rule_idx ON crm.score_tally (organization_id, rule_id);
+-- No index by rule: every read goes by record (the primary key), and an
+-- index by (organization_id, rule_id) tempts the planner, before the table
+-- is analysed, to read every tally of a rule to find one record's.  A rule
+-- deletion (rare; it re-scores the tenant anyway) scans the tenant's tallies.
 COMMENT ON TABLE crm.score_tally IS 'Derived (crm.verify() check score_tally): per lead or contact, rule and cap window, the events counted, their raw points and their points weighted to the reference time.';
 COMMENT ON COLUMN crm.score_tally.record_id IS 'The lead or contact.';
 COMMENT ON COLUMN crm.score_tally.rule_id IS 'The crm.scoring_rule.';
@@ -240,18 +243,20 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
-	RETURN QUERY
+	-- two statements, not one with a branch switched off: a generic plan
+	-- would still run the event recomputation
+	IF from_events THEN
+		-- the events up to the instant, and the stored fit part
+		RETURN QUERY
 	WITH s AS (SELECT x.reference_at FROM crm.scoring_settings x WHERE x.organization_id = org),
-	-- the stored tally, or (from_events) the events up to the instant with
-	-- the stored fit part
 	t AS (
 		SELECT y.record_id, y.rule_id, y.events, y.raw_points, y.weighted
 		  FROM crm.score_tally y
 		  JOIN crm.scoring_rule yr ON yr.organization_id = org AND yr.id = y.rule_id
-		 WHERE y.organization_id = org AND y.record_id = ANY (records) AND (NOT from_events OR yr.kind = 'fit')
+		 WHERE y.organization_id = org AND y.record_id = ANY (records) AND yr.kind = 'fit'
 		UNION ALL
 		SELECT e.record_id, e.rule_id, e.events, e.raw_points, e.weighted
-		  FROM crm._engagement_tally(org, records, at) e WHERE from_events),
+		  FROM crm._engagement_tally(org, records, at) e),
 	per_rule AS (
 		SELECT t.record_id, r.id AS rule_id, g.id AS group_id, g.kind, g.cap,
 			   sum(t.events)::bigint AS events, sum(t.raw_points) AS raw_points,
@@ -273,6 +278,36 @@ BEGIN
 		   CASE WHEN q.cap IS NULL OR q.group_total <= q.cap::float8 THEN q.after_decay
 				ELSE q.after_decay * (q.cap::float8 / q.group_total) END
 	  FROM per_group q;
+	ELSE
+		-- the stored tally
+		RETURN QUERY
+	WITH s AS (SELECT x.reference_at FROM crm.scoring_settings x WHERE x.organization_id = org),
+	t AS (
+		SELECT y.record_id, y.rule_id, y.events, y.raw_points, y.weighted
+		  FROM crm.score_tally y
+		 WHERE y.organization_id = org AND y.record_id = ANY (records)),
+	per_rule AS (
+		SELECT t.record_id, r.id AS rule_id, g.id AS group_id, g.kind, g.cap,
+			   sum(t.events)::bigint AS events, sum(t.raw_points) AS raw_points,
+			   sum(CASE WHEN r.max_points IS NULL OR abs(t.raw_points) <= r.max_points THEN t.raw_points
+						ELSE sign(t.raw_points) * r.max_points END) AS after_rule_cap,
+			   sum(CASE WHEN r.max_points IS NULL OR abs(t.raw_points) <= r.max_points THEN t.weighted
+						ELSE t.weighted * (r.max_points / abs(t.raw_points))::float8 END)
+				 * CASE WHEN g.half_life_days IS NULL THEN 1::float8
+						ELSE pg_catalog.power(2::float8, -(extract(epoch FROM at - (SELECT reference_at FROM s))::float8
+														   / (g.half_life_days::float8 * 86400))) END AS after_decay
+		  FROM t
+		  JOIN crm.scoring_rule r ON r.organization_id = org AND r.id = t.rule_id AND r.is_active
+		  JOIN crm.scoring_group g ON g.organization_id = org AND g.id = r.group_id
+		 GROUP BY t.record_id, r.id, g.id, g.kind, g.cap, g.half_life_days),
+	per_group AS (
+		SELECT p.*, sum(p.after_decay) OVER (PARTITION BY p.record_id, p.group_id) AS group_total
+		  FROM per_rule p)
+	SELECT q.record_id, q.rule_id, q.group_id, q.kind, q.events, q.raw_points, q.after_rule_cap, q.after_decay,
+		   CASE WHEN q.cap IS NULL OR q.group_total <= q.cap::float8 THEN q.after_decay
+				ELSE q.after_decay * (q.cap::float8 / q.group_total) END
+	  FROM per_group q;
+	END IF;
 END;
 $$;
 COMMENT ON FUNCTION crm._score_parts(uuid, uuid[], timestamptz, boolean) IS
@@ -295,13 +330,6 @@ BEGIN
 		  FROM crm.score_tally t
 		  JOIN crm.scoring_rule r ON r.organization_id = org AND r.id = t.rule_id AND r.is_active AND r.kind = 'engagement'
 		 WHERE t.organization_id = org AND t.record_id = ANY (records) AND NOT from_events
-		 GROUP BY t.record_id
-		UNION ALL
-		SELECT t.record_id, sum(CASE WHEN r.max_points IS NULL OR abs(t.raw_points) <= r.max_points THEN t.weighted
-									 ELSE t.weighted * (r.max_points / abs(t.raw_points))::float8 END) AS w
-		  FROM crm._engagement_tally(org, records, at) t
-		  JOIN crm.scoring_rule r ON r.organization_id = org AND r.id = t.rule_id
-		 WHERE from_events
 		 GROUP BY t.record_id),
 	per_record AS (
 		SELECT p.record_id, coalesce(sum(p.after_group_cap) FILTER (WHERE p.kind = 'fit'), 0) AS fit,
@@ -357,6 +385,7 @@ BEGIN
 	SELECT * INTO st FROM crm.scoring_settings x WHERE x.organization_id = org;
 	FOR c IN
 		WITH n AS (SELECT * FROM crm._score_at(org, records, at)),
+		o AS (SELECT x.record_id, x.stage FROM crm.score x WHERE x.organization_id = org AND x.record_id = ANY (records)),
 		u AS (
 			UPDATE crm.score s
 			   SET engagement_ref = n.engagement_ref, fit_score = n.fit_score,
@@ -365,9 +394,9 @@ BEGIN
 				   stage = CASE WHEN s.lead_id IS NULL THEN 'none'
 								WHEN n.lead_score >= st.sql_threshold THEN 'sql'
 								WHEN n.lead_score >= st.mql_threshold THEN 'mql' ELSE 'none' END
-			  FROM n, crm.score o
-			 WHERE s.organization_id = org AND s.record_id = n.record_id
-			   AND o.organization_id = org AND o.record_id = s.record_id
+			  FROM n JOIN o ON o.record_id = n.record_id
+			 -- (= ANY: the score rows by their key, whatever the estimate of n)
+			 WHERE s.organization_id = org AND s.record_id = ANY (records) AND s.record_id = n.record_id
 			RETURNING s.record_id AS id, s.lead_id, o.stage AS old_stage, s.stage AS new_stage, s.lead_score)
 		SELECT * FROM u
 		 WHERE u.lead_id IS NOT NULL AND u.new_stage <> u.old_stage
