@@ -76,7 +76,10 @@ DECLARE
 		-- sales reports (sql/38_sales_reports.sql)
 		'crm.pipeline_summary_by_currency(uuid, uuid, date, date)', 'crm.exchange_rate_on(char, date)',
 		'crm.forecast(date, date, uuid, uuid)', 'crm.win_rate(date, date, text)',
-		'crm.stage_velocity(uuid, date, date)'];
+		'crm.stage_velocity(uuid, date, date)',
+		-- scoring and routing (sql/45_scoring.sql, sql/46_routing.sql)
+		'crm.score_as_of(uuid, timestamptz)', 'crm.explain_score(uuid, timestamptz)',
+		'crm.hottest_leads(integer)', 'crm.check_scores()', 'crm.explain_routing(uuid)'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',
@@ -98,6 +101,8 @@ DECLARE
 		-- conversion and pricing: look-ups and defaults as the caller
 		'crm._domain_of(text, crm.email)', 'crm._default_currency()',
 		'crm._list_price(uuid, uuid, uuid, char, date)',
+		'crm._score_at(uuid, uuid[], timestamptz, boolean)', 'crm._score_parts(uuid, uuid[], timestamptz, boolean)',
+		'crm._engagement_tally(uuid, uuid[], timestamptz)', 'crm._fit_tally(uuid, text, uuid[])',
 		-- SECURITY DEFINER, each checking the caller's organization and
 		-- UPDATE privilege itself (sql/66_merge.sql, sql/67_privacy.sql)
 		'crm._audit_write(regclass, uuid, text, jsonb, jsonb)', 'crm._audit_scrub(regclass, uuid[], text)',

@@ -191,6 +191,18 @@ BEGIN
 	SET ROLE crm_dr_admin;
 	INSERT INTO crm.exchange_rate (currency, valid_from, rate) VALUES ('EUR', DATE '2027-01-01', 1.08), ('EUR', DATE '2027-02-01', 1.1);
 	INSERT INTO crm.sales_quota (user_id, period_start, period_end, amount) VALUES (rep, DATE '2027-01-01', DATE '2027-03-31', 5000 * n);
+	-- scoring and routing (issue 11): a routing rule and a routed lead,
+	-- engagement events of a lead and a contact (scores and tallies); the
+	-- restore must bring them back without counting an event twice
+	SET ROLE crm_dr_admin;
+	INSERT INTO crm.routing_rule (name, priority, action, team_id, add_tags) VALUES ('All ' || n, 1, 'round_robin', tm, '{routed}');
+	INSERT INTO crm.lead (last_name, title, lead_source) VALUES ('Routed ' || n, 'VP Sales', 'referral');
+	UPDATE crm.routing_member SET daily_capacity = 50 WHERE team_id = tm AND user_id = rep;
+	SET ROLE crm_dr_user;
+	INSERT INTO crm.engagement_event (lead_id, event_type, occurred_at, properties)
+	SELECT l1, (ARRAY['page_view', 'demo_request', 'email_click'])[1 + g % 3], timestamptz '2026-02-01' + g * interval '1 day', '{"n": 1}'
+	  FROM generate_series(1, 10) g;
+	INSERT INTO crm.engagement_event (contact_id, event_type, occurred_at) VALUES (c1, 'webinar_attended', '2026-02-03');
 	-- data-quality records: a duplicate rule, a merge, an erasure
 	SET ROLE crm_dr_admin;
 	INSERT INTO crm.duplicate_rule (entity, action) VALUES ('lead', 'alert');

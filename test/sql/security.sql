@@ -243,6 +243,41 @@ CREATE TRIGGER t AFTER INSERT ON crm.sec_hostile REFERENCING NEW TABLE AS n
 INSERT INTO crm.sec_hostile (organization_id, quote_id) VALUES (:'org_a', 'x');
 DROP TABLE crm.sec_hostile;
 SELECT count(*) AS quotes_touched FROM crm.quote WHERE organization_id = :'org_a';
+-- The scoring triggers (issue 11): the C statement trigger on a temp
+-- table named like the events, on a crm table not owned by crm's owner, on
+-- one with a text lead_id, and as a row trigger; the plpgsql ones outside
+-- their tables.
+CREATE TEMP TABLE engagement_event (organization_id uuid, lead_id uuid, contact_id uuid, event_type text,
+									occurred_at timestamptz, properties jsonb);
+CREATE TRIGGER t AFTER INSERT ON engagement_event REFERENCING NEW TABLE AS crm_new
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_engagement_score('engagement_event');
+INSERT INTO engagement_event VALUES (:'org_a', gen_random_uuid(), NULL, 'page_view', now(), '{}');
+DROP TABLE engagement_event;
+CREATE TABLE crm.sec_hostile (organization_id uuid, lead_id text, contact_id uuid, event_type text,
+							  occurred_at timestamptz, properties jsonb);
+ALTER TABLE crm.sec_hostile OWNER TO sec_admin;
+CREATE TRIGGER t AFTER INSERT ON crm.sec_hostile REFERENCING NEW TABLE AS crm_new
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_engagement_score('engagement_event');
+INSERT INTO crm.sec_hostile VALUES (:'org_a', 'x', NULL, 'page_view', now(), '{}');
+ALTER TABLE crm.sec_hostile OWNER TO CURRENT_USER;
+INSERT INTO crm.sec_hostile VALUES (:'org_a', 'x', NULL, 'page_view', now(), '{}');
+DROP TRIGGER t ON crm.sec_hostile;
+CREATE TRIGGER t AFTER INSERT ON crm.sec_hostile FOR EACH ROW EXECUTE FUNCTION crm.trg_engagement_score('engagement_event');
+INSERT INTO crm.sec_hostile VALUES (:'org_a', 'x', NULL, 'page_view', now(), '{}');
+DROP TRIGGER t ON crm.sec_hostile;
+CREATE TRIGGER t AFTER INSERT ON crm.sec_hostile REFERENCING NEW TABLE AS crm_old
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_engagement_score('lead');
+INSERT INTO crm.sec_hostile VALUES (:'org_a', 'x', NULL, 'page_view', now(), '{}');
+DROP TABLE crm.sec_hostile;
+CREATE TEMP TABLE lead (organization_id uuid, id uuid, owner_id uuid, deleted_at timestamptz);
+CREATE TRIGGER t AFTER INSERT ON lead REFERENCING NEW TABLE AS crm_new
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_route_leads('lead');
+INSERT INTO lead VALUES (:'org_a', gen_random_uuid(), NULL, NULL);
+DROP TRIGGER t ON lead;
+CREATE TRIGGER t AFTER INSERT ON lead REFERENCING NEW TABLE AS crm_new
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_fit_score('lead');
+INSERT INTO lead VALUES (:'org_a', gen_random_uuid(), NULL, NULL);
+DROP TABLE lead;
 -- Nothing was forged: no audit entry names the ids used above.
 SELECT count(*) AS forged_entries FROM crm.audit_log
  WHERE row_id IN ('5ec00000-0000-7000-8000-0000000000c1', '5ec00000-0000-7000-8000-0000000000c2');

@@ -1,0 +1,91 @@
+-- Lead routing (issue 11): rules in priority order with criteria documents,
+-- fall-through, assignment to a user, a territory's owner or round-robin
+-- over a team (fair, with pauses, daily capacities and inactive users
+-- skipped), tags, bulk inserts routed set-based, crm.explain_routing.
+SET client_min_messages = warning;
+SET TimeZone = 'UTC';
+SELECT crm.create_organization('Routing Co') AS org \gset
+DROP ROLE IF EXISTS routing_admin;
+CREATE ROLE routing_admin;
+SELECT crm.grant_access('routing_admin', 'admin');
+SET crm.organization_id = :'org';
+SET ROLE routing_admin;
+
+INSERT INTO crm.app_user (name, email) VALUES
+	('Una', 'una@r.example'), ('Vic', 'vic@r.example'), ('Wes', 'wes@r.example'),
+	('Xia', 'xia@r.example'), ('Yul', 'yul@r.example'), ('Zed', 'zed@r.example');
+SELECT id AS una FROM crm.app_user WHERE name = 'Una' \gset
+SELECT id AS vic FROM crm.app_user WHERE name = 'Vic' \gset
+SELECT id AS zed FROM crm.app_user WHERE name = 'Zed' \gset
+INSERT INTO crm.team (name) VALUES ('Inbound') RETURNING id AS team \gset
+INSERT INTO crm.team_member (team_id, user_id)
+SELECT :'team', id FROM crm.app_user WHERE name IN ('Vic', 'Wes', 'Xia', 'Yul');
+INSERT INTO crm.territory (name, owner_id) VALUES ('DACH', :'zed') RETURNING id AS dach \gset
+
+-- Priority 10: enterprise leads to Una; 20: German-speaking web leads to
+-- the territory owner; 30: everything else round-robin over Inbound.
+INSERT INTO crm.routing_rule (name, priority, criteria, action, user_id, add_tags) VALUES
+	('Enterprise', 10, '{"field": "employee_count", "op": "gte", "value": 1000}', 'user', :'una', '{enterprise}');
+INSERT INTO crm.routing_rule (name, priority, criteria, action, territory_id) VALUES
+	('DACH', 20, '{"field": "utm_source", "op": "in", "value": ["de", "at", "ch"]}', 'territory', :'dach');
+INSERT INTO crm.routing_rule (name, priority, action, team_id) VALUES
+	('Everyone else', 30, 'round_robin', :'team');
+
+INSERT INTO crm.lead (last_name, employee_count, utm_source) VALUES
+	('Big', 5000, 'de'),		-- priority order: Enterprise wins over DACH
+	('German', 10, 'de'),
+	('Small', 10, NULL);
+SELECT l.last_name, u.name AS owner, l.tags FROM crm.lead l JOIN crm.app_user u ON u.id = l.owner_id ORDER BY 1;
+SELECT l.last_name, e.rule_name, e.priority, e.action, e.assigned_to_name, e.reason
+  FROM crm.lead l, crm.explain_routing(l.id) e ORDER BY 1;
+-- a lead given an owner by its writer is not routed
+INSERT INTO crm.lead (last_name, owner_id, employee_count) VALUES ('Owned', :'vic', 9999);
+SELECT u.name FROM crm.lead l JOIN crm.app_user u ON u.id = l.owner_id WHERE l.last_name = 'Owned';
+
+-- Fall-through: the user of the first matching rule is inactive; the
+-- next matching rule decides.
+UPDATE crm.app_user SET is_active = false WHERE id = :'una';
+INSERT INTO crm.lead (last_name, employee_count) VALUES ('Big2', 2000);
+SELECT e.rule_name, e.reason FROM crm.lead l, crm.explain_routing(l.id) e WHERE l.last_name = 'Big2';
+UPDATE crm.app_user SET is_active = true WHERE id = :'una';
+
+-- ---------------------------------------------------------------------------
+-- Round-robin fairness over 1,000 leads in one statement: 250 each.
+-- ---------------------------------------------------------------------------
+RESET ROLE;
+UPDATE crm.routing_member SET turns = 0;
+SET ROLE routing_admin;
+INSERT INTO crm.lead (last_name) SELECT 'RR ' || g FROM generate_series(1, 1000) g;
+SELECT u.name, count(*) FROM crm.lead l JOIN crm.app_user u ON u.id = l.owner_id
+ WHERE l.last_name LIKE 'RR %' GROUP BY 1 ORDER BY 1;
+-- and 200 more one by one: still even
+DO $$ BEGIN FOR i IN 1 .. 200 LOOP INSERT INTO crm.lead (last_name) VALUES ('One ' || i); END LOOP; END $$;
+SELECT u.name, count(*) FROM crm.lead l JOIN crm.app_user u ON u.id = l.owner_id
+ WHERE l.last_name LIKE 'One %' GROUP BY 1 ORDER BY 1;
+SELECT u.name, m.turns FROM crm.routing_member m JOIN crm.app_user u ON u.id = m.user_id ORDER BY 1;
+
+-- Paused, inactive and full members are skipped.
+UPDATE crm.routing_member SET is_paused = true WHERE user_id = :'vic';
+UPDATE crm.app_user SET is_active = false WHERE name = 'Wes';
+UPDATE crm.routing_member m SET daily_capacity = m.assigned_that_day + 2
+  FROM crm.app_user u WHERE u.id = m.user_id AND u.name = 'Xia';
+INSERT INTO crm.lead (last_name) SELECT 'Cap ' || g FROM generate_series(1, 10) g;
+SELECT u.name, count(*) FROM crm.lead l JOIN crm.app_user u ON u.id = l.owner_id
+ WHERE l.last_name LIKE 'Cap %' GROUP BY 1 ORDER BY 1;
+-- everybody unavailable: leads stay unassigned, and explain_routing says why
+UPDATE crm.routing_member SET is_paused = true;
+INSERT INTO crm.lead (last_name) VALUES ('Nobody');
+SELECT l.owner_id IS NULL AS unassigned, e.rule_name, e.reason FROM crm.lead l, crm.explain_routing(l.id) e WHERE l.last_name = 'Nobody';
+
+-- Bad input
+\set VERBOSITY terse
+INSERT INTO crm.routing_rule (name, priority, criteria, action, user_id) VALUES ('Bad', 40, '{"field": "nope", "op": "eq", "value": 1}', 'user', :'una');
+INSERT INTO crm.routing_rule (name, priority, action, user_id, team_id) VALUES ('Both', 41, 'user', :'una', :'team');
+INSERT INTO crm.routing_rule (name, priority, action) VALUES ('Nothing', 42, 'teleport');
+INSERT INTO crm.routing_rule (name, priority, action, user_id) VALUES ('Same priority', 10, 'user', :'una');
+SELECT * FROM crm.explain_routing('00000000-0000-7000-8000-000000000000');
+\set VERBOSITY default
+
+RESET ROLE;
+SELECT crm.revoke_access('routing_admin');
+DROP ROLE routing_admin;
