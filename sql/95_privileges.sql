@@ -69,7 +69,12 @@ DECLARE
 		-- exclusion constraint)
 		'crm.pipeline_summary(uuid, uuid, date, date)', 'crm.pipeline_as_of(timestamptz, uuid)',
 		'crm.fold_pipeline_rollup()', 'crm.check_pipeline_rollup()', 'crm.check_opportunity_history()',
-		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)'];
+		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)',
+
+		-- marketing lists (sql/72_marketing.sql)
+		'crm.list_preview(jsonb, text, integer)', 'crm.refresh_list(uuid)', 'crm.list_members(uuid)',
+		'crm.list_add(uuid, text)', 'crm.list_remove(uuid, uuid[])', 'crm.snapshot_list(uuid, text)',
+		'crm.check_list_membership()'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',
@@ -88,6 +93,7 @@ DECLARE
 		'crm._person_pairs(regclass, uuid, real)',
 		'crm._account_pairs(uuid, real)', 'crm._report_pipeline(uuid, uuid)',
 		'crm._per_stage(uuid, uuid, crm._stage_cell[])',
+		'crm._list(uuid, boolean)', 'crm._list_want_sql(text, boolean)', 'crm._lists_in_order()',
 		-- SECURITY DEFINER, each checking the caller's organization and
 		-- UPDATE privilege itself (sql/66_merge.sql, sql/67_privacy.sql)
 		'crm._audit_write(regclass, uuid, text, jsonb, jsonb)', 'crm._audit_scrub(regclass, uuid[], text)',
