@@ -94,7 +94,7 @@ SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
 	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'campaign' THEN
-		RAISE EXCEPTION 'crm.trg_campaign_seed_statuses() runs only on crm.campaign, not on %', TG_RELID::regclass
+		RAISE EXCEPTION 'crm.trg_campaign_seed_statuses() runs only on crm.campaign, not on %', TG_TABLE_NAME
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' THEN
@@ -157,7 +157,7 @@ DECLARE
 	responded boolean;
 BEGIN
 	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'campaign_member' THEN
-		RAISE EXCEPTION 'crm.trg_campaign_member_status() runs only on crm.campaign_member, not on %', TG_RELID::regclass
+		RAISE EXCEPTION 'crm.trg_campaign_member_status() runs only on crm.campaign_member, not on %', TG_TABLE_NAME
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' THEN
@@ -314,7 +314,7 @@ DECLARE
 	new_order integer;
 BEGIN
 	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'email_event' THEN
-		RAISE EXCEPTION 'crm.trg_email_event() runs only on crm.email_event, not on %', TG_RELID::regclass
+		RAISE EXCEPTION 'crm.trg_email_event() runs only on crm.email_event, not on %', TG_TABLE_NAME
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' THEN
@@ -467,7 +467,7 @@ DECLARE
 	path text;
 BEGIN
 	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'marketing_list' THEN
-		RAISE EXCEPTION 'crm.trg_marketing_list_check() runs only on crm.marketing_list, not on %', TG_RELID::regclass
+		RAISE EXCEPTION 'crm.trg_marketing_list_check() runs only on crm.marketing_list, not on %', TG_TABLE_NAME
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' THEN
@@ -532,7 +532,7 @@ SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
 	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'marketing_list_member' THEN
-		RAISE EXCEPTION 'crm.trg_marketing_list_member_check() runs only on crm.marketing_list_member, not on %', TG_RELID::regclass
+		RAISE EXCEPTION 'crm.trg_marketing_list_member_check() runs only on crm.marketing_list_member, not on %', TG_TABLE_NAME
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' THEN
