@@ -74,6 +74,7 @@ CREATE TABLE crm.campaign_member_status (
 	sort_order	integer NOT NULL DEFAULT 0,
 	is_default	boolean NOT NULL DEFAULT false,
 	CONSTRAINT campaign_member_status_pkey PRIMARY KEY (organization_id, campaign_id, status),
+	CONSTRAINT campaign_member_status_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT campaign_member_status_campaign_fkey FOREIGN KEY (organization_id, campaign_id)
 		REFERENCES crm.campaign (organization_id, id) ON DELETE CASCADE,
 	CONSTRAINT campaign_member_status_format CHECK (status ~ '^[a-z][a-z0-9_]*$')
@@ -127,6 +128,7 @@ CREATE TABLE crm.campaign_member (
 	created_by	uuid,
 	updated_by	uuid,
 	CONSTRAINT campaign_member_pkey PRIMARY KEY (organization_id, id),
+	CONSTRAINT campaign_member_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT campaign_member_campaign_fkey FOREIGN KEY (organization_id, campaign_id)
 		REFERENCES crm.campaign (organization_id, id) ON DELETE CASCADE,
 	CONSTRAINT campaign_member_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES crm.contact (organization_id, id),
@@ -221,6 +223,7 @@ SELECT a.organization_id, a.id AS campaign_id, a.parent_campaign_id, a.name, a.s
 		  FROM tree t JOIN own d ON d.organization_id = t.organization_id AND d.id = t.id
 		 GROUP BY 1, 2) r ON r.organization_id = a.organization_id AND r.ancestor = a.id;
 COMMENT ON VIEW crm.v_campaign_roi IS 'Per live campaign: members, responses, opportunities, open pipeline, won revenue, cost and ROI ((won - cost) / cost), each also as total_* over the campaign and its descendants.';
+COMMENT ON COLUMN crm.v_campaign_roi.organization_id IS 'The organization (tenant).';
 COMMENT ON COLUMN crm.v_campaign_roi.campaign_id IS 'The campaign.';
 COMMENT ON COLUMN crm.v_campaign_roi.parent_campaign_id IS 'Its parent campaign.';
 COMMENT ON COLUMN crm.v_campaign_roi.name IS 'Campaign name.';
@@ -258,6 +261,7 @@ CREATE TABLE crm.email_message (
 	created_by	uuid,
 	updated_by	uuid,
 	CONSTRAINT email_message_pkey PRIMARY KEY (organization_id, id),
+	CONSTRAINT email_message_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT email_message_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES crm.contact (organization_id, id),
 	CONSTRAINT email_message_lead_fkey FOREIGN KEY (organization_id, lead_id) REFERENCES crm.lead (organization_id, id),
 	CONSTRAINT email_message_campaign_fkey FOREIGN KEY (organization_id, campaign_id) REFERENCES crm.campaign (organization_id, id),
@@ -287,6 +291,7 @@ CREATE TABLE crm.email_event (
 	occurred_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	CONSTRAINT email_event_pkey PRIMARY KEY (organization_id, id),
+	CONSTRAINT email_event_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT email_event_message_fkey FOREIGN KEY (organization_id, email_message_id)
 		REFERENCES crm.email_message (organization_id, id) ON DELETE CASCADE,
 	CONSTRAINT email_event_type_valid CHECK (event_type IN ('delivered', 'opened', 'clicked', 'bounced', 'complained', 'unsubscribed')),
@@ -400,7 +405,6 @@ CREATE TABLE crm.marketing_list (
 	updated_by	uuid,
 	deleted_at	timestamptz,
 	CONSTRAINT marketing_list_pkey PRIMARY KEY (organization_id, id),
-	CONSTRAINT marketing_list_entity_key UNIQUE (organization_id, id, entity),
 	CONSTRAINT marketing_list_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT marketing_list_owner_fkey FOREIGN KEY (organization_id, owner_id) REFERENCES crm.app_user (organization_id, id),
 	CONSTRAINT marketing_list_name_not_blank CHECK (pg_catalog.btrim(name) <> ''),
@@ -432,8 +436,9 @@ CREATE TABLE crm.marketing_list_member (
 	added_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	removed_at	timestamptz,
 	CONSTRAINT marketing_list_member_pkey PRIMARY KEY (organization_id, list_id, member_id),
-	CONSTRAINT marketing_list_member_list_fkey FOREIGN KEY (organization_id, list_id, entity)
-		REFERENCES crm.marketing_list (organization_id, id, entity) ON DELETE CASCADE ON UPDATE CASCADE,
+	CONSTRAINT marketing_list_member_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
+	CONSTRAINT marketing_list_member_list_fkey FOREIGN KEY (organization_id, list_id)
+		REFERENCES crm.marketing_list (organization_id, id) ON DELETE CASCADE,
 	CONSTRAINT marketing_list_member_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES crm.contact (organization_id, id),
 	CONSTRAINT marketing_list_member_lead_fkey FOREIGN KEY (organization_id, lead_id) REFERENCES crm.lead (organization_id, id),
 	CONSTRAINT marketing_list_member_entity_matches CHECK (CASE entity WHEN 'contact' THEN contact_id IS NOT NULL AND lead_id IS NULL
@@ -444,7 +449,7 @@ CREATE TABLE crm.marketing_list_member (
 CREATE INDEX marketing_list_member_person_idx ON crm.marketing_list_member (organization_id, member_id) WHERE removed_at IS NULL;
 COMMENT ON TABLE crm.marketing_list_member IS 'Membership of a marketing list: current members have no removed_at; a departure keeps the row with removed_at (a return clears it).';
 COMMENT ON COLUMN crm.marketing_list_member.list_id IS 'The list.';
-COMMENT ON COLUMN crm.marketing_list_member.entity IS 'The list''s entity (contact or lead), so that the key can hold only that kind.';
+COMMENT ON COLUMN crm.marketing_list_member.entity IS 'The list''s entity (contact or lead; checked against the list), so that the row holds only that kind of person.';
 COMMENT ON COLUMN crm.marketing_list_member.contact_id IS 'The contact (contact lists).';
 COMMENT ON COLUMN crm.marketing_list_member.lead_id IS 'The lead (lead lists).';
 COMMENT ON COLUMN crm.marketing_list_member.member_id IS 'The person: contact_id or lead_id (generated).';
@@ -530,6 +535,9 @@ CREATE FUNCTION crm.trg_marketing_list_member_check() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
+DECLARE
+	list_kind text;
+	list_entity text;
 BEGIN
 	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'marketing_list_member' THEN
 		RAISE EXCEPTION 'crm.trg_marketing_list_member_check() runs only on crm.marketing_list_member, not on %', TG_TABLE_NAME
@@ -538,8 +546,13 @@ BEGIN
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NEW;
 	END IF;
-	IF NEW.source = 'manual' AND EXISTS (SELECT 1 FROM crm.marketing_list l
-										  WHERE l.organization_id = NEW.organization_id AND l.id = NEW.list_id AND l.kind = 'dynamic') THEN
+	SELECT l.kind, l.entity INTO list_kind, list_entity FROM crm.marketing_list l
+	 WHERE l.organization_id = NEW.organization_id AND l.id = NEW.list_id;
+	IF list_entity IS DISTINCT FROM NEW.entity AND list_entity IS NOT NULL THEN
+		RAISE EXCEPTION 'marketing list % holds %s, not %s', NEW.list_id, list_entity, NEW.entity
+			USING ERRCODE = 'check_violation';
+	END IF;
+	IF NEW.source = 'manual' AND list_kind = 'dynamic' THEN
 		RAISE EXCEPTION 'members of a dynamic list come from its criteria'
 			USING ERRCODE = 'feature_not_supported',
 				  HINT = 'Change the list''s criteria, or add the person to a static list.';
@@ -548,8 +561,8 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.trg_marketing_list_member_check() IS
-	'BEFORE INSERT row trigger on crm.marketing_list_member: refuses manual members of a dynamic list.';
-CREATE TRIGGER crm_30_check BEFORE INSERT ON crm.marketing_list_member
+	'BEFORE INSERT OR UPDATE row trigger on crm.marketing_list_member: the member is of the list''s entity; refuses manual members of a dynamic list.';
+CREATE TRIGGER crm_30_check BEFORE INSERT OR UPDATE OF list_id, entity, source ON crm.marketing_list_member
 	FOR EACH ROW EXECUTE FUNCTION crm.trg_marketing_list_member_check();
 
 -- Per-row maintenance of dynamic lists (src/lists.c): after a contact or a
