@@ -58,7 +58,7 @@ INSERT INTO crm.custom_field (entity, name, label, field_type, options) VALUES
 	('contact', 'tier', 'Tier', 'picklist', '["Gold", "Silver", "Bronze"]');
 SET crm.restoring = on;
 INSERT INTO crm.account (organization_id, name, industry)
-SELECT '$org', 'Account ' || g, (ARRAY['Software', 'Retail', 'Finance', 'Health', 'Energy'])[1 + g % 5]
+SELECT '$org', 'Account ' || g, (ARRAY['Software', 'Retail', 'Finance', 'Healthcare', 'Energy'])[1 + g % 5]
   FROM generate_series(1, 1000) g;
 CREATE TABLE public.bench_account AS
 SELECT row_number() OVER (ORDER BY id)::int AS k, id FROM crm.account WHERE organization_id = '$org';

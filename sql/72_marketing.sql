@@ -665,18 +665,23 @@ BEGIN
 	want := crm._list_want_sql(l.entity, l.respect_consent);
 	EXECUTE format(
 		'WITH want AS MATERIALIZED (%1$s),
+		 have AS MATERIALIZED (
+			SELECT c.member_id AS id FROM crm.marketing_list_member c
+			 WHERE c.organization_id = $2 AND c.list_id = $4 AND c.removed_at IS NULL),
+		 -- set differences (hashed or sorted, never a nested loop over
+		 -- both sides, whatever the statistics of a freshly filled list say)
+		 joining AS (SELECT id FROM want EXCEPT SELECT id FROM have),
+		 leaving AS (SELECT id FROM have EXCEPT SELECT id FROM want),
 		 ins AS (
 			INSERT INTO crm.marketing_list_member AS m (organization_id, list_id, entity, %2$I, source, added_at)
-			SELECT $2, $4, %3$L, w.id, ''criteria'', pg_catalog.now() FROM want w
-			 WHERE NOT EXISTS (SELECT 1 FROM crm.marketing_list_member c
-								WHERE c.organization_id = $2 AND c.list_id = $4 AND c.member_id = w.id AND c.removed_at IS NULL)
+			SELECT $2, $4, %3$L, j.id, ''criteria'', pg_catalog.now() FROM joining j
 			ON CONFLICT (organization_id, list_id, member_id)
 			DO UPDATE SET removed_at = NULL, added_at = EXCLUDED.added_at, source = ''criteria''
 			RETURNING m.member_id),
 		 del AS (
 			UPDATE crm.marketing_list_member m SET removed_at = pg_catalog.now()
-			 WHERE m.organization_id = $2 AND m.list_id = $4 AND m.removed_at IS NULL
-			   AND NOT EXISTS (SELECT 1 FROM want w WHERE w.id = m.member_id)
+			  FROM leaving x
+			 WHERE m.organization_id = $2 AND m.list_id = $4 AND m.member_id = x.id AND m.removed_at IS NULL
 			RETURNING m.member_id),
 		 ev AS (
 			INSERT INTO crm.outbox (organization_id, event_type, entity, entity_id, payload)
