@@ -79,7 +79,11 @@ DECLARE
 		'crm.stage_velocity(uuid, date, date)',
 		-- scoring and routing (sql/45_scoring.sql, sql/46_routing.sql)
 		'crm.score_as_of(uuid, timestamptz)', 'crm.explain_score(uuid, timestamptz)',
-		'crm.hottest_leads(integer)', 'crm.check_scores()', 'crm.explain_routing(uuid)'];
+		'crm.hottest_leads(integer)', 'crm.check_scores()', 'crm.explain_routing(uuid)',
+		-- marketing lists (sql/72_marketing.sql)
+		'crm.list_preview(jsonb, text, integer)', 'crm.refresh_list(uuid)', 'crm.list_members(uuid)',
+		'crm.list_add(uuid, text)', 'crm.list_remove(uuid, uuid[])', 'crm.snapshot_list(uuid, text)',
+		'crm.check_list_membership()'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',
@@ -103,6 +107,7 @@ DECLARE
 		'crm._list_price(uuid, uuid, uuid, char, date)',
 		'crm._score_at(uuid, uuid[], timestamptz, boolean)', 'crm._score_parts(uuid, uuid[], timestamptz, boolean)',
 		'crm._engagement_tally(uuid, uuid[], timestamptz)', 'crm._fit_tally(uuid, text, uuid[])',
+		'crm._list(uuid, boolean)', 'crm._list_want_sql(text, boolean)', 'crm._lists_in_order()',
 		-- SECURITY DEFINER, each checking the caller's organization and
 		-- UPDATE privilege itself (sql/66_merge.sql, sql/67_privacy.sql)
 		'crm._audit_write(regclass, uuid, text, jsonb, jsonb)', 'crm._audit_scrub(regclass, uuid[], text)',

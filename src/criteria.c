@@ -46,6 +46,7 @@
 #include "utils/tuplestore.h"
 #include "utils/uuid.h"
 
+#include "criteria.h"
 #include "criteria_compile.h"
 #include "criteria_eval.h"
 #include "criteria_parse.h"
@@ -751,12 +752,18 @@ crit_row_plan(const char *entity)
 	return plan;
 }
 
+/*
+ * Read related rows with a new snapshot (crm_criteria_eval_tuple: a trigger
+ * must see the rows its own statement changed, as the RI triggers do).
+ */
+static bool crit_read_latest = false;
+
 /* Read a live row by id (connected to SPI); NULL when there is none. */
 static HeapTuple
 crit_read_row(const char *entity, pg_uuid_t *org, Datum id, TupleDesc *desc)
 {
 	Datum		args[2] = {UUIDPGetDatum(org), id};
-	int			rc = SPI_execute_plan(crit_row_plan(entity), args, NULL, true, 1);
+	int			rc = SPI_execute_plan(crit_row_plan(entity), args, NULL, !crit_read_latest, 1);
 
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "criteria: reading crm.%s failed: %s", entity, SPI_result_code_string(rc));
@@ -1089,7 +1096,7 @@ crit_env_related(void *ctx, const CritProgram *prog, const CritNode *node, int64
 	if (isnull || typid != UUIDOID)
 		elog(ERROR, "criteria: the record's id is not a uuid");
 	args[2] = TimestampTzGetDatum(since);
-	rc = SPI_execute_plan(plan, args, NULL, true, 0);
+	rc = SPI_execute_plan(plan, args, NULL, !crit_read_latest, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "criteria: reading activities failed: %s", SPI_result_code_string(rc));
 	rows = SPI_tuptable;
@@ -1208,4 +1215,183 @@ Datum
 criteria_contains_sel(PG_FUNCTION_ARGS)
 {
 	return crit_arraysel(fcinfo, OID_ARRAY_CONTAINS_OP);
+}
+
+/* ---------------------------------------------------------------------
+ * The C API of criteria.h: handles owned by the caller.
+ * ---------------------------------------------------------------------
+ */
+struct CrmCriteria
+{
+	MemoryContext cxt;
+	MemoryContext evalcxt;		/* per-row memory, reset after each row */
+	CritWork   *w;
+	CritProgram *prog;
+	TimestampTz prepared_for;
+	CrmCriteriaReads reads;
+};
+
+/* Add a name to a list of names if it is not there yet. */
+static void
+crit_reads_add(char ***names, int *n, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < *n; i++)
+		if (strcmp((*names)[i], name) == 0)
+			return;
+	*names = *n == 0 ? palloc(sizeof(char *) * 8) : repalloc(*names, sizeof(char *) * (*n + 8));
+	(*names)[(*n)++] = pstrdup(name);
+}
+
+/* Collect what a node and its members read (in_related: inside a "where"). */
+static void
+crit_reads_walk(CritWork *w, CrmCriteriaReads *r, const CritNode *n, bool in_related)
+{
+	const CritNode *m;
+
+	if (n->kind == CRIT_RELATED)
+	{
+		r->related = true;
+		if (n->has_within)
+			r->time_relative = true;
+		crit_reads_add(&r->columns, &r->ncolumns, "id");
+		in_related = true;
+	}
+	else if (n->kind == CRIT_COND)
+	{
+		const CritField *f;
+
+		if (n->op == CRIT_OP_WITHIN_LAST || n->op == CRIT_OP_BEFORE_LAST)
+			r->time_relative = true;
+		if (in_related)
+			return;
+		f = crit_lookup(w, NULL, n->field.ptr, n->field.len);
+		if (f == NULL)
+			elog(ERROR, "criteria: a compiled document names an unknown field");
+		if (f->source == CRIT_SRC_ACCOUNT)
+		{
+			crit_reads_add(&r->columns, &r->ncolumns, "account_id");
+			crit_reads_add(&r->account_columns, &r->naccount, w->self.columns[f - w->self.fields]);
+		}
+		else
+			crit_reads_add(&r->columns, &r->ncolumns, w->self.columns[f - w->self.fields]);
+		return;
+	}
+	for (m = n->first; m; m = m->next)
+		crit_reads_walk(w, r, m, in_related);
+}
+
+/* crm_criteria_prepare: see criteria.h. */
+CrmCriteria *
+crm_criteria_prepare(Jsonb *criteria, const char *entity, MemoryContext parent)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "crm criteria handle", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	CrmCriteria *c = palloc0(sizeof(CrmCriteria));
+
+	PG_TRY();
+	{
+		c->cxt = cxt;
+		c->w = palloc(sizeof(CritWork));
+		if (!crit_prepare(c->w, criteria, cstring_to_text(entity)))
+			crit_raise(&c->w->err);
+		c->prog = palloc(sizeof(CritProgram));
+		c->evalcxt = AllocSetContextCreate(cxt, "crm criteria row", ALLOCSET_SMALL_SIZES);
+		crit_reads_walk(c->w, &c->reads, c->w->doc.root, false);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	return c;
+}
+
+/* crm_criteria_reads: see criteria.h. */
+const CrmCriteriaReads *
+crm_criteria_reads(const CrmCriteria *c)
+{
+	return &c->reads;
+}
+
+/* crm_criteria_eval_tuple: see criteria.h. */
+CritTruth
+crm_criteria_eval_tuple(CrmCriteria *c, HeapTuple row, TupleDesc desc, const pg_uuid_t *org)
+{
+	CritRecord	rec;
+	CritEvalEnv env;
+	CritTruth	t;
+	bool		spi = c->reads.naccount > 0 || c->reads.related;
+	MemoryContext old;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.w = c->w;
+	rec.org = *org;
+	rec.row = row;
+	rec.desc = desc;
+	env.ctx = &rec;
+	env.timestamp = crit_env_timestamp;
+	env.ago = crit_env_ago;
+	env.scratch = crit_env_scratch;
+	env.value = crit_env_value;
+	env.related = crit_env_related;
+	rec.env = &env;
+
+	/* now() moves with the transaction: within_last is prepared per transaction */
+	if (c->prepared_for != GetCurrentTransactionStartTimestamp())
+	{
+		old = MemoryContextSwitchTo(c->cxt);
+		c->prepared_for = 0;
+		if (!crit_eval_prepare(&c->w->doc, crit_lookup, c->w, &env, c->prog, &c->w->err))
+			crit_raise(&c->w->err);
+		c->prepared_for = GetCurrentTransactionStartTimestamp();
+		MemoryContextSwitchTo(old);
+	}
+	old = MemoryContextSwitchTo(c->evalcxt);
+	if (spi && SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	crit_read_latest = true;
+	PG_TRY();
+	{
+		t = crit_eval(c->prog, &env);
+	}
+	PG_FINALLY();
+	{
+		crit_read_latest = false;
+	}
+	PG_END_TRY();
+	if (spi)
+		SPI_finish();
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(c->evalcxt);
+	return t;
+}
+
+/* crm_criteria_free: see criteria.h. */
+void
+crm_criteria_free(CrmCriteria *c)
+{
+	if (c)
+		MemoryContextDelete(c->cxt);
+}
+
+/* crm_criteria_catalog_generation: see criteria.h. */
+uint64
+crm_criteria_catalog_generation(void)
+{
+	if (!crit_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(crit_relcache_callback, (Datum) 0);
+		crit_callback_registered = true;
+	}
+	if (!OidIsValid(crit_custom_field_oid) || !OidIsValid(crit_tenant_field_oid))
+	{
+		crit_custom_field_oid = crm_relation_oid("custom_field");
+		crit_tenant_field_oid = crm_relation_oid("criteria_tenant_field");
+	}
+	return crit_generation;
 }

@@ -84,6 +84,7 @@ DECLARE
 	c1 uuid; c2 uuid; l1 uuid; l2 uuid; act uuid; nt uuid; tm uuid;
 	pl uuid; st_due uuid; o1 uuid; o2 uuid; o3 uuid;
 	pr1 uuid; pr2 uuid; pb uuid; q1 uuid; q2 uuid;
+	cp uuid; cc uuid; cw uuid; em uuid; ml uuid; sl uuid;
 BEGIN
 	PERFORM set_config('crm.organization_id', org::text, false);
 	PERFORM set_config('crm.user_id', '', false);
@@ -203,6 +204,24 @@ BEGIN
 	SELECT l1, (ARRAY['page_view', 'demo_request', 'email_click'])[1 + g % 3], timestamptz '2026-02-01' + g * interval '1 day', '{"n": 1}'
 	  FROM generate_series(1, 10) g;
 	INSERT INTO crm.engagement_event (contact_id, event_type, occurred_at) VALUES (c1, 'webinar_attended', '2026-02-03');
+	-- marketing: campaigns programme > campaign > wave, each parent linked
+	-- after its child exists (child before parent in heap order), members,
+	-- an email with events (member status, consent), a dynamic list kept
+	-- by its triggers and refreshed, a static list
+	INSERT INTO crm.campaign (name, type, actual_cost) VALUES ('Wave ' || n, 'email', 10) RETURNING id INTO cw;
+	INSERT INTO crm.campaign (name, type) VALUES ('Campaign ' || n, 'webinar') RETURNING id INTO cc;
+	INSERT INTO crm.campaign (name, budget) VALUES ('Programme ' || n, 1000) RETURNING id INTO cp;
+	UPDATE crm.campaign SET parent_campaign_id = cc WHERE id = cw;
+	UPDATE crm.campaign SET parent_campaign_id = cp WHERE id = cc;
+	INSERT INTO crm.campaign_member (campaign_id, lead_id, status) VALUES (cc, l1, 'registered');
+	UPDATE crm.opportunity SET campaign_id = cw WHERE id = o1;
+	INSERT INTO crm.email_message (contact_id, campaign_id, template_name) VALUES (c1, cw, 'hello') RETURNING id INTO em;
+	INSERT INTO crm.email_event (email_message_id, event_type) VALUES (em, 'delivered'), (em, 'clicked');
+	INSERT INTO crm.marketing_list (name, kind, criteria) VALUES ('Chiefs ' || n, 'dynamic', '{"field": "title", "op": "eq", "value": "chief"}') RETURNING id INTO ml;
+	UPDATE crm.contact SET title = 'Chief' WHERE id = c1;
+	PERFORM crm.refresh_list(ml);
+	INSERT INTO crm.marketing_list (name) VALUES ('Static ' || n) RETURNING id INTO sl;
+	PERFORM crm.list_add(sl, format('SELECT %L::uuid', c1));
 	-- data-quality records: a duplicate rule, a merge, an erasure
 	SET ROLE crm_dr_admin;
 	INSERT INTO crm.duplicate_rule (entity, action) VALUES ('lead', 'alert');

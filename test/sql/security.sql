@@ -120,6 +120,16 @@ CREATE TRIGGER t BEFORE INSERT ON contact
 	FOR EACH ROW EXECUTE FUNCTION crm.trg_no_cycle('account', 'parent_account_id');
 INSERT INTO contact VALUES (:'org_a', gen_random_uuid(), 'x@a.example', gen_random_uuid());
 DROP TRIGGER t ON contact;
+-- the marketing triggers on a hostile table
+CREATE TRIGGER t AFTER INSERT ON contact FOR EACH ROW EXECUTE FUNCTION crm.trg_list_membership('contact');
+INSERT INTO contact VALUES (:'org_a', gen_random_uuid(), 'x@a.example', gen_random_uuid());
+DROP TRIGGER t ON contact;
+CREATE TRIGGER t AFTER INSERT ON contact FOR EACH ROW EXECUTE FUNCTION crm.trg_email_event();
+INSERT INTO contact VALUES (:'org_a', gen_random_uuid(), 'x@a.example', gen_random_uuid());
+DROP TRIGGER t ON contact;
+CREATE TRIGGER t BEFORE INSERT ON contact FOR EACH ROW EXECUTE FUNCTION crm.trg_marketing_list_check();
+INSERT INTO contact VALUES (:'org_a', gen_random_uuid(), 'x@a.example', gen_random_uuid());
+DROP TRIGGER t ON contact;
 CREATE TRIGGER t AFTER INSERT ON contact FOR EACH ROW EXECUTE FUNCTION crm.trg_outbox_notify();
 INSERT INTO contact VALUES (:'org_a', '5ec00000-0000-7000-8000-0000000000c2', 'x@a.example');
 DROP TABLE contact, h_noid, h_created_at, h_cf;
