@@ -258,7 +258,7 @@ BEGIN
 			   LATERAL (SELECT 1 + floor(bench.rnd(i, 604 + 1000 * %1$s) * greatest(1, floor(%4$s::float8 * i / %3$s)))::bigint AS ck) x,
 			   -- the nearest older contact that is not soft-deleted (crm refuses a
 			   -- reference to a deleted one)
-			   LATERAL (SELECT coalesce((SELECT k FROM generate_series(x.ck, 1, -1) k
+			   LATERAL (SELECT coalesce((SELECT k FROM generate_series(x.ck, greatest(x.ck - 50, 1), -1) k
 										  WHERE bench.rnd(k, 341 + 1000 * %1$s) >= 0.02 LIMIT 1), x.ck) AS lk) y
 		) TO %5$L WITH (FORMAT csv)$q$, t, org, nn, n, f || 'note.csv');
 
