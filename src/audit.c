@@ -147,6 +147,11 @@ static SPIPlanPtr audit_insert_plan = NULL;
  * see each other (SPI advances the command counter), so a batch never gives
  * two entries the same place.  audit_log_record_seq_key backs all this: a
  * collision would be an error, never a silently wrong order.
+ *
+ * Every operator is schema-qualified: the plan is prepared under the
+ * session's search_path and runs as the owner of crm.audit_log, so an
+ * unqualified "=" could resolve to an operator planted in a schema ahead of
+ * pg_catalog (test/scripts/search_path.sh).
  */
 #define AUDIT_NARGS 10
 static const char *const audit_insert_sql =
@@ -154,7 +159,8 @@ static const char *const audit_insert_sql =
 " old_values, new_values, actor_id, db_role, txid, changed_at)"
 " SELECT u.o, $1, u.r,"
 " COALESCE((SELECT pg_catalog.max(l.seq) FROM crm.audit_log l"
-" WHERE l.organization_id = u.o AND l.table_name = $1 AND l.row_id = u.r), 0) + 1,"
+" WHERE l.organization_id OPERATOR(pg_catalog.=) u.o AND l.table_name OPERATOR(pg_catalog.=) $1"
+" AND l.row_id OPERATOR(pg_catalog.=) u.r), 0) OPERATOR(pg_catalog.+) 1,"
 " $2, u.ov, u.nv, $3, $4, $5, $6"
 " FROM ROWS FROM (pg_catalog.unnest($7), pg_catalog.unnest($8),"
 " pg_catalog.unnest($9), pg_catalog.unnest($10)) AS u(o, r, ov, nv)";
