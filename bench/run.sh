@@ -18,6 +18,7 @@
 #   BENCH_PGBENCH_SECONDS  duration of each pgbench run (default 20)
 #   BENCH_CLIENTS      pgbench client counts (default "1 8 32")
 #   BENCH_DOC          where the report goes (default doc/benchmarks.md)
+#   BENCH_OPPS         deals in tenant 0 for the mix (default BENCH_SCALE / 10)
 #   BENCH_FIGURES      which figures to measure (default "a b c d e f g"; the
 #                      data is always loaded, and e is measured while loading)
 #   CRM_PGPORT, CRM_PGDIR  as for scripts/test.sh
@@ -26,6 +27,7 @@ BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 export CRM_PGDIR=${CRM_PGDIR:-$(cd "$BENCH_DIR/.." && pwd)/.pg-bench}
 . "$BENCH_DIR/../scripts/lib.sh"
 . "$BENCH_DIR/lib/bench.sh"
+. "$BENCH_DIR/mix/mix.sh"
 
 BENCH_SCALE=${BENCH_SCALE:-1000000}
 BENCH_TENANTS=${BENCH_TENANTS:-4}
@@ -36,6 +38,7 @@ BENCH_PGBENCH_SECONDS=${BENCH_PGBENCH_SECONDS:-20}
 BENCH_CLIENTS=${BENCH_CLIENTS:-"1 8 32"}
 BENCH_DOC=${BENCH_DOC:-$CRM_ROOT/doc/benchmarks.md}
 BENCH_FIGURES=${BENCH_FIGURES:-"a b c d e f g"}
+BENCH_OPPS=${BENCH_OPPS:-$((BENCH_SCALE / 10 > 100 ? BENCH_SCALE / 10 : 100))}
 want() { case " $BENCH_FIGURES " in *" $1 "*) return 0 ;; esac; return 1; }
 OUT=$BENCH_DIR/out
 run_started=$(now_s)
@@ -156,6 +159,9 @@ copy_figure activity "$(su_val "SELECT to_char(activities, 'FM9,999,999,999') FR
 copy_in 0 note crm.note >/dev/null
 copy_in 0 note bare.note >/dev/null
 
+say "the mix's deals: $BENCH_OPPS opportunities in tenant 0 (bench/mix/setup.sql)"
+su_sql -v nopp="$BENCH_OPPS" -v role="$BENCH_ROLE" -f "$BENCH_DIR/mix/setup.sql" >/dev/null
+
 say "VACUUM ANALYZE"
 su_sql -c "VACUUM ANALYZE" -c "CHECKPOINT"
 rm -f "$GEN"/*.csv
@@ -259,16 +265,13 @@ fi
 # crm tables under RLS vs bare tables; runs alternate crm/bare.
 # ---------------------------------------------------------------------------
 if want f; then
-say "f. pgbench mix (create contact+account 1, log activity 3, update contact 2, 360 view 4), ${BENCH_PGBENCH_SECONDS}s each"
-n_big=$(su_val "SELECT contacts FROM bench.tenant WHERE t = 0")
+say "f. pgbench mix ($(mix_describe)), ${BENCH_PGBENCH_SECONDS}s each"
 for c in $BENCH_CLIENTS; do
 	for side in crm bare; do
 		log=$OUT/pgbench.$side.c$c.log
 		PGUSER=$BENCH_ROLE PGOPTIONS="-c crm.organization_id=$BIG_ORG -c crm.user_id=$BIG_ACTOR" \
-			pgbench -n -M prepared -c "$c" -j "$((c < 2 ? c : 2))" -T "$BENCH_PGBENCH_SECONDS" \
-			-D n="$n_big" -D org="$BIG_ORG" \
-			-f "$BENCH_DIR/pgbench/${side}_create.sql@1" -f "$BENCH_DIR/pgbench/${side}_activity.sql@3" \
-			-f "$BENCH_DIR/pgbench/${side}_update.sql@2" -f "$BENCH_DIR/pgbench/${side}_view.sql@4" \
+			pgbench -n -M prepared -c "$c" -j "$((c < 2 ? c : 2))" -T "$BENCH_PGBENCH_SECONDS" --max-tries=10 \
+			$(mix_defines "$BENCH_DB") $(mix_scripts $side) \
 			"$BENCH_DB" >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
 		tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log" | tail -n 1)
 		failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log")
@@ -387,7 +390,7 @@ $tenants
 - **d**: one multi-row INSERT of 200 accounts and one of 1,000 contacts (ids from crm.uuid_v7(), custom fields, tags) by the application role; median of 7 imports.
 - **e**: COPY of the big tenant's contacts and activities from a CSV file as the superuser (COPY FROM a file needs it; row-level security does not apply to it), with a CHECKPOINT before each: into the crm tables with all triggers, into the bare copies, and, before those and rolled back, into the crm tables with the insert audit trigger swapped for a PL/pgSQL statement-level trigger with transition tables doing the same job (\`bench/sql/30_plpgsql_audit.sql\`: an entry without the row per inserted record, into crm.audit_log). Target: crm ≤ 1.3 × bare.
 - **g** (\`bench/sql/60_types.sql\`): the big tenant's email addresses and phone numbers copied into plain tables, once as crm.email / crm.phone and once as text; index build time (one run each) and the median of equality lookups: crm.email's case-insensitive \`=\` (with a text parameter in another case) against the usual \`lower(email) = lower(\$1)\` with a lower() expression index, and crm.phone parsing what people type (\`+1 415-555-0100\` style, crm.phone(\$1, 'US')) against an E.164 text column given exactly the stored text.
-- **f**: \`pgbench -M prepared\` over the Unix socket as the application role, scripts in \`bench/pgbench/\` weighted create contact with account 1, log activity 3, update contact 2, 360° view 4; BENCH_PGBENCH_SECONDS per run, crm and bare alternating at each client count.
+- **f**: \`pgbench -M prepared --max-tries=10\` over the Unix socket as the application role, the OLTP mix of \`bench/mix/\` (\`mix.conf\`: $(mix_describe)); $BENCH_OPPS deals in the measured tenant (\`bench/mix/setup.sql\`); BENCH_PGBENCH_SECONDS per run, crm and bare alternating at each client count. Aim: crm ≥ 0.7 × bare.
 DOC
 [ -n "$kept" ] && printf '\n%s\n' "$kept" >>"$BENCH_DOC"
 say "wrote ${BENCH_DOC#$CRM_ROOT/}"
