@@ -18,6 +18,7 @@
 #   BENCH_PGBENCH_SECONDS  duration of each pgbench run (default 20)
 #   BENCH_CLIENTS      pgbench client counts (default "1 8 32")
 #   BENCH_DOC          where the report goes (default doc/benchmarks.md)
+#   BENCH_PLPGSQL      1 (default): figure e also with the audit trigger in PL/pgSQL
 #   BENCH_OPPS         deals in tenant 0 for the mix (default BENCH_SCALE / 10)
 #   BENCH_FIGURES      which figures to measure (default "a b c d e f g"; the
 #                      data is always loaded, and e is measured while loading)
@@ -38,6 +39,7 @@ BENCH_PGBENCH_SECONDS=${BENCH_PGBENCH_SECONDS:-20}
 BENCH_CLIENTS=${BENCH_CLIENTS:-"1 8 32"}
 BENCH_DOC=${BENCH_DOC:-$CRM_ROOT/doc/benchmarks.md}
 BENCH_FIGURES=${BENCH_FIGURES:-"a b c d e f g"}
+BENCH_PLPGSQL=${BENCH_PLPGSQL:-1}
 BENCH_OPPS=${BENCH_OPPS:-$((BENCH_SCALE / 10 > 100 ? BENCH_SCALE / 10 : 100))}
 want() { case " $BENCH_FIGURES " in *" $1 "*) return 0 ;; esac; return 1; }
 OUT=$BENCH_DIR/out
@@ -141,16 +143,20 @@ done
 copy_figure() { # ENTITY ROWS PLURAL
 	local e=$1 rows=$2 what=$3 crm bare pl
 	# the PL/pgSQL variant first: it loads the same rows and rolls back
-	su_val "CHECKPOINT" >/dev/null
-	pl=$(copy_in 0 "$e" "crm.$e" plpgsql)
+	if [ "$BENCH_PLPGSQL" = 1 ]; then
+		su_val "CHECKPOINT" >/dev/null
+		pl=$(copy_in 0 "$e" "crm.$e" plpgsql)
+	fi
 	su_val "CHECKPOINT" >/dev/null
 	crm=$(copy_in 0 "$e" "crm.$e")
 	su_val "CHECKPOINT" >/dev/null
 	bare=$(copy_in 0 "$e" "bare.$e")
 	record e "e. COPY $rows $what (crm triggers, audit in C)" crm "$crm" s "bare tables, same COPY" "" 1.3 1
 	record e "e. COPY $rows $what (crm triggers, audit in C)" baseline "$bare" s "bare tables, same COPY"
-	record e "e. COPY $rows $what (crm triggers, audit in PL/pgSQL)" crm "$pl" s "bare tables, same COPY" "" "" 1
-	record e "e. COPY $rows $what (crm triggers, audit in PL/pgSQL)" baseline "$bare" s "bare tables, same COPY"
+	if [ "$BENCH_PLPGSQL" = 1 ]; then
+		record e "e. COPY $rows $what (crm triggers, audit in PL/pgSQL)" crm "$pl" s "bare tables, same COPY" "" "" 1
+		record e "e. COPY $rows $what (crm triggers, audit in PL/pgSQL)" baseline "$bare" s "bare tables, same COPY"
+	fi
 }
 copy_figure contact "$(su_val "SELECT to_char(contacts, 'FM9,999,999,999') FROM bench.tenant WHERE t = 0")" contacts
 copy_in 0 lead crm.lead >/dev/null

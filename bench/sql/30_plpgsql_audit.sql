@@ -15,18 +15,21 @@ AS $$
 DECLARE
 	gen text[] := ARRAY(SELECT attname::text FROM pg_attribute
 						 WHERE attrelid = TG_RELID AND attgenerated <> '' AND NOT attisdropped);
+	-- text, not name: "table_name = <name>" does not use audit_log_record_seq_key,
+	-- and each seq look-up then walks the tenant's entries
+	tbl text := TG_TABLE_NAME;
 BEGIN
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
 	IF TG_OP = 'INSERT' THEN
 		INSERT INTO crm.audit_log (organization_id, table_name, row_id, seq, action, actor_id)
-		SELECT n.organization_id, TG_TABLE_NAME, n.id, coalesce((SELECT max(l.seq) FROM crm.audit_log l WHERE l.organization_id = n.organization_id AND l.table_name = TG_TABLE_NAME AND l.row_id = n.id), 0) + 1,
+		SELECT n.organization_id, tbl, n.id, coalesce((SELECT max(l.seq) FROM crm.audit_log l WHERE l.organization_id = n.organization_id AND l.table_name = tbl AND l.row_id = n.id), 0) + 1,
 			   'INSERT', crm.acting_user()
 		  FROM crm_new n;
 	ELSIF TG_OP = 'UPDATE' THEN
 		INSERT INTO crm.audit_log (organization_id, table_name, row_id, seq, action, old_values, new_values, actor_id)
-		SELECT d.organization_id, TG_TABLE_NAME, d.id, coalesce((SELECT max(l.seq) FROM crm.audit_log l WHERE l.organization_id = d.organization_id AND l.table_name = TG_TABLE_NAME AND l.row_id = d.id), 0) + 1,
+		SELECT d.organization_id, tbl, d.id, coalesce((SELECT max(l.seq) FROM crm.audit_log l WHERE l.organization_id = d.organization_id AND l.table_name = tbl AND l.row_id = d.id), 0) + 1,
 			   'UPDATE', d.o, d.n, crm.acting_user()
 		  FROM (SELECT n.organization_id, n.id,
 					   (SELECT jsonb_object_agg(oe.key, oe.value) FROM jsonb_each(to_jsonb(o) - gen) oe
@@ -37,7 +40,7 @@ BEGIN
 		 WHERE d.n IS NOT NULL;
 	ELSE
 		INSERT INTO crm.audit_log (organization_id, table_name, row_id, seq, action, old_values, actor_id)
-		SELECT o.organization_id, TG_TABLE_NAME, o.id, coalesce((SELECT max(l.seq) FROM crm.audit_log l WHERE l.organization_id = o.organization_id AND l.table_name = TG_TABLE_NAME AND l.row_id = o.id), 0) + 1,
+		SELECT o.organization_id, tbl, o.id, coalesce((SELECT max(l.seq) FROM crm.audit_log l WHERE l.organization_id = o.organization_id AND l.table_name = tbl AND l.row_id = o.id), 0) + 1,
 			   'DELETE', jsonb_strip_nulls(to_jsonb(o) - gen), crm.acting_user()
 		  FROM crm_old o;
 	END IF;
