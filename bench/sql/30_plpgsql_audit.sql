@@ -15,8 +15,9 @@ AS $$
 DECLARE
 	gen text[] := ARRAY(SELECT attname::text FROM pg_attribute
 						 WHERE attrelid = TG_RELID AND attgenerated <> '' AND NOT attisdropped);
-	-- text, not name: "table_name = <name>" does not use audit_log_record_seq_key,
-	-- and each seq look-up then walks the tenant's entries
+	-- as text, as the C trigger passes it (with TG_TABLE_NAME, of type name,
+	-- a 200,000-row COPY spent its time in the per-row seq look-up, walking
+	-- the index: not investigated further; BENCH_PLPGSQL=0 leaves it out)
 	tbl text := TG_TABLE_NAME;
 BEGIN
 	IF current_setting('crm.restoring', true) = 'on' THEN
