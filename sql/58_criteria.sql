@@ -332,12 +332,18 @@ COMMENT ON FUNCTION crm.criteria_sql(jsonb, text) IS
 
 CREATE FUNCTION crm.criteria_select(criteria jsonb, entity text, lim integer DEFAULT NULL) RETURNS SETOF uuid
 	AS 'MODULE_PATHNAME', 'criteria_select'
+	-- the compiled statement is planned under this path, not the caller's
+	-- (an operator or function planted ahead of pg_catalog must not match)
+	SET search_path = pg_catalog, crm, pg_temp
 	LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION crm.criteria_select(jsonb, text, integer) IS
 	'The ids of the current tenant''s live records of the entity that match the criteria (at most lim; NULL: all).';
 
 CREATE FUNCTION crm.criteria_match(criteria jsonb, entity text, id uuid) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'criteria_match'
+	-- the compiled statement is planned under this path, not the caller's
+	-- (an operator or function planted ahead of pg_catalog must not match)
+	SET search_path = pg_catalog, crm, pg_temp
 	LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 COMMENT ON FUNCTION crm.criteria_match(jsonb, text, uuid) IS
 	'Whether the current tenant''s live record id of the entity matches the criteria (false when there is no such record).';

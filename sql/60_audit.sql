@@ -27,15 +27,15 @@ CREATE TABLE crm.audit_log (
 -- "what changed last week" at a fraction of a btree's cost per write (every
 -- audited row pays for each index of the log).
 CREATE INDEX audit_log_time_idx ON crm.audit_log USING brin (changed_at);
-COMMENT ON TABLE crm.audit_log IS 'Who changed what and when: one row per inserted, updated or deleted record of every core table.';
+COMMENT ON TABLE crm.audit_log IS 'Who changed what and when: one row per inserted, updated or deleted record of every core table (an INSERT entry does not repeat the row: crm.history reconstructs it).';
 COMMENT ON COLUMN crm.audit_log.id IS 'Primary key within the organization (uuid v7: roughly time-ordered; the order of one record''s entries is seq).';
 COMMENT ON COLUMN crm.audit_log.organization_id IS 'The tenant of the changed record.';
 COMMENT ON COLUMN crm.audit_log.table_name IS 'The crm table of the changed record.';
 COMMENT ON COLUMN crm.audit_log.row_id IS 'The id of the changed record.';
 COMMENT ON COLUMN crm.audit_log.seq IS 'Place of the entry in the history of its record: 1, 2, 3, ... in the order the changes were made (taken under the record''s row lock; crm.history orders by it).';
 COMMENT ON COLUMN crm.audit_log.action IS 'INSERT, UPDATE, DELETE (and MERGE, ERASE from the data-quality functions).';
-COMMENT ON COLUMN crm.audit_log.old_values IS 'UPDATE: the changed columns before; DELETE: the whole row; INSERT: NULL.';
-COMMENT ON COLUMN crm.audit_log.new_values IS 'UPDATE: the changed columns after; INSERT: the whole row (non-null columns); DELETE: NULL.';
+COMMENT ON COLUMN crm.audit_log.old_values IS 'UPDATE: the changed columns before (JSON null: the column was NULL); DELETE: the whole row (non-null columns); INSERT: NULL.';
+COMMENT ON COLUMN crm.audit_log.new_values IS 'UPDATE: the changed columns after; INSERT: NULL (the entry does not repeat the row; crm.history gives the row as inserted); DELETE: NULL.';
 COMMENT ON COLUMN crm.audit_log.actor_id IS 'The acting crm.app_user (crm.user_id), NULL for system writes.';
 COMMENT ON COLUMN crm.audit_log.db_role IS 'The database role that made the change.';
 COMMENT ON COLUMN crm.audit_log.txid IS 'The transaction (pg_current_xact_id) that made the change.';
@@ -45,6 +45,14 @@ SELECT crm._setup_tenant_table('crm.audit_log', audited => false, label => 'audi
 -- The timeline of one record, oldest first: in the order of its changes
 -- (audit_log.seq).  The entity is an audited crm table, written 'contact' or
 -- 'crm.contact' (crm._entity); anything else is an error, not an empty result.
+--
+-- INSERT entries do not repeat the inserted row (src/audit.c); crm.history
+-- gives it back in new_values.  It reads the history backwards from the
+-- record's last state (the row itself, or a DELETE entry's old_values): an
+-- UPDATE entry's old_values are the values of those columns before it (JSON
+-- null: the column was NULL), MERGE and ERASE entries describe changes that
+-- UPDATE entries record, and what is left at an INSERT entry is the row as
+-- it was inserted.  doc/design.md, "The audit log's INSERT entries".
 CREATE FUNCTION crm.history(entity text, record_id uuid)
 RETURNS TABLE (changed_at timestamptz, action text, actor_id uuid, db_role text,
 			   old_values jsonb, new_values jsonb, txid xid8, audit_id uuid, seq integer)
@@ -54,9 +62,58 @@ AS $$
 DECLARE
 	tbl text := crm._entity(history.entity, 'audited');
 	org uuid := crm.current_org();
+	maint constant text[] := ARRAY['updated_at', 'updated_by'];
+	state jsonb;
+	inserted jsonb := '{}';
+	e record;
+	k text;
+	cols text;
 BEGIN
+	IF EXISTS (SELECT 1 FROM crm.audit_log a
+				WHERE a.organization_id = org AND a.table_name = tbl AND a.row_id = history.record_id
+				  AND a.action = 'INSERT' AND a.new_values IS NULL) THEN
+		-- the row now, as an entry renders a whole row: its non-NULL
+		-- columns, without generated columns and without updated_at and
+		-- updated_by (no entry reports those, so no earlier state of them
+		-- can be given)
+		SELECT string_agg(format('(%L, to_jsonb(t.%I))', a.attname, a.attname), ', ' ORDER BY a.attnum)
+		  INTO cols
+		  FROM pg_attribute a
+		 WHERE a.attrelid = format('crm.%I', tbl)::regclass AND a.attnum > 0 AND NOT a.attisdropped
+		   AND a.attgenerated = '' AND a.attname <> ALL (maint);
+		EXECUTE format('SELECT (SELECT pg_catalog.jsonb_object_agg(x.k, x.v) FROM (VALUES %s) x(k, v) WHERE x.v IS NOT NULL)'
+					   '  FROM crm.%I t WHERE t.organization_id = $1 AND t.id = $2', cols, tbl)
+		   INTO state USING org, history.record_id;
+		FOR e IN SELECT a.action, a.old_values, a.new_values, a.seq FROM crm.audit_log a
+				  WHERE a.organization_id = org AND a.table_name = tbl AND a.row_id = history.record_id
+				  ORDER BY a.seq DESC LOOP
+			IF e.action = 'DELETE' THEN
+				-- the whole row as it was deleted
+				state := e.old_values - maint;
+			ELSIF e.action = 'UPDATE' AND e.new_values IS NULL THEN
+				-- the row left this id (a key change): it was old_values
+				state := e.old_values - maint;
+			ELSIF e.action = 'UPDATE' AND e.old_values IS NULL THEN
+				-- the row came to this id (a key change): nothing before
+				state := NULL;
+			ELSIF e.action = 'UPDATE' THEN
+				FOR k IN SELECT jsonb_object_keys(e.old_values) LOOP
+					IF jsonb_typeof(e.old_values -> k) = 'null' THEN
+						state := coalesce(state, '{}') - k;
+					ELSE
+						state := coalesce(state, '{}') || jsonb_build_object(k, e.old_values -> k);
+					END IF;
+				END LOOP;
+			ELSIF e.action = 'INSERT' THEN
+				inserted := inserted || jsonb_build_object(e.seq::text, coalesce(e.new_values, state));
+				state := NULL;
+			END IF;
+		END LOOP;
+	END IF;
 	RETURN QUERY
-	SELECT a.changed_at, a.action, a.actor_id, a.db_role, a.old_values, a.new_values, a.txid, a.id, a.seq
+	SELECT a.changed_at, a.action, a.actor_id, a.db_role, a.old_values,
+		   CASE WHEN a.action = 'INSERT' AND a.new_values IS NULL THEN inserted -> a.seq::text ELSE a.new_values END,
+		   a.txid, a.id, a.seq
 	  FROM crm.audit_log a
 	 WHERE a.organization_id = org
 	   AND a.table_name = tbl
@@ -65,7 +122,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.history(text, uuid) IS
-	'The audit timeline of one record of the current organization, oldest first (in the order of the changes, audit_log.seq): crm.history(''contact'', id) or crm.history(''crm.contact'', id).';
+	'The audit timeline of one record of the current organization, oldest first (in the order of the changes, audit_log.seq): crm.history(''contact'', id) or crm.history(''crm.contact'', id). An INSERT entry''s new_values is the row as inserted, reconstructed from the row and the later entries (the log does not repeat it; updated_at/updated_by are not part of the history).';
 
 -- ---------------------------------------------------------------------------
 -- crm.verify() check: duplicated audit entries.  A record's history starts

@@ -5,11 +5,19 @@
  *		FOR EACH STATEMENT triggers with transition tables (crm_new, crm_old);
  *		writes one crm.audit_log row per inserted, updated or deleted record.
  *
- *		INSERT	new_values = the row (its non-null columns) as jsonb
+ *		INSERT	who, when, which role and transaction; old_values and
+ *				new_values NULL: the entry does not repeat the row
  *		UPDATE	old_values/new_values = only the columns that changed; an
  *				update that changed nothing but updated_at/updated_by (or a
  *				generated column) writes no entry
  *		DELETE	old_values = the row (its non-null columns)
+ *
+ * An INSERT entry need not carry the row: every later change of a recorded
+ * column is an UPDATE entry holding the column's value before it, and the
+ * row's last state is the row itself or its DELETE entry, so reading the
+ * history backwards from there gives every earlier state, the inserted one
+ * included (crm.history does exactly that; doc/design.md, "The audit log's
+ * INSERT entries").  Repeating the row doubled the bytes a bulk load writes.
  *
  * Generated columns (search_vector) are derived data and never recorded.
  *
@@ -139,6 +147,11 @@ static SPIPlanPtr audit_insert_plan = NULL;
  * see each other (SPI advances the command counter), so a batch never gives
  * two entries the same place.  audit_log_record_seq_key backs all this: a
  * collision would be an error, never a silently wrong order.
+ *
+ * Every operator is schema-qualified: the plan is prepared under the
+ * session's search_path and runs as the owner of crm.audit_log, so an
+ * unqualified "=" could resolve to an operator planted in a schema ahead of
+ * pg_catalog (test/scripts/search_path.sh).
  */
 #define AUDIT_NARGS 10
 static const char *const audit_insert_sql =
@@ -146,7 +159,8 @@ static const char *const audit_insert_sql =
 " old_values, new_values, actor_id, db_role, txid, changed_at)"
 " SELECT u.o, $1, u.r,"
 " COALESCE((SELECT pg_catalog.max(l.seq) FROM crm.audit_log l"
-" WHERE l.organization_id = u.o AND l.table_name = $1 AND l.row_id = u.r), 0) + 1,"
+" WHERE l.organization_id OPERATOR(pg_catalog.=) u.o AND l.table_name OPERATOR(pg_catalog.=) $1"
+" AND l.row_id OPERATOR(pg_catalog.=) u.r), 0) OPERATOR(pg_catalog.+) 1,"
 " $2, u.ov, u.nv, $3, $4, $5, $6"
 " FROM ROWS FROM (pg_catalog.unnest($7), pg_catalog.unnest($8),"
 " pg_catalog.unnest($9), pg_catalog.unnest($10)) AS u(o, r, ov, nv)";
@@ -489,10 +503,35 @@ audit_close_reader(Tuplestorestate *ts)
 	tuplestore_select_read_pointer(ts, 0);
 }
 
-/* INSERT or DELETE: one entry with the whole row per record. */
+/*
+ * INSERT: one entry per record that does not repeat the row (the row itself
+ * and the entries that follow reconstruct it; see the header).  Only the key
+ * columns are deformed.
+ */
 static void
-audit_whole_rows(AuditWriter *w, const AuditRelInfo *info, Tuplestorestate *ts,
-				 TupleDesc desc, bool is_insert)
+audit_inserts(AuditWriter *w, const AuditRelInfo *info, Tuplestorestate *ts,
+			  TupleDesc desc)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	int			keyatts = Max(info->org_att, info->id_att);
+
+	audit_open_reader(ts);
+	while (tuplestore_gettupleslot(ts, true, false, slot))
+	{
+		AuditKey	key;
+
+		slot_getsomeattrs(slot, keyatts);
+		audit_slot_key(info, slot, &key);
+		audit_add(w, &key, NULL, NULL);
+	}
+	audit_close_reader(ts);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* DELETE: one entry with the whole row per record. */
+static void
+audit_deletes(AuditWriter *w, const AuditRelInfo *info, Tuplestorestate *ts,
+			  TupleDesc desc)
 {
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 
@@ -507,7 +546,7 @@ audit_whole_rows(AuditWriter *w, const AuditRelInfo *info, Tuplestorestate *ts,
 		audit_slot_key(info, slot, &key);
 		row = audit_row_jsonb(w, info, slot);
 		MemoryContextSwitchTo(old);
-		audit_add(w, &key, is_insert ? NULL : row, is_insert ? row : NULL);
+		audit_add(w, &key, row, NULL);
 		MemoryContextReset(w->row_cxt);
 	}
 	audit_close_reader(ts);
@@ -746,8 +785,10 @@ audit_capture(PG_FUNCTION_ARGS)
 
 	if (olds && news)
 		audit_updates(w, info, olds, news, desc, audit_cxt);
+	else if (news)
+		audit_inserts(w, info, news, desc);
 	else
-		audit_whole_rows(w, info, news ? news : olds, desc, news != NULL);
+		audit_deletes(w, info, olds, desc);
 	audit_flush(w);
 
 	SPI_finish();

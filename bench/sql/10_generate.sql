@@ -16,8 +16,9 @@
 --   lead       contacts / 5
 --   activity   contacts * activities_per_contact over two years in time
 --              order, each on a contact that exists by then (older contacts
---              collect more), 10% on leads instead
---   note       contacts / 4, on contacts
+--              collect more), 10% on leads instead, and those that would fall
+--              on a soft-deleted contact too (crm refuses such a reference)
+--   note       contacts / 4, on contacts that are not soft-deleted
 --   custom_field  definitions for contact, account, lead and activity; every
 --              record's custom_fields match them
 
@@ -240,7 +241,8 @@ BEGIN
 									 1 + floor(bench.rnd(j, 515 + 1000 * %1$s) * greatest(1, floor(%5$s::float8 * j / %3$s)))::bigint AS lk) x
 		  CROSS JOIN LATERAL (SELECT CASE WHEN x.at > bench.epoch() + interval '700 days' THEN 'planned'
 										  WHEN bench.rnd(j, 516 + 1000 * %1$s) < 0.08 THEN 'cancelled' ELSE 'completed' END AS st) s
-		  LEFT JOIN bench_gen.con c ON NOT on_lead AND c.k = ck
+		  -- (crm refuses a reference to a soft-deleted contact: such an activity is on a lead)
+		  LEFT JOIN bench_gen.con c ON NOT on_lead AND c.k = ck AND bench.rnd(ck, 341 + 1000 * %1$s) >= 0.02
 		 ORDER BY j) TO %6$L WITH (FORMAT csv)$q$, t, org, nact, n, nl, f || 'activity.csv');
 
 	-- notes on contacts
@@ -248,12 +250,16 @@ BEGIN
 		SELECT bench.gid(%1$s, 6, i, %3$s), %2$L::uuid,
 			   bench.pick('{Prefers calls in the morning.,Decision expected next quarter.,Asked for a discount.,Uses a competitor for support.,Very happy with onboarding.,Budget owner is the CFO.}', bench.rnd(i, 601 + 1000 * %1$s)),
 			   bench.rnd(i, 602 + 1000 * %1$s) < 0.05,
-			   bench.gid(%1$s, 2, ck, %4$s),
-			   greatest(bench.spread(%1$s, 6, i, %3$s), bench.spread(%1$s, 2, ck, %4$s)),
-			   greatest(bench.spread(%1$s, 6, i, %3$s), bench.spread(%1$s, 2, ck, %4$s)),
+			   bench.gid(%1$s, 2, lk, %4$s),
+			   greatest(bench.spread(%1$s, 6, i, %3$s), bench.spread(%1$s, 2, lk, %4$s)),
+			   greatest(bench.spread(%1$s, 6, i, %3$s), bench.spread(%1$s, 2, lk, %4$s)),
 			   bench.user_id(%1$s, bench.rint(i, 603 + 1000 * %1$s, 1, 50))
 		  FROM generate_series(1, %3$s) i,
-			   LATERAL (SELECT 1 + floor(bench.rnd(i, 604 + 1000 * %1$s) * greatest(1, floor(%4$s::float8 * i / %3$s)))::bigint AS ck) x
+			   LATERAL (SELECT 1 + floor(bench.rnd(i, 604 + 1000 * %1$s) * greatest(1, floor(%4$s::float8 * i / %3$s)))::bigint AS ck) x,
+			   -- the nearest older contact that is not soft-deleted (crm refuses a
+			   -- reference to a deleted one)
+			   LATERAL (SELECT coalesce((SELECT k FROM generate_series(x.ck, greatest(x.ck - 50, 1), -1) k
+										  WHERE bench.rnd(k, 341 + 1000 * %1$s) >= 0.02 LIMIT 1), x.ck) AS lk) y
 		) TO %5$L WITH (FORMAT csv)$q$, t, org, nn, n, f || 'note.csv');
 
 	DROP TABLE bench_gen.acc;

@@ -239,6 +239,21 @@ SELECT replace(row_id::text, '9a000000-0000-7000-8000-0000000000', '') AS row_id
 SELECT table_name, count(*) AS erase_entries, bool_and(new_values ->> 'erasure_id' = :'result'::jsonb ->> 'erasure_id') AS same_erasure
   FROM crm.audit_log WHERE organization_id = :'org_a' AND action = 'ERASE' GROUP BY 1 ORDER BY 1;
 
+-- crm.history gives a record back as it was inserted (INSERT entries do not
+-- repeat the row: it is read back from the row and the later entries).  For
+-- the contact whose address had moved away before the erasure, every
+-- personal value of that first state is "[erased]" and the address is
+-- nowhere; the other person's contact comes back as it was inserted (without
+-- the phone an update added later).
+SET crm.organization_id = :'org_a';
+SELECT x.r AS row_id, h.new_values ->> 'email' AS email, h.new_values ->> 'first_name' AS first_name,
+	   h.new_values ->> 'last_name' AS last_name, h.new_values ? 'phone' AS has_phone,
+	   h.new_values::text ~* 'zelphina|zelfina|quorrigan' AS holds_address
+  FROM (VALUES ('c3', :'zc_moved'::uuid), ('c9', :'other'::uuid)) x(r, id),
+	   crm.history('contact', x.id) h
+ WHERE h.action = 'INSERT' ORDER BY 1;
+RESET crm.organization_id;
+
 -- The proof: one erasure record with the reason, the counts, the salted
 -- hash (the organization id salts it: the same address in B gives another
 -- hash) and no address.

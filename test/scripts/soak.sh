@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Soak: the OLTP mix of bench/mix/ (every crm trigger) for a bounded time as
+# an application role under row-level security, with crm.verify() run every
+# SOAK_VERIFY_EVERY seconds by a separate session.  Passes when:
+#   - every crm.verify() run (and a last one after the load) is empty: no
+#     drift in any derived datum a feature registered a check for;
+#   - pgbench reports no failed transaction and no aborted client: the only
+#     errors tolerated are serialization failures and deadlocks that a retry
+#     (--max-tries) got through;
+#   - the load's backends did not grow: private memory (RssAnon) from the
+#     first sample after warm-up to the last stays within SOAK_MEM_GROWTH_KB
+#     (VmHWM, the high-water mark, is reported for each backend at start and
+#     end too).
+# The CI form is short (SOAK_SECONDS=60); the long form (doc/testing.md):
+#   SOAK_SECONDS=1800 SOAK_VERIFY_EVERY=30 scripts/test.sh scripts soak
+# Runs against the cluster of scripts/test.sh (PGHOST/PGPORT/PGUSER).
+set -uo pipefail
+
+SOAK_SECONDS=${SOAK_SECONDS:-60}
+SOAK_VERIFY_EVERY=${SOAK_VERIFY_EVERY:-15}
+SOAK_CLIENTS=${SOAK_CLIENTS:-4}
+SOAK_CONTACTS=${SOAK_CONTACTS:-3000}
+SOAK_OPPORTUNITIES=${SOAK_OPPORTUNITIES:-400}
+SOAK_MEM_GROWTH_KB=${SOAK_MEM_GROWTH_KB:-16384}
+DB=crm_soak
+ROLE=crm_soak_app
+ROOT=${CRM_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$ROOT/bench/mix/mix.sh"
+
+failed=0
+check() { # description, command...
+	local d=$1; shift
+	if "$@"; then echo "PASS  $d"; else echo "FAIL  $d"; failed=$((failed + 1)); fi
+}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+read -r ORG ACTOR < <(mix_load "$DB" "$SOAK_CONTACTS" "$SOAK_OPPORTUNITIES" "$ROLE" | tail -n 1)
+[ -n "${ORG:-}" ] || { echo "FAIL  loading the mix data"; exit 1; }
+echo "soak: $SOAK_SECONDS s, $SOAK_CLIENTS clients, mix: $(mix_describe); crm.verify() every $SOAK_VERIFY_EVERY s"
+
+# Private memory of the load's backends: "pid VmHWM RssAnon" (kB) per line.
+backend_memory() {
+	local pid
+	for pid in $(psql -X -At -d "$DB" -c "SELECT pid FROM pg_stat_activity WHERE usename = '$ROLE' AND backend_type = 'client backend' ORDER BY pid"); do
+		awk -v p="$pid" '/^VmHWM:/ { h = $2 } /^RssAnon:/ { a = $2 } END { if (h != "") print p, h, a }' "/proc/$pid/status" || echo "no status for $pid" >&2
+	done
+}
+
+began=$(date +%s)
+PGUSER=$ROLE PGOPTIONS="-c crm.organization_id=$ORG -c crm.user_id=$ACTOR" \
+	pgbench -n -M prepared -c "$SOAK_CLIENTS" -j 2 -T "$SOAK_SECONDS" --max-tries=10 \
+	$(mix_defines "$DB") $(mix_scripts crm) "$DB" >"$WORK/pgbench.log" 2>&1 &
+bench_pid=$!
+elapsed() { echo $(( $(date +%s) - began )); }
+
+# crm.verify() in one REPEATABLE READ snapshot, so that all its checks see
+# the same committed state.
+verify_once() {
+	psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" >"$WORK/verify.out" 2>&1 <<SQL
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT "check" || ' ' || coalesce(entity, '') || ' ' || coalesce(id::text, '') || ': expected ' || coalesce(expected, '') || ', actual ' || coalesce(actual, '') FROM crm.verify();
+COMMIT;
+SQL
+}
+
+# The first memory sample after a warm-up (plans, caches), crm.verify() every
+# SOAK_VERIFY_EVERY seconds, the last memory sample shortly before the end.
+warmup=$(( SOAK_SECONDS / 10 > 3 ? SOAK_SECONDS / 10 : 3 ))
+runs=0 drift=0 next_verify=$SOAK_VERIFY_EVERY
+: >"$WORK/mem.start"
+while kill -0 $bench_pid 2>/dev/null; do
+	sleep 1
+	t=$(elapsed)
+	if [ ! -s "$WORK/mem.start" ] && [ "$t" -ge "$warmup" ]; then
+		backend_memory >"$WORK/mem.start"
+	fi
+	if [ "$t" -ge $((SOAK_SECONDS - 2)) ]; then
+		backend_memory >"$WORK/mem.end"
+		break
+	fi
+	if [ "$t" -ge "$next_verify" ]; then
+		next_verify=$((t + SOAK_VERIFY_EVERY))
+		runs=$((runs + 1))
+		if ! verify_once || [ -s "$WORK/verify.out" ]; then
+			drift=$((drift + 1))
+			echo "crm.verify() run $runs at $t s:"; head -n 20 "$WORK/verify.out"
+		fi
+	fi
+done
+[ -f "$WORK/mem.end" ] || : >"$WORK/mem.end"
+wait $bench_pid
+bench_rc=$?
+runs=$((runs + 1))
+if ! verify_once || [ -s "$WORK/verify.out" ]; then
+	drift=$((drift + 1))
+	echo "crm.verify() after the load:"; head -n 20 "$WORK/verify.out"
+fi
+
+tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$WORK/pgbench.log" | tail -n 1)
+txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$WORK/pgbench.log")
+nfailed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$WORK/pgbench.log")
+retried=$(sed -n 's/^number of transactions retried: \([0-9]*\).*/\1/p' "$WORK/pgbench.log")
+echo "pgbench: ${txns:-?} transactions, ${tps:-?} tps, ${retried:-?} retried (serialization/deadlock), ${nfailed:-?} failed"
+echo "backend memory (kB): pid, VmHWM at start -> end, RssAnon at start -> end"
+join "$WORK/mem.start" "$WORK/mem.end" | awk '{ printf "  %s  %s -> %s  %s -> %s\n", $1, $2, $4, $3, $5 }'
+growth=$(join "$WORK/mem.start" "$WORK/mem.end" | awk 'BEGIN { m = 0 } { if ($5 - $3 > m) m = $5 - $3 } END { print m }')
+sampled=$(join "$WORK/mem.start" "$WORK/mem.end" | wc -l)
+
+check "pgbench ran to the end without an aborted client (exit $bench_rc)" test "$bench_rc" = 0
+check "no failed transaction (${nfailed:-?}; retried serialization failures/deadlocks: ${retried:-?})" test "${nfailed:-x}" = 0
+check "crm.verify() empty in all $runs runs" test "$drift" = 0
+check "memory of the $sampled load backends sampled at start and end" test "$sampled" -ge 1
+check "no backend's private memory grew by more than $SOAK_MEM_GROWTH_KB kB (largest growth $growth kB)" \
+	test "$growth" -le "$SOAK_MEM_GROWTH_KB"
+[ "$failed" = 0 ] || tail -n 30 "$WORK/pgbench.log"
+
+psql -X -q -d postgres -c "DROP DATABASE $DB" -c "DROP ROLE $ROLE" >/dev/null
+echo "soak: $failed check(s) failed"
+[ "$failed" = 0 ]
