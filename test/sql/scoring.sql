@@ -263,13 +263,13 @@ SELECT * FROM crm.hottest_leads(0);
 SELECT * FROM crm.verify() WHERE "check" = 'scores';
 
 -- Restore mode: events loaded by a restore are not counted again.
-SELECT count(*) AS tally_rows FROM crm.score_tally \gset
+SELECT count(*) AS tally_rows FROM crm.score_tally WHERE organization_id = :'org' \gset
 RESET ROLE;
 SET crm.restoring = on;
 INSERT INTO crm.engagement_event (lead_id, event_type, occurred_at) VALUES (:'ada', 'demo_request', '2026-03-01');
 DELETE FROM crm.engagement_event WHERE lead_id = :'ada' AND event_type = 'demo_request';
 RESET crm.restoring;
-SELECT count(*) = :tally_rows AS tally_unchanged FROM crm.score_tally;
+SELECT count(*) = :tally_rows AS tally_unchanged FROM crm.score_tally WHERE organization_id = :'org';
 DROP TABLE gen;
 SELECT crm.revoke_access('scoring_admin');
 DROP ROLE scoring_admin;
