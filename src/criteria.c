@@ -267,7 +267,9 @@ crit_prepare(CritWork *w, Jsonb *criteria, text *entity)
 	json = JsonbToCString(NULL, &criteria->root, VARSIZE(criteria));
 	strlcpy(w->entity, text_to_cstring(entity), sizeof(w->entity));
 	w->activity_loaded = false;
+	memset(&w->activity, 0, sizeof(w->activity));
 	w->has_link = false;
+	w->link_column = NULL;
 	crit_load_fields(&w->self, w->entity);
 	if (w->self.n == 0)
 		ereport(ERROR,
@@ -426,7 +428,7 @@ crit_cached(Jsonb *criteria, text *entity)
 	generation = crit_generation;
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "crm criteria document", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	e->w = palloc(sizeof(CritWork));
+	e->w = palloc0(sizeof(CritWork));
 	if (!crit_prepare(e->w, criteria, entity))
 	{
 		MemoryContextSwitchTo(old);
@@ -607,7 +609,7 @@ criteria_validate(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		return (Datum) 0;
-	w = palloc(sizeof(CritWork));
+	w = palloc0(sizeof(CritWork));
 	if (!crit_prepare(w, PG_GETARG_JSONB_P(0), PG_GETARG_TEXT_PP(1)))
 	{
 		Datum		values[2];
@@ -1011,7 +1013,8 @@ crit_env_value(void *ctx, const CritField *f, CritVal *out)
 {
 	CritRecord *r = (CritRecord *) ctx;
 	CritWork   *w = r->w;
-	bool		related = w->activity.n > 0 && f >= w->activity.fields && f < w->activity.fields + w->activity.n;
+	bool		related = w->activity_loaded && w->activity.n > 0 &&
+		f >= w->activity.fields && f < w->activity.fields + w->activity.n;
 	const char *column = related ? w->activity.columns[f - w->activity.fields] : w->self.columns[f - w->self.fields];
 	HeapTuple	row = related ? r->related_row : r->row;
 	TupleDesc	desc = related ? r->related_desc : r->desc;
@@ -1293,7 +1296,7 @@ crm_criteria_prepare(Jsonb *criteria, const char *entity, MemoryContext parent)
 	PG_TRY();
 	{
 		c->cxt = cxt;
-		c->w = palloc(sizeof(CritWork));
+		c->w = palloc0(sizeof(CritWork));
 		if (!crit_prepare(c->w, criteria, cstring_to_text(entity)))
 			crit_raise(&c->w->err);
 		c->prog = palloc(sizeof(CritProgram));
