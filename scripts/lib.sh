@@ -90,7 +90,8 @@ crm_cluster_start() {
 	if [ -f "$PGDATA_DIR/postmaster.pid" ]; then
 		as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w stop >/dev/null 2>&1 || true
 	fi
-	rm -rf "$PGDATA_DIR" "$PGSOCK_DIR"
+	# (a fresh server log: the suites look in it for crashed backends)
+	rm -rf "$PGDATA_DIR" "$PGSOCK_DIR" "$CRM_PGDIR/server.log"
 	mkdir -p "$PGDATA_DIR" "$PGSOCK_DIR"
 	[ "$(id -u)" = 0 ] && chown postgres: "$PGDATA_DIR" "$PGSOCK_DIR" "$CRM_PGDIR"
 	chmod 700 "$PGDATA_DIR"

@@ -25,6 +25,7 @@
 #include "catalog/pg_namespace.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -198,11 +199,24 @@ crm_spi_execute_as(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
 	int			save_sec;
 	volatile int rc = 0;
 
+	int			nest;
+
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 	PG_TRY();
 	{
+		/*
+		 * The statement runs with the owner's rights: it must not resolve a
+		 * name or an operator through the caller's search_path (a writable
+		 * schema ahead of pg_catalog could plant a better-matching "=").
+		 * The plan cache re-analyses a plan made under another path.  An
+		 * error unwinds the setting with the (sub)transaction.
+		 */
+		nest = NewGUCNestLevel();
+		(void) set_config_option("search_path", "pg_catalog, crm, pg_temp", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 		rc = SPI_execute_plan(plan, values, nulls, read_only, count);
+		AtEOXact_GUC(true, nest);
 	}
 	PG_FINALLY();
 	{

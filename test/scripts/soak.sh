@@ -75,9 +75,13 @@ while kill -0 $bench_pid 2>/dev/null; do
 	t=$(elapsed)
 	if [ ! -s "$WORK/mem.start" ] && [ "$t" -ge "$warmup" ]; then
 		backend_memory >"$WORK/mem.start"
+	elif [ -s "$WORK/mem.start" ]; then
+		# the latest sample so far: the end sample if a crm.verify() run
+		# is still going when the load stops
+		backend_memory >"$WORK/mem.last" && [ -s "$WORK/mem.last" ] && cp "$WORK/mem.last" "$WORK/mem.end"
 	fi
 	if [ "$t" -ge $((SOAK_SECONDS - 2)) ]; then
-		backend_memory >"$WORK/mem.end"
+		backend_memory >"$WORK/mem.last" && [ -s "$WORK/mem.last" ] && cp "$WORK/mem.last" "$WORK/mem.end"
 		break
 	fi
 	if [ "$t" -ge "$next_verify" ]; then
@@ -90,6 +94,7 @@ while kill -0 $bench_pid 2>/dev/null; do
 	fi
 done
 [ -f "$WORK/mem.end" ] || : >"$WORK/mem.end"
+[ -s "$WORK/mem.end" ] || echo "note  no memory sample while the load ran after the warm-up ($warmup s)"
 wait $bench_pid
 bench_rc=$?
 runs=$((runs + 1))
