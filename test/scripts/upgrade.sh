@@ -24,6 +24,9 @@ cleanup() {
 	for db in crm_up_fresh crm_up_fresh2 crm_up_old; do
 		psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1
 	done
+	for r in crm_dr_admin crm_dr_user; do
+		psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1
+	done
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -111,6 +114,28 @@ SQL
 snapshot() { # database, file
 	psqlq -d "$1" -c "$SNAPSHOT" >"$2"
 }
+
+# The data: every CRM table (the registry's and the two global ones), as
+# "table count md5" over its rows, read through the columns listed in
+# $WORK/columns.$1 -- those of the released version, so that a column an
+# update adds does not count as a change of the data that was there.
+data_tables() { # database
+	psqlq -d "$1" -c "SELECT 'organization' UNION ALL SELECT 'role_access' UNION ALL SELECT table_name FROM crm.table_registry ORDER BY 1"
+}
+data_columns() { # database, output file: "table column-list" per line
+	local t
+	for t in $(data_tables "$1"); do
+		printf '%s %s\n' "$t" "$(psqlq -d "$1" -c "SELECT string_agg(quote_ident(attname), ',' ORDER BY attnum) FROM pg_attribute
+			WHERE attrelid = 'crm.$t'::regclass AND attnum > 0 AND NOT attisdropped")"
+	done >"$2"
+}
+data_snapshot() { # database, columns file, output file
+	local t cols
+	while read -r t cols; do
+		psqlq -d "$1" -c "SELECT '$t', count(*), md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), ''))
+			FROM (SELECT $cols FROM crm.$t) x" | tr '|' ' '
+	done <"$2" >"$3"
+}
 fresh_db() { # database [version]
 	cleanup_quiet "$1"
 	psqlq -d postgres -c "CREATE DATABASE $1" >/dev/null || return 1
@@ -186,6 +211,34 @@ for old in $released; do
 		fail "CREATE EXTENSION crm VERSION '$old'"
 		continue
 	fi
+	# The released version with data in every table, written through the
+	# normal path by its own populate script (frozen with the release).
+	populate=$ROOT/test/upgrade/populate-$old.sql
+	with_data=no
+	if [ -f "$populate" ]; then
+		for r in crm_dr_admin crm_dr_user; do
+			psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" -c "CREATE ROLE $r" >/dev/null 2>&1
+		done
+		if ! psql -X -q -d crm_up_old -v contacts=300 -f "$populate" >"$WORK/populate.$old.log" 2>&1; then
+			fail "$old populated by test/upgrade/populate-$old.sql"
+			tail -n 20 "$WORK/populate.$old.log"
+			continue
+		fi
+		empty=$(for t in $(data_tables crm_up_old); do
+			[ "$(psqlq -d crm_up_old -c "SELECT count(*) FROM crm.$t")" = 0 ] && printf '%s ' "$t"
+		done)
+		check_empty=$(data_tables crm_up_old | wc -l)
+		if [ -z "$empty" ]; then
+			pass "$old populated: all $check_empty CRM tables have rows"
+		else
+			fail "$old populated, but tables are empty: $empty"
+		fi
+		data_columns crm_up_old "$WORK/columns.$old"
+		data_snapshot crm_up_old "$WORK/columns.$old" "$WORK/data.$old.before"
+		with_data=yes
+	else
+		echo "note  no test/upgrade/populate-$old.sql: $old is updated without data"
+	fi
 	if ! psqlq -d crm_up_old -c "ALTER EXTENSION crm UPDATE" >"$WORK/update.$old.log" 2>&1; then
 		fail "ALTER EXTENSION crm UPDATE from $old"
 		cat "$WORK/update.$old.log"
@@ -197,6 +250,31 @@ for old in $released; do
 	else
 		fail "$old -> $current: catalog differs from a fresh install (- fresh, + updated)"
 		head -n 80 "$WORK/diff.$old"
+	fi
+	if [ $with_data = yes ]; then
+		data_snapshot crm_up_old "$WORK/columns.$old" "$WORK/data.$old.after"
+		if diff -u "$WORK/data.$old.before" "$WORK/data.$old.after" >"$WORK/datadiff.$old"; then
+			pass "$old -> $current: the data of every table is what was there ($(wc -l <"$WORK/data.$old.before") tables, counts and checksums)"
+		else
+			fail "$old -> $current: data changed by the update (- before, + after)"
+			head -n 40 "$WORK/datadiff.$old"
+		fi
+		# (and the comparison would notice one changed value)
+		psqlq -d crm_up_old -c "UPDATE crm.organization SET name = name || '.' WHERE id = (SELECT id FROM crm.organization ORDER BY id LIMIT 1)" >/dev/null
+		data_snapshot crm_up_old "$WORK/columns.$old" "$WORK/data.$old.changed"
+		n=$(diff "$WORK/data.$old.after" "$WORK/data.$old.changed" | grep -c '^[<>]')
+		if [ "$n" -ge 2 ]; then
+			pass "the data comparison notices one changed value ($n lines differ)"
+		else
+			fail "the data comparison missed a changed organization name"
+		fi
+		psqlq -d crm_up_old -c "UPDATE crm.organization SET name = left(name, -1) WHERE id = (SELECT id FROM crm.organization ORDER BY id LIMIT 1)" >/dev/null
+		drift=$(psqlq -d crm_up_old -c "SELECT count(*) FROM crm.verify()")
+		if [ "$drift" = 0 ]; then
+			pass "$old -> $current: crm.verify() finds no drift after the update"
+		else
+			fail "$old -> $current: crm.verify() reports $drift rows after the update"
+		fi
 	fi
 done
 
