@@ -69,7 +69,12 @@ DECLARE
 		-- exclusion constraint)
 		'crm.pipeline_summary(uuid, uuid, date, date)', 'crm.pipeline_as_of(timestamptz, uuid)',
 		'crm.fold_pipeline_rollup()', 'crm.check_pipeline_rollup()', 'crm.check_opportunity_history()',
-		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)'];
+		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)',
+
+		-- cases and SLAs (sql/75_cases.sql, sql/76_sla.sql)
+		'crm.create_business_calendar(text, text, jsonb, date[], text[])',
+		'crm.business_add(timestamptz, integer, uuid)', 'crm.business_minutes(timestamptz, timestamptz, uuid)',
+		'crm.sla_sweep(timestamptz)', 'crm.sla_compliance(date, date, text)', 'crm.check_case_sla()'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',
@@ -88,6 +93,12 @@ DECLARE
 		'crm._person_pairs(regclass, uuid, real)',
 		'crm._account_pairs(uuid, real)', 'crm._report_pipeline(uuid, uuid)',
 		'crm._per_stage(uuid, uuid, crm._stage_cell[])',
+		-- the SLA engine, called by the case triggers as the writing role
+		'crm._business_add_usec(timestamptz, bigint, uuid)', 'crm._business_usec(timestamptz, timestamptz, uuid)',
+		'crm._business_calendar_validate(text, jsonb, date[], text[])',
+		'crm._sla_at(timestamptz, numeric, numeric, uuid)', 'crm._sla_stopped(text, text[])',
+		'crm._sla_settle(uuid, uuid, timestamptz)', 'crm._sla_apply(uuid, uuid)',
+		'crm._sla_status(uuid, uuid, text, text, timestamptz)',
 		-- SECURITY DEFINER, each checking the caller's organization and
 		-- UPDATE privilege itself (sql/66_merge.sql, sql/67_privacy.sql)
 		'crm._audit_write(regclass, uuid, text, jsonb, jsonb)', 'crm._audit_scrub(regclass, uuid[], text)',

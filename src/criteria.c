@@ -272,7 +272,7 @@ crit_prepare(CritWork *w, Jsonb *criteria, text *entity)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown entity \"%s\"", w->entity),
-				 errhint("Criteria apply to the entities contact, lead, account and activity.")));
+				 errhint("Criteria apply to the entities contact, lead, account, activity and case.")));
 	if (!crit_parse(json, strlen(json), &w->doc, &w->err))
 		return false;
 	return crit_compile(&w->doc, crit_lookup, w, &w->out, &w->err);
