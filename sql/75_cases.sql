@@ -49,7 +49,7 @@ SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
 	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'business_calendar' THEN
-		RAISE EXCEPTION 'crm.trg_business_calendar_check() runs only on crm.business_calendar, not on %', TG_RELID::regclass
+		RAISE EXCEPTION 'crm.trg_business_calendar_check() runs only on crm.business_calendar, not on a table "%" outside schema crm', TG_TABLE_NAME
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	PERFORM crm._business_calendar_validate(NEW.time_zone, NEW.hours, NEW.holidays, NEW.recurring_holidays);
@@ -133,6 +133,28 @@ CREATE TABLE crm.case_counter (
 COMMENT ON TABLE crm.case_counter IS 'The last case number given in each organization (gap-free numbering: the counter row is locked until the inserting transaction ends).';
 COMMENT ON COLUMN crm.case_counter.last_number IS 'The number of the organization''s latest case.';
 SELECT crm._setup_tenant_table('crm.case_counter', audited => false, label => 'case counter');
+
+-- The next case number of the caller's organization; the counter row stays
+-- locked until the transaction ends (SECURITY DEFINER: application roles
+-- may only read the counter).
+CREATE FUNCTION crm._next_case_number(org uuid) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	n bigint;
+BEGIN
+	IF org IS DISTINCT FROM crm._caller_org() THEN
+		RAISE EXCEPTION 'organization % is not the current organization', org USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	INSERT INTO crm.case_counter AS k (organization_id, last_number) VALUES (org, 1)
+	ON CONFLICT (organization_id) DO UPDATE SET last_number = k.last_number + 1
+	RETURNING k.last_number INTO n;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm._next_case_number(uuid) IS
+	'Internal (crm.trg_case_before): takes the next case number of the organization; the counter row stays locked until commit or rollback, so numbers have no gaps.';
 
 CREATE TABLE crm.case (
 	id			uuid NOT NULL DEFAULT crm.uuid_v7(),
@@ -218,16 +240,14 @@ DECLARE
 	at timestamptz;
 BEGIN
 	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'case' THEN
-		RAISE EXCEPTION 'crm.trg_case_before() runs only on crm.case, not on %', TG_RELID::regclass
+		RAISE EXCEPTION 'crm.trg_case_before() runs only on crm.case, not on a table "%" outside schema crm', TG_TABLE_NAME
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NEW;
 	END IF;
 	IF TG_OP = 'INSERT' THEN
-		INSERT INTO crm.case_counter AS k (organization_id, last_number) VALUES (NEW.organization_id, 1)
-		ON CONFLICT (organization_id) DO UPDATE SET last_number = k.last_number + 1
-		RETURNING k.last_number INTO NEW.number;
+		NEW.number := crm._next_case_number(NEW.organization_id);
 		NEW.status_changed_at := coalesce(NEW.status_changed_at, NEW.created_at);
 		at := NEW.status_changed_at;
 	ELSE

@@ -72,7 +72,7 @@ SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
 	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'sla_policy' THEN
-		RAISE EXCEPTION 'crm.trg_sla_policy_check() runs only on crm.sla_policy, not on %', TG_RELID::regclass
+		RAISE EXCEPTION 'crm.trg_sla_policy_check() runs only on crm.sla_policy, not on a table "%" outside schema crm', TG_TABLE_NAME
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	IF NEW.criteria IS NOT NULL AND current_setting('crm.restoring', true) IS DISTINCT FROM 'on' THEN
@@ -169,13 +169,19 @@ COMMENT ON FUNCTION crm._sla_stopped(text, text[]) IS 'Internal: resolved and cl
 -- concurrently), so a transition is recorded exactly once whoever gets
 -- there first -- the sweep, or the change that stops the clock.
 CREATE FUNCTION crm._sla_settle(org uuid, one_case uuid, at timestamptz) RETURNS integer
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	r record;
 	n integer := 0;
 BEGIN
+	-- SECURITY DEFINER (it writes derived rows application roles may only
+	-- read): the caller's own organization only
+	IF org IS DISTINCT FROM crm._caller_org() THEN
+		RAISE EXCEPTION 'organization % is not the current organization', org USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	at := least(at, pg_catalog.now());
 	FOR r IN
 		WITH due AS (
 			SELECT s.case_id, s.target, s.warned_at AS old_warned, s.warn_at, s.due_at
@@ -215,7 +221,7 @@ COMMENT ON FUNCTION crm._sla_settle(uuid, uuid, timestamptz) IS
 -- (Re)apply the matching policy to a case: its targets recomputed from
 -- creation, the pause time already accumulated kept.
 CREATE FUNCTION crm._sla_apply(org uuid, case_id uuid) RETURNS void
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
@@ -227,6 +233,11 @@ DECLARE
 	minutes integer;
 	stopped boolean;
 BEGIN
+	-- SECURITY DEFINER (it writes derived rows application roles may only
+	-- read): the caller's own organization only
+	IF org IS DISTINCT FROM crm._caller_org() THEN
+		RAISE EXCEPTION 'organization % is not the current organization', org USING ERRCODE = 'insufficient_privilege';
+	END IF;
 	SELECT x.id, x.status, x.created_at, x.status_changed_at, x.resolved_at, x.deleted_at INTO c
 	  FROM crm.case x WHERE x.organization_id = org AND x.id = _sla_apply.case_id;
 	IF NOT FOUND THEN
@@ -285,7 +296,7 @@ COMMENT ON FUNCTION crm._sla_apply(uuid, uuid) IS
 -- adds the paused business time, resolving achieves the resolution target,
 -- reopening takes that back.
 CREATE FUNCTION crm._sla_status(org uuid, case_id uuid, old_status text, new_status text, at timestamptz) RETURNS void
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
@@ -293,6 +304,11 @@ DECLARE
 	was boolean;
 	now_stopped boolean;
 BEGIN
+	-- SECURITY DEFINER (it writes derived rows application roles may only
+	-- read): the caller's own organization only
+	IF org IS DISTINCT FROM crm._caller_org() THEN
+		RAISE EXCEPTION 'organization % is not the current organization', org USING ERRCODE = 'insufficient_privilege';
+	END IF;
 	SELECT p.pause_statuses INTO pause
 	  FROM crm.case_sla s JOIN crm.sla_policy p ON p.organization_id = s.organization_id AND p.id = s.policy_id
 	 WHERE s.organization_id = org AND s.case_id = _sla_status.case_id
@@ -342,7 +358,7 @@ SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
 	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'case' THEN
-		RAISE EXCEPTION 'crm.trg_case_sla() runs only on crm.case, not on %', TG_RELID::regclass
+		RAISE EXCEPTION 'crm.trg_case_sla() runs only on crm.case, not on a table "%" outside schema crm', TG_TABLE_NAME
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' THEN
@@ -370,63 +386,102 @@ COMMENT ON FUNCTION crm.trg_case_sla() IS
 CREATE TRIGGER crm_40_sla AFTER INSERT OR UPDATE ON crm.case
 	FOR EACH ROW EXECUTE FUNCTION crm.trg_case_sla();
 
+-- A comment at time "at": a public agent comment (by_agent) is a response,
+-- a customer comment starts a next-response clock.
+CREATE FUNCTION crm._sla_comment(org uuid, case_id uuid, at timestamptz, by_agent boolean) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	c record;
+	p record;
+BEGIN
+	-- SECURITY DEFINER (it writes derived rows application roles may only
+	-- read): the caller's own organization only
+	IF org IS DISTINCT FROM crm._caller_org() THEN
+		RAISE EXCEPTION 'organization % is not the current organization', org USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF by_agent THEN
+		-- what was due before the response is recorded first
+		PERFORM crm._sla_settle(org, _sla_comment.case_id, at);
+		UPDATE crm.case x SET first_response_at = at
+		 WHERE x.organization_id = org AND x.id = _sla_comment.case_id AND x.first_response_at IS NULL;
+		UPDATE crm.case_sla s SET achieved_at = at
+		 WHERE s.organization_id = org AND s.case_id = _sla_comment.case_id
+		   AND s.target IN ('first_response', 'next_response') AND s.achieved_at IS NULL;
+		RETURN;
+	END IF;
+	SELECT x.status INTO c FROM crm.case x WHERE x.organization_id = org AND x.id = _sla_comment.case_id;
+	SELECT pol.id, pol.next_response_minutes, pol.warning_percent, pol.pause_statuses, s.calendar_id INTO p
+	  FROM crm.case_sla s JOIN crm.sla_policy pol ON pol.organization_id = s.organization_id AND pol.id = s.policy_id
+	 WHERE s.organization_id = org AND s.case_id = _sla_comment.case_id
+	 ORDER BY s.target LIMIT 1;
+	IF p.id IS NULL OR p.next_response_minutes IS NULL OR c.status IN ('resolved', 'closed') THEN
+		RETURN;
+	END IF;
+	-- a new clock unless one is running (the oldest unanswered comment counts)
+	INSERT INTO crm.case_sla AS s (organization_id, case_id, target, policy_id, calendar_id, target_minutes,
+								   warning_percent, started_at, paused_since, due_at, warn_at)
+	VALUES (org, _sla_comment.case_id, 'next_response', p.id, p.calendar_id, p.next_response_minutes, p.warning_percent, at,
+			CASE WHEN crm._sla_stopped(c.status, p.pause_statuses) THEN at END,
+			crm._sla_at(at, p.next_response_minutes, 0, p.calendar_id),
+			crm._sla_at(at, p.next_response_minutes * p.warning_percent / 100.0, 0, p.calendar_id))
+	ON CONFLICT ON CONSTRAINT case_sla_pkey DO UPDATE
+	   SET started_at = excluded.started_at, paused_since = excluded.paused_since, paused_minutes = 0,
+		   due_at = excluded.due_at, warn_at = excluded.warn_at,
+		   achieved_at = NULL, warned_at = NULL, breached_at = NULL
+	 WHERE s.achieved_at IS NOT NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm._sla_comment(uuid, uuid, timestamptz, boolean) IS
+	'Internal: the SLA effect of a comment at a time: an agent''s public comment sets first_response_at and achieves the response targets; a customer''s starts a next-response clock.';
+
 -- AFTER INSERT on crm.case_comment: responses and customer replies.
 CREATE FUNCTION crm.trg_case_comment_sla() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
-DECLARE
-	org uuid := NEW.organization_id;
-	at timestamptz := NEW.created_at;
-	c record;
-	p record;
-	cal uuid;
 BEGIN
 	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'case_comment' THEN
-		RAISE EXCEPTION 'crm.trg_case_comment_sla() runs only on crm.case_comment, not on %', TG_RELID::regclass
+		RAISE EXCEPTION 'crm.trg_case_comment_sla() runs only on crm.case_comment, not on a table "%" outside schema crm', TG_TABLE_NAME
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' OR NEW.deleted_at IS NOT NULL THEN
 		RETURN NULL;
 	END IF;
 	IF NEW.author_user_id IS NOT NULL AND NEW.is_public THEN
-		-- what was due before the response is recorded first
-		PERFORM crm._sla_settle(org, NEW.case_id, at);
-		UPDATE crm.case x SET first_response_at = at
-		 WHERE x.organization_id = org AND x.id = NEW.case_id AND x.first_response_at IS NULL;
-		UPDATE crm.case_sla s SET achieved_at = at
-		 WHERE s.organization_id = org AND s.case_id = NEW.case_id
-		   AND s.target IN ('first_response', 'next_response') AND s.achieved_at IS NULL;
+		PERFORM crm._sla_comment(NEW.organization_id, NEW.case_id, NEW.created_at, true);
 	ELSIF NEW.author_contact_id IS NOT NULL THEN
-		SELECT x.status INTO c FROM crm.case x WHERE x.organization_id = org AND x.id = NEW.case_id;
-		SELECT pol.*, s.calendar_id AS cal INTO p
-		  FROM crm.case_sla s JOIN crm.sla_policy pol ON pol.organization_id = s.organization_id AND pol.id = s.policy_id
-		 WHERE s.organization_id = org AND s.case_id = NEW.case_id
-		 ORDER BY s.target LIMIT 1;
-		IF p.id IS NULL OR p.next_response_minutes IS NULL OR c.status IN ('resolved', 'closed') THEN
-			RETURN NULL;
-		END IF;
-		cal := p.cal;
-		-- a new clock unless one is running (the oldest unanswered comment counts)
-		INSERT INTO crm.case_sla AS s (organization_id, case_id, target, policy_id, calendar_id, target_minutes,
-									   warning_percent, started_at, paused_since, due_at, warn_at)
-		VALUES (org, NEW.case_id, 'next_response', p.id, cal, p.next_response_minutes, p.warning_percent, at,
-				CASE WHEN crm._sla_stopped(c.status, p.pause_statuses) THEN at END,
-				crm._sla_at(at, p.next_response_minutes, 0, cal),
-				crm._sla_at(at, p.next_response_minutes * p.warning_percent / 100.0, 0, cal))
-		ON CONFLICT (organization_id, case_id, target) DO UPDATE
-		   SET started_at = excluded.started_at, paused_since = excluded.paused_since, paused_minutes = 0,
-			   due_at = excluded.due_at, warn_at = excluded.warn_at,
-			   achieved_at = NULL, warned_at = NULL, breached_at = NULL
-		 WHERE s.achieved_at IS NOT NULL;
+		PERFORM crm._sla_comment(NEW.organization_id, NEW.case_id, NEW.created_at, false);
 	END IF;
 	RETURN NULL;
 END;
 $$;
 COMMENT ON FUNCTION crm.trg_case_comment_sla() IS
-	'AFTER INSERT row trigger on crm.case_comment: a public agent comment sets first_response_at and achieves the response targets; a customer comment starts a next-response clock.';
+	'AFTER INSERT row trigger on crm.case_comment: a public agent comment sets first_response_at and achieves the response targets; a customer comment starts a next-response clock (crm._sla_comment).';
 CREATE TRIGGER crm_40_sla AFTER INSERT ON crm.case_comment
 	FOR EACH ROW EXECUTE FUNCTION crm.trg_case_comment_sla();
+
+-- Due and warning times of the running targets counted in the given
+-- calendars, recomputed (after a calendar edit).
+CREATE FUNCTION crm._sla_recompute(org uuid, calendars uuid[]) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+BEGIN
+	-- SECURITY DEFINER (it writes derived rows application roles may only
+	-- read): the caller's own organization only
+	IF org IS DISTINCT FROM crm._caller_org() THEN
+		RAISE EXCEPTION 'organization % is not the current organization', org USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	UPDATE crm.case_sla s
+	   SET due_at = crm._sla_at(s.started_at, s.target_minutes, s.paused_minutes, s.calendar_id),
+		   warn_at = crm._sla_at(s.started_at, s.target_minutes * s.warning_percent / 100.0, s.paused_minutes, s.calendar_id)
+	 WHERE s.organization_id = org AND s.achieved_at IS NULL AND s.calendar_id = ANY (calendars);
+END;
+$$;
+COMMENT ON FUNCTION crm._sla_recompute(uuid, uuid[]) IS
+	'Internal: recomputes the due and warning times of the running targets counted in the given calendars.';
 
 -- Policy and calendar changes recompute the open cases they concern, in
 -- the same transaction.
@@ -438,18 +493,14 @@ DECLARE
 	r record;
 BEGIN
 	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME NOT IN ('sla_policy', 'business_calendar') THEN
-		RAISE EXCEPTION 'crm.trg_sla_config_changed() runs only on crm.sla_policy and crm.business_calendar, not on %', TG_RELID::regclass
+		RAISE EXCEPTION 'crm.trg_sla_config_changed() runs only on crm.sla_policy and crm.business_calendar, not on a table "%" outside schema crm', TG_TABLE_NAME
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
 	IF TG_TABLE_NAME = 'business_calendar' THEN
-		UPDATE crm.case_sla s
-		   SET due_at = crm._sla_at(s.started_at, s.target_minutes, s.paused_minutes, s.calendar_id),
-			   warn_at = crm._sla_at(s.started_at, s.target_minutes * s.warning_percent / 100.0, s.paused_minutes, s.calendar_id)
-		 WHERE s.organization_id = crm.current_org() AND s.achieved_at IS NULL
-		   AND s.calendar_id IN (SELECT n.id FROM crm_new n);
+		PERFORM crm._sla_recompute(crm.current_org(), ARRAY(SELECT n.id FROM crm_new n));
 		RETURN NULL;
 	END IF;
 	-- a policy: every open case of the organization is matched again
@@ -579,7 +630,7 @@ BEGIN
 		   count(*) FILTER (WHERE s.achieved_at IS NOT NULL AND s.breached_at IS NULL),
 		   count(*) FILTER (WHERE s.breached_at IS NOT NULL),
 		   round(100.0 * count(*) FILTER (WHERE s.achieved_at IS NOT NULL AND s.breached_at IS NULL) / count(*), 1),
-		   (percentile_cont(0.5) WITHIN GROUP (ORDER BY crm.business_minutes(s.started_at, s.achieved_at, s.calendar_id))
+		   (percentile_cont(0.5) WITHIN GROUP (ORDER BY crm.business_minutes(s.started_at, s.achieved_at, s.calendar_id) - s.paused_minutes)
 				FILTER (WHERE s.target = 'first_response' AND s.achieved_at IS NOT NULL))::numeric
 	  FROM crm.case_sla s
 	  JOIN crm.case c ON c.organization_id = s.organization_id AND c.id = s.case_id
@@ -592,7 +643,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.sla_compliance(date, date, text) IS
-	'SLA compliance of the cases created in [from, to] grouped by team, priority or policy: targets, achieved in time, breached, achieved % and the median first response in business minutes.';
+	'SLA compliance of the cases created in [from, to] grouped by team, priority or policy: targets, achieved in time, breached, achieved % and the median first response in business minutes (paused time excluded).';
 
 -- ---------------------------------------------------------------------------
 -- Drift check: due and warning times recomputed from the stored inputs.

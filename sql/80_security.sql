@@ -16,11 +16,13 @@ AS $$
 DECLARE
 	t record;
 	config_tables constant text[] := ARRAY['custom_field', 'picklist_value', 'team', 'team_member', 'territory', 'app_user', 'duplicate_rule', 'criteria_tenant_field',
-											  'pipeline', 'pipeline_stage'];
+											  'pipeline', 'pipeline_stage',
+											  'business_calendar', 'sla_policy'];
 	-- the settings of crm.organization a tenant admin may change (the policy
 	-- organization_self limits the change to the current organization)
 	org_settings constant text := 'name, default_currency, default_country, default_timezone';
-	readonly_tables constant text[] := ARRAY['audit_log', 'erasure_log', 'opportunity_stage_history', 'pipeline_rollup'];
+	readonly_tables constant text[] := ARRAY['audit_log', 'erasure_log', 'opportunity_stage_history', 'pipeline_rollup',
+											 'case_counter', 'case_sla'];
 BEGIN
 	IF level IS NULL OR level NOT IN ('admin', 'user', 'readonly') THEN
 		RAISE EXCEPTION 'unknown access level "%"', level

@@ -97,8 +97,10 @@ DECLARE
 		'crm._business_add_usec(timestamptz, bigint, uuid)', 'crm._business_usec(timestamptz, timestamptz, uuid)',
 		'crm._business_calendar_validate(text, jsonb, date[], text[])',
 		'crm._sla_at(timestamptz, numeric, numeric, uuid)', 'crm._sla_stopped(text, text[])',
-		'crm._sla_settle(uuid, uuid, timestamptz)', 'crm._sla_apply(uuid, uuid)',
-		'crm._sla_status(uuid, uuid, text, text, timestamptz)',
+		-- (the next four SECURITY DEFINER, each checking crm._caller_org())
+		'crm._next_case_number(uuid)', 'crm._sla_settle(uuid, uuid, timestamptz)', 'crm._sla_apply(uuid, uuid)',
+		'crm._sla_status(uuid, uuid, text, text, timestamptz)', 'crm._sla_comment(uuid, uuid, timestamptz, boolean)',
+		'crm._sla_recompute(uuid, uuid[])',
 		-- SECURITY DEFINER, each checking the caller's organization and
 		-- UPDATE privilege itself (sql/66_merge.sql, sql/67_privacy.sql)
 		'crm._audit_write(regclass, uuid, text, jsonb, jsonb)', 'crm._audit_scrub(regclass, uuid[], text)',
