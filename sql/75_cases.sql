@@ -21,7 +21,8 @@ CREATE TABLE crm.business_calendar (
 	updated_by	uuid,
 	CONSTRAINT business_calendar_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT business_calendar_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
-	CONSTRAINT business_calendar_name_key UNIQUE (organization_id, name),
+	-- (not led by organization_id: foreign-key checks keep the primary key)
+	CONSTRAINT business_calendar_name_key UNIQUE (name, organization_id),
 	CONSTRAINT business_calendar_name_not_blank CHECK (pg_catalog.btrim(name) <> ''),
 	CONSTRAINT business_calendar_one_default EXCLUDE USING btree (organization_id WITH OPERATOR(pg_catalog.=))
 		WHERE (is_default) DEFERRABLE INITIALLY IMMEDIATE
@@ -190,7 +191,8 @@ CREATE TABLE crm.case (
 		setweight(to_tsvector('simple'::regconfig, crm.search_fold(left(coalesce(description, ''), 20000))), 'C')
 	) STORED,
 	CONSTRAINT case_pkey PRIMARY KEY (organization_id, id),
-	CONSTRAINT case_number_key UNIQUE (organization_id, number),
+	-- (not led by organization_id: foreign-key checks keep the primary key)
+	CONSTRAINT case_number_key UNIQUE (number, organization_id),
 	CONSTRAINT case_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT case_account_fkey FOREIGN KEY (organization_id, account_id) REFERENCES crm.account (organization_id, id),
 	CONSTRAINT case_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES crm.contact (organization_id, id),

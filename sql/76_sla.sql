@@ -46,7 +46,8 @@ CREATE TABLE crm.sla_policy (
 	CONSTRAINT sla_policy_pkey PRIMARY KEY (organization_id, id),
 	CONSTRAINT sla_policy_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT sla_policy_calendar_fkey FOREIGN KEY (organization_id, calendar_id) REFERENCES crm.business_calendar (organization_id, id),
-	CONSTRAINT sla_policy_name_key UNIQUE (organization_id, name),
+	-- (not led by organization_id: foreign-key checks keep the primary key)
+	CONSTRAINT sla_policy_name_key UNIQUE (name, organization_id),
 	CONSTRAINT sla_policy_name_not_blank CHECK (pg_catalog.btrim(name) <> ''),
 	CONSTRAINT sla_policy_targets_positive CHECK (first_response_minutes > 0 AND next_response_minutes > 0 AND resolution_minutes > 0),
 	CONSTRAINT sla_policy_pause_statuses_valid CHECK (pause_statuses <@ '{new,open,pending,on_hold}'::text[]),
@@ -650,23 +651,30 @@ COMMENT ON FUNCTION crm.sla_compliance(date, date, text) IS
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION crm.check_case_sla()
 RETURNS TABLE (entity text, id uuid, expected text, actual text)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
-	org uuid := crm.current_org();
+	o record;
+	own_org text := current_setting('crm.organization_id', true);
 BEGIN
-	RETURN QUERY
-	SELECT 'case_sla'::text, s.case_id,
-		   s.target || ' due ' || crm._sla_at(s.started_at, s.target_minutes, s.paused_minutes, s.calendar_id)::text,
-		   s.target || ' due ' || s.due_at::text
-	  FROM crm.case_sla s
-	 WHERE s.organization_id = org AND s.achieved_at IS NULL AND s.paused_since IS NULL
-	   AND s.due_at IS DISTINCT FROM crm._sla_at(s.started_at, s.target_minutes, s.paused_minutes, s.calendar_id)
-	 ORDER BY s.case_id, s.target;
+	-- every organization whose targets the caller sees (all of them after a
+	-- restore), each in its own tenant context: calendars are the tenant's
+	FOR o IN SELECT DISTINCT s.organization_id AS org FROM crm.case_sla s ORDER BY 1 LOOP
+		PERFORM set_config('crm.organization_id', o.org::text, true);
+		RETURN QUERY
+		SELECT 'case_sla'::text, s.case_id,
+			   s.target || ' due ' || crm._sla_at(s.started_at, s.target_minutes, s.paused_minutes, s.calendar_id)::text,
+			   s.target || ' due ' || s.due_at::text
+		  FROM crm.case_sla s
+		 WHERE s.organization_id = o.org AND s.achieved_at IS NULL AND s.paused_since IS NULL
+		   AND s.due_at IS DISTINCT FROM crm._sla_at(s.started_at, s.target_minutes, s.paused_minutes, s.calendar_id)
+		 ORDER BY s.case_id, s.target;
+	END LOOP;
+	PERFORM set_config('crm.organization_id', coalesce(own_org, ''), true);
 END;
 $$;
 COMMENT ON FUNCTION crm.check_case_sla() IS
-	'crm.verify() check: running SLA targets of the current organization whose due time differs from started_at + target + paused business minutes.';
+	'crm.verify() check: running SLA targets (of every organization the caller sees) whose due time differs from started_at + target + paused business minutes of their calendar.';
 INSERT INTO crm.verify_check VALUES
 	('case_sla', 'crm.check_case_sla()', 'Running SLA targets are due at start + target + paused business minutes of their calendar.');
