@@ -74,7 +74,8 @@ DECLARE
 		-- cases and SLAs (sql/75_cases.sql, sql/76_sla.sql)
 		'crm.create_business_calendar(text, text, jsonb, date[], text[])',
 		'crm.business_add(timestamptz, integer, uuid)', 'crm.business_minutes(timestamptz, timestamptz, uuid)',
-		'crm.sla_sweep(timestamptz)', 'crm.sla_compliance(date, date, text)', 'crm.check_case_sla()'];
+		'crm.sla_sweep(timestamptz)', 'crm.sla_compliance(date, date, text)', 'crm.check_case_sla()',
+		'crm.suggest_articles(uuid, integer)'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',

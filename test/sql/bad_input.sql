@@ -181,7 +181,11 @@ INSERT INTO bad_case VALUES
 	('sla_compliance', $$SELECT * FROM crm.sla_compliance(NULL, '2025-01-01')$$, '22023'),
 	('(insert)', $$INSERT INTO crm.case (subject, status) VALUES ('x', 'waiting')$$, '23514'),
 	('(insert)', $$INSERT INTO crm.case_comment (case_id, body) VALUES (crm.uuid_v7(), 'x')$$, '23514'),
-	('(update)', $$UPDATE crm.case_sla SET due_at = now()$$, '42501');
+	('(update)', $$UPDATE crm.case_sla SET due_at = now()$$, '42501'),
+	('suggest_articles', $$SELECT * FROM crm.suggest_articles(crm.uuid_v7())$$, 'P0002'),
+	('suggest_articles', $$SELECT * FROM crm.suggest_articles(crm.uuid_v7(), 0)$$, '22023'),
+	('suggest_articles', $$SELECT * FROM crm.suggest_articles(NULL)$$, 'P0002'),
+	('(insert)', $$INSERT INTO crm.knowledge_article (title, status) VALUES ('x', 'live')$$, '23514');
 
 -- One existing record to aim updates at.
 INSERT INTO crm.contact (organization_id, last_name) VALUES (:'org', 'Existing');

@@ -73,6 +73,45 @@ SELECT a.subject, c.case_number FROM crm.activity a JOIN crm.case c ON c.id = a.
 SELECT entity, title FROM crm.search('printer');
 SELECT entity, title FROM crm.search('invoice');
 
+-- Knowledge base: articles are versioned (title or body changes) and only
+-- published ones are suggested, ranked by similarity to the case's text.
+INSERT INTO crm.knowledge_article (title, body, status) VALUES
+	('Printer catches fire', 'Unplug the printer, then call the fire brigade. Printer fires start in the fuser.', 'published'),
+	('Reading an invoice', 'Every invoice lists the period, the items and the total.', 'published'),
+	('Printer paper jam', 'Open the tray and remove the paper.', 'published'),
+	('Printer fire (old draft)', 'Draft text about printer fire.', 'draft');
+SELECT id AS kb_fire FROM crm.knowledge_article WHERE title = 'Printer catches fire' \gset
+UPDATE crm.knowledge_article SET body = body || ' Keep an extinguisher near.' WHERE id = :'kb_fire';
+UPDATE crm.knowledge_article SET helpful_count = helpful_count + 1 WHERE id = :'kb_fire';
+SELECT title, status, version, published_at IS NOT NULL AS published, helpful_count FROM crm.knowledge_article ORDER BY title;
+SELECT title, rank > 0 AS similar FROM crm.suggest_articles(:'fire');
+SELECT title FROM crm.suggest_articles((SELECT id FROM crm.case WHERE number = 2), 1);
+INSERT INTO crm.knowledge_article_case (article_id, case_id) VALUES (:'kb_fire', :'fire');
+SELECT a.title, c.case_number FROM crm.knowledge_article_case l
+  JOIN crm.knowledge_article a ON a.id = l.article_id JOIN crm.case c ON c.id = l.case_id;
+-- The suggestion reads the published articles through the partial index
+-- (with enough articles for an index to pay).
+RESET ROLE;
+INSERT INTO crm.knowledge_article (organization_id, title, body, status)
+SELECT :'org', 'Filler ' || g, 'Nothing to see ' || g, 'published' FROM generate_series(1, 3000) g;
+ANALYZE crm.knowledge_article;
+CREATE FUNCTION pg_temp.plan(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+	l text;
+BEGIN
+	FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+		RETURN NEXT regexp_replace(l, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<org>', 'g');
+	END LOOP;
+END;
+$$;
+SET enable_seqscan = off;
+SELECT * FROM pg_temp.plan(format($$SELECT a.id FROM crm.knowledge_article a
+ WHERE a.organization_id = %L AND a.status = 'published' AND a.deleted_at IS NULL
+   AND a.search_vector OPERATOR(crm.@@) 'printer | fire'::tsquery$$, :'org'));
+RESET enable_seqscan;
+SET ROLE crm_case_agent;
+SET crm.user_id = :'alice';
+
 -- Invalid values are refused by named constraints.
 INSERT INTO crm.case (subject, status) VALUES ('x', 'waiting');
 INSERT INTO crm.case (subject, priority) VALUES ('x', 'critical');
