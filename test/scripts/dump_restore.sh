@@ -82,7 +82,7 @@ DECLARE
 	t_world uuid; t_region uuid; t_city uuid;
 	a_group uuid; a_sub uuid; a_leaf uuid; a_gone uuid;
 	c1 uuid; c2 uuid; l1 uuid; l2 uuid; act uuid; nt uuid; tm uuid;
-	pl uuid; st_due uuid; o1 uuid; o2 uuid; o3 uuid; cs uuid;
+	pl uuid; st_due uuid; o1 uuid; o2 uuid; o3 uuid; cs uuid; kb uuid;
 BEGIN
 	PERFORM set_config('crm.organization_id', org::text, false);
 	PERFORM set_config('crm.user_id', '', false);
@@ -168,6 +168,10 @@ BEGIN
 	INSERT INTO crm.case_comment (case_id, author_contact_id, body, created_at) VALUES (cs, c1, 'thanks', '2025-03-03 10:45+00');
 	UPDATE crm.case SET status = 'pending', status_changed_at = '2025-03-03 11:00+00' WHERE id = cs;
 	INSERT INTO crm.activity (type, subject, case_id) VALUES ('call', 'Case call ' || n, cs);
+	INSERT INTO crm.knowledge_article (title, body, status) VALUES ('How to fix ' || n, 'Turn it off and on.', 'published')
+		RETURNING id INTO kb;
+	UPDATE crm.knowledge_article SET body = body || ' Then wait.', helpful_count = 2 WHERE id = kb;
+	INSERT INTO crm.knowledge_article_case (article_id, case_id) VALUES (kb, cs);
 	-- data-quality records: a duplicate rule, a merge, an erasure
 	SET ROLE crm_dr_admin;
 	INSERT INTO crm.duplicate_rule (entity, action) VALUES ('lead', 'alert');
