@@ -18,9 +18,9 @@
  * visible, an entry can never hold data older than its generation.
  *
  * Errors: 22023 for invalid hours, holidays, time zones and negative
- * minutes; 02000-like "no such calendar" is 42704 (undefined_object) --
- * also for another tenant's calendar, which is invisible; 22008 for
- * instants outside years 1000..9999.
+ * minutes; 42704 (undefined_object) for a calendar that does not exist --
+ * also for another tenant's, which is invisible; 22008 for instants outside
+ * the years 1000..9999.
  */
 #include "postgres.h"
 
@@ -125,11 +125,10 @@ sla_lookup_zone(const char *name)
 	return tz;
 }
 
-/* Raises the error of a failed parse. */
+/* Raises the error of a failed parse ("what" names the part). */
 static void
-sla_raise_calendar(SlaStatus st, const char *what, const char *err)
+sla_raise_calendar(const char *what, const char *err)
 {
-	(void) st;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid business calendar %s: %s", what, err),
@@ -154,7 +153,7 @@ sla_compile(SlaCalendar *cal, const char *hours, ArrayType *holidays, ArrayType 
 	sla_calendar_init(cal);
 	st = sla_parse_hours(cal, hours, strlen(hours), err, sizeof(err));
 	if (st != SLA_OK)
-		sla_raise_calendar(st, "hours", err);
+		sla_raise_calendar("hours", err);
 	if (recurring)
 	{
 		deconstruct_array(recurring, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
@@ -166,7 +165,7 @@ sla_compile(SlaCalendar *cal, const char *hours, ArrayType *holidays, ArrayType 
 						 errmsg("a recurring holiday must not be NULL")));
 			st = sla_add_recurring(cal, VARDATA_ANY(elems[i]), VARSIZE_ANY_EXHDR(elems[i]), err, sizeof(err));
 			if (st != SLA_OK)
-				sla_raise_calendar(st, "recurring holiday", err);
+				sla_raise_calendar("recurring holiday", err);
 		}
 	}
 	n = 0;
