@@ -60,7 +60,14 @@ typedef struct CritFieldSet
 	char	  **columns;		/* the unquoted column name of each field */
 } CritFieldSet;
 
-/* A document and its compiled form, with the catalog it was checked against. */
+/*
+ * A document and its compiled form, with the catalog it was checked against.
+ * Allocated without zeroing (it is close to a megabyte, mostly the parser's
+ * and compiler's fixed arrays, which they initialise as far as they use
+ * them): crit_prepare sets every other member before anything reads it.
+ * activity, link and link_column mean something only once activity_loaded
+ * (resp. has_link) is set.
+ */
 typedef struct CritWork
 {
 	CritDoc		doc;
@@ -265,8 +272,16 @@ crit_prepare(CritWork *w, Jsonb *criteria, text *entity)
 	}
 	json = JsonbToCString(NULL, &criteria->root, VARSIZE(criteria));
 	strlcpy(w->entity, text_to_cstring(entity), sizeof(w->entity));
+	/*
+	 * The activity fields are loaded only for a document with a related
+	 * condition; until then they are an empty set, never whatever the
+	 * memory held (the evaluator tells a related field by its address).
+	 */
 	w->activity_loaded = false;
+	memset(&w->activity, 0, sizeof(w->activity));
 	w->has_link = false;
+	memset(&w->link, 0, sizeof(w->link));
+	w->link_column = NULL;
 	crit_load_fields(&w->self, w->entity);
 	if (w->self.n == 0)
 		ereport(ERROR,
@@ -1004,7 +1019,8 @@ crit_env_value(void *ctx, const CritField *f, CritVal *out)
 {
 	CritRecord *r = (CritRecord *) ctx;
 	CritWork   *w = r->w;
-	bool		related = w->activity.n > 0 && f >= w->activity.fields && f < w->activity.fields + w->activity.n;
+	bool		related = w->activity_loaded && w->activity.n > 0 &&
+		f >= w->activity.fields && f < w->activity.fields + w->activity.n;
 	const char *column = related ? w->activity.columns[f - w->activity.fields] : w->self.columns[f - w->self.fields];
 	HeapTuple	row = related ? r->related_row : r->row;
 	TupleDesc	desc = related ? r->related_desc : r->desc;
