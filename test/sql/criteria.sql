@@ -237,6 +237,12 @@ BEGIN
 	END LOOP;
 	RAISE NOTICE 'catalog changed 40 times: % matches, % disagreements', matches, disagreements;
 END $$;
+-- Every entity of the catalog in one backend (a kept plan reads the
+-- records of each), related conditions on those activity links to.
+SELECT e, crm.criteria_match('{"field": "created_at", "op": "is_not_null"}', e, '5c000000-0000-7000-8000-000000000000') AS plain,
+	   CASE WHEN e <> 'activity'
+			THEN crm.criteria_match('{"related": "activity"}', e, '5c000000-0000-7000-8000-000000000000') END AS related
+  FROM unnest(ARRAY['contact', 'lead', 'account', 'activity', 'case']) e;
 
 -- ---------------------------------------------------------------------
 -- Errors name the JSON path; the hint says what is allowed.
