@@ -112,12 +112,12 @@ max_prepared_transactions = 10
 log_min_messages = warning
 CONF
 	trap crm_cluster_stop EXIT
-	as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -p "$OVERLAY_BIN/postgres" -l "$CRM_PGDIR/server.log" -w -t 60 start >/dev/null
+	as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -c -p "$OVERLAY_BIN/postgres" -l "$CRM_PGDIR/server.log" -w -t 60 start >/dev/null
 	export PGHOST=$PGSOCK_DIR PGPORT=$CRM_PGPORT PGUSER=postgres
 	export PATH=$PGBIN:$PATH
 }
 
 # Restart the running cluster (used by the crash test).
 crm_cluster_restart() {
-	as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -p "$OVERLAY_BIN/postgres" -l "$CRM_PGDIR/server.log" -w -t 120 start >/dev/null
+	as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -c -p "$OVERLAY_BIN/postgres" -l "$CRM_PGDIR/server.log" -w -t 120 start >/dev/null
 }

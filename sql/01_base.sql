@@ -142,11 +142,13 @@ BEGIN
 	RETURNING o.id INTO new_id;
 	-- every tenant starts with a default pipeline (sql/35_sales.sql)
 	PERFORM crm._seed_default_pipeline(new_id);
-	-- and the default scoring model (sql/45_scoring.sql)
+	-- the default scoring model (sql/45_scoring.sql)
 	PERFORM crm._seed_scoring(new_id);
+	-- and a 24x7 business calendar (sql/76_sla.sql)
+	PERFORM crm._seed_sla(new_id);
 	RETURN new_id;
 END;
 $$;
 COMMENT ON FUNCTION crm.create_organization(text, text) IS
-	'Creates a tenant with its default pipeline and scoring model and returns its id. Superuser or an unrestricted crm admin role only.';
+	'Creates a tenant with its default pipeline, scoring model and 24x7 business calendar and returns its id. Superuser or an unrestricted crm admin role only.';
 REVOKE ALL ON FUNCTION crm.create_organization(text, text) FROM PUBLIC;

@@ -202,12 +202,34 @@ SELECT f.entity, f.name, f.source, f.column_name, f.type
 	('activity', 'owner_id', 'column', 'owner_id', 'uuid'),
 	('activity', 'assignee_id', 'column', 'assignee_id', 'uuid'),
 	('activity', 'tags', 'column', 'tags', 'tags'),
-	('activity', 'created_at', 'column', 'created_at', 'timestamp')
+	('activity', 'created_at', 'column', 'created_at', 'timestamp'),
+	-- support cases (sql/75_cases.sql): SLA policies match on these
+	('case', 'subject', 'column', 'subject', 'text'),
+	('case', 'status', 'column', 'status', 'text'),
+	('case', 'priority', 'column', 'priority', 'text'),
+	('case', 'severity', 'column', 'severity', 'integer'),
+	('case', 'channel', 'column', 'channel', 'text'),
+	('case', 'category', 'column', 'category', 'text'),
+	('case', 'account_id', 'column', 'account_id', 'uuid'),
+	('case', 'contact_id', 'column', 'contact_id', 'uuid'),
+	('case', 'assignee_id', 'column', 'assignee_id', 'uuid'),
+	('case', 'team_id', 'column', 'team_id', 'uuid'),
+	('case', 'product_id', 'column', 'product_id', 'uuid'),
+	('case', 'tags', 'column', 'tags', 'tags'),
+	('case', 'created_at', 'column', 'created_at', 'timestamp'),
+	('case', 'account.name', 'account', 'name', 'text'),
+	('case', 'account.type', 'account', 'type', 'text'),
+	('case', 'account.status', 'account', 'status', 'text'),
+	('case', 'account.rating', 'account', 'rating', 'text'),
+	('case', 'account.industry', 'account', 'industry', 'text'),
+	('case', 'account.employee_count', 'account', 'employee_count', 'integer'),
+	('case', 'account.annual_revenue', 'account', 'annual_revenue', 'number'),
+	('case', 'account.tags', 'account', 'tags', 'tags')
   ) AS f(entity, name, source, column_name, type);
-COMMENT ON VIEW crm.criteria_system_field IS 'The criteria fields crm defines for contact, lead, account and activity (columns, and a contact''s account.* fields); part of the extension, the same for every tenant.';
-COMMENT ON COLUMN crm.criteria_system_field.entity IS 'contact, lead, account or activity (also the fields of related-record conditions).';
+COMMENT ON VIEW crm.criteria_system_field IS 'The criteria fields crm defines for contact, lead, account, activity and case (columns, and a contact''s or case''s account.* fields); part of the extension, the same for every tenant.';
+COMMENT ON COLUMN crm.criteria_system_field.entity IS 'contact, lead, account, activity or case (activity: also the fields of related-record conditions).';
 COMMENT ON COLUMN crm.criteria_system_field.name IS 'The field name criteria use.';
-COMMENT ON COLUMN crm.criteria_system_field.source IS 'column: a column of the record; account: a column of the contact''s account.';
+COMMENT ON COLUMN crm.criteria_system_field.source IS 'column: a column of the record; account: a column of the contact''s (or case''s) account.';
 COMMENT ON COLUMN crm.criteria_system_field.column_name IS 'The column read.';
 COMMENT ON COLUMN crm.criteria_system_field.type IS 'text, integer, number, date, timestamp, boolean, uuid or tags.';
 

@@ -108,10 +108,15 @@ BEGIN
 		   FROM crm.note n
 		  WHERE n.organization_id = org AND n.search_vector OPERATOR(crm.@@) q AND n.deleted_at IS NULL
 		  ORDER BY 5 DESC LIMIT lim)
+		UNION ALL
+		(SELECT 'case'::text, k.id, k.case_number || ' ' || k.subject, k.status || ' ' || k.priority, ts_rank(k.search_vector, q)
+		   FROM crm.case k
+		  WHERE k.organization_id = org AND k.search_vector OPERATOR(crm.@@) q AND k.deleted_at IS NULL
+		  ORDER BY 5 DESC LIMIT lim)
 	) hits (entity, id, title, subtitle, rank)
 	ORDER BY hits.rank DESC, hits.entity, hits.id
 	LIMIT lim;
 END;
 $$;
 COMMENT ON FUNCTION crm.search(text, integer) IS
-	'Ranked full-text search over the current organization''s contacts, accounts, leads, activities and notes (every word matches a word, the last as a prefix; accents folded; phone numbers in any format).';
+	'Ranked full-text search over the current organization''s contacts, accounts, leads, activities, notes and cases (every word matches a word, the last as a prefix; accents folded; phone numbers in any format).';

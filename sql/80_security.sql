@@ -19,13 +19,14 @@ DECLARE
 	config_tables constant text[] := ARRAY['custom_field', 'picklist_value', 'team', 'team_member', 'territory', 'app_user', 'duplicate_rule', 'criteria_tenant_field',
 											  'pipeline', 'pipeline_stage', 'product', 'price_book', 'price_book_entry',
 											  'exchange_rate', 'sales_quota', 'scoring_settings', 'engagement_event_type',
-											  'scoring_group', 'scoring_rule', 'routing_rule', 'routing_member'];
+											  'scoring_group', 'scoring_rule', 'routing_rule', 'routing_member',
+											  'business_calendar', 'sla_policy'];
 	-- the settings of crm.organization a tenant admin may change (the policy
 	-- organization_self limits the change to the current organization)
 	org_settings constant text := 'name, default_currency, default_country, default_timezone';
 	readonly_tables constant text[] := ARRAY['audit_log', 'erasure_log', 'opportunity_stage_history', 'pipeline_rollup',
 											  'quote_counter', 'quote_version', 'pipeline_snapshot',
-											  'score', 'score_tally', 'routing_decision'];
+											  'score', 'score_tally', 'routing_decision', 'case_counter', 'case_sla'];
 	-- parts of a record rather than records (no soft delete): users delete them
 	user_deletable constant text[] := ARRAY['opportunity_line_item', 'quote_line_item'];
 BEGIN

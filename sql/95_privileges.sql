@@ -83,7 +83,12 @@ DECLARE
 		-- marketing lists (sql/72_marketing.sql)
 		'crm.list_preview(jsonb, text, integer)', 'crm.refresh_list(uuid)', 'crm.list_members(uuid)',
 		'crm.list_add(uuid, text)', 'crm.list_remove(uuid, uuid[])', 'crm.snapshot_list(uuid, text)',
-		'crm.check_list_membership()'];
+		'crm.check_list_membership()',
+		-- cases and SLAs (sql/75_cases.sql, sql/76_sla.sql)
+		'crm.create_business_calendar(text, text, jsonb, date[], text[])',
+		'crm.business_add(timestamptz, integer, uuid)', 'crm.business_minutes(timestamptz, timestamptz, uuid)',
+		'crm.sla_sweep(timestamptz)', 'crm.sla_compliance(date, date, text)', 'crm.check_case_sla()',
+		'crm.suggest_articles(uuid, integer)'];
 	caller_rights_support constant text[] := ARRAY[
 		-- crm.merge, crm.subject_erase: who calls, for which organization
 		'crm._invoking_role()', 'crm._caller_org()',
@@ -108,6 +113,14 @@ DECLARE
 		'crm._score_at(uuid, uuid[], timestamptz, boolean)', 'crm._score_parts(uuid, uuid[], timestamptz, boolean)',
 		'crm._engagement_tally(uuid, uuid[], timestamptz)', 'crm._fit_tally(uuid, text, uuid[])',
 		'crm._list(uuid, boolean)', 'crm._list_want_sql(text, boolean)', 'crm._lists_in_order()',
+		-- the SLA engine, called by the case triggers as the writing role
+		'crm._business_add_usec(timestamptz, bigint, uuid)', 'crm._business_usec(timestamptz, timestamptz, uuid)',
+		'crm._business_calendar_validate(text, jsonb, date[], text[])',
+		'crm._sla_at(timestamptz, numeric, numeric, uuid)', 'crm._sla_stopped(text, text[])',
+		-- (the next four SECURITY DEFINER, each checking crm._caller_org())
+		'crm._next_case_number(uuid)', 'crm._sla_settle(uuid, uuid, timestamptz)', 'crm._sla_apply(uuid, uuid)',
+		'crm._sla_status(uuid, uuid, text, text, timestamptz)', 'crm._sla_comment(uuid, uuid, timestamptz, boolean)',
+		'crm._sla_recompute(uuid, uuid[])',
 		-- SECURITY DEFINER, each checking the caller's organization and
 		-- UPDATE privilege itself (sql/66_merge.sql, sql/67_privacy.sql)
 		'crm._audit_write(regclass, uuid, text, jsonb, jsonb)', 'crm._audit_scrub(regclass, uuid[], text)',

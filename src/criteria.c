@@ -61,7 +61,14 @@ typedef struct CritFieldSet
 	char	  **columns;		/* the unquoted column name of each field */
 } CritFieldSet;
 
-/* A document and its compiled form, with the catalog it was checked against. */
+/*
+ * A document and its compiled form, with the catalog it was checked against.
+ * Allocated without zeroing (it is close to a megabyte, mostly the parser's
+ * and compiler's fixed arrays, which they initialise as far as they use
+ * them): crit_prepare sets every other member before anything reads it.
+ * activity, link and link_column mean something only once activity_loaded
+ * (resp. has_link) is set.
+ */
 typedef struct CritWork
 {
 	CritDoc		doc;
@@ -266,16 +273,22 @@ crit_prepare(CritWork *w, Jsonb *criteria, text *entity)
 	}
 	json = JsonbToCString(NULL, &criteria->root, VARSIZE(criteria));
 	strlcpy(w->entity, text_to_cstring(entity), sizeof(w->entity));
+	/*
+	 * The activity fields are loaded only for a document with a related
+	 * condition; until then they are an empty set, never whatever the
+	 * memory held (the evaluator tells a related field by its address).
+	 */
 	w->activity_loaded = false;
 	memset(&w->activity, 0, sizeof(w->activity));
 	w->has_link = false;
+	memset(&w->link, 0, sizeof(w->link));
 	w->link_column = NULL;
 	crit_load_fields(&w->self, w->entity);
 	if (w->self.n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown entity \"%s\"", w->entity),
-				 errhint("Criteria apply to the entities contact, lead, account and activity.")));
+				 errhint("Criteria apply to the entities contact, lead, account, activity and case.")));
 	if (!crit_parse(json, strlen(json), &w->doc, &w->err))
 		return false;
 	return crit_compile(&w->doc, crit_lookup, w, &w->out, &w->err);
@@ -722,36 +735,66 @@ typedef struct CritRecord
 	TupleDesc	related_desc;
 } CritRecord;
 
-/* Kept plans reading one live record by id, per entity (and the account). */
-#define CRIT_ROW_PLANS 4
-static struct
+/*
+ * Kept plans per entity: one set reads a live record by id (of the entity,
+ * and of the account for account.* fields), the other a record's live
+ * activities.  As many entries as entities are used in the backend (the
+ * catalog's, which issues add to), in TopMemoryContext.
+ */
+typedef struct CritEntityPlan
 {
 	char		entity[NAMEDATALEN];
-	SPIPlanPtr	plan;
-}			crit_row_plans[CRIT_ROW_PLANS];
+	SPIPlanPtr	plan;			/* NULL until prepared */
+} CritEntityPlan;
+
+typedef struct CritPlanSet
+{
+	int			n;
+	int			size;
+	CritEntityPlan *items;
+} CritPlanSet;
+
+static CritPlanSet crit_row_plans;
+static CritPlanSet crit_related_plans;
+
+/* The entry of an entity in a plan set, added (without a plan) if new. */
+static CritEntityPlan *
+crit_plan_slot(CritPlanSet *set, const char *entity)
+{
+	CritEntityPlan *slot;
+	int			i;
+
+	for (i = 0; i < set->n; i++)
+		if (strcmp(set->items[i].entity, entity) == 0)
+			return &set->items[i];
+	if (set->n == set->size)
+	{
+		int			size = set->size > 0 ? set->size * 2 : 8;
+
+		set->items = set->items
+			? repalloc(set->items, sizeof(CritEntityPlan) * size)
+			: MemoryContextAlloc(TopMemoryContext, sizeof(CritEntityPlan) * size);
+		set->size = size;
+	}
+	slot = &set->items[set->n++];
+	strlcpy(slot->entity, entity, NAMEDATALEN);
+	slot->plan = NULL;
+	return slot;
+}
 
 /* The kept plan reading a live row of crm.<entity> by (tenant, id). */
 static SPIPlanPtr
 crit_row_plan(const char *entity)
 {
-	int			i;
 	Oid			argtypes[2] = {UUIDOID, UUIDOID};
-	SPIPlanPtr	plan;
+	CritEntityPlan *slot = crit_plan_slot(&crit_row_plans, entity);
 
-	for (i = 0; i < CRIT_ROW_PLANS && crit_row_plans[i].plan; i++)
-		if (strcmp(crit_row_plans[i].entity, entity) == 0)
-			return crit_row_plans[i].plan;
-	if (i == CRIT_ROW_PLANS)
-		elog(ERROR, "too many criteria entities");
-	plan = SPI_prepare(psprintf("SELECT t.* FROM crm.%s t WHERE t.organization_id = $1 AND t.id = $2 AND t.deleted_at IS NULL",
-								quote_identifier(entity)), 2, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	strlcpy(crit_row_plans[i].entity, entity, NAMEDATALEN);
-	crit_row_plans[i].plan = plan;
-	return plan;
+	if (slot->plan == NULL)
+		crit_keep(&slot->plan,
+				  psprintf("SELECT t.* FROM crm.%s t WHERE t.organization_id = $1 AND t.id = $2 AND t.deleted_at IS NULL",
+						   quote_identifier(entity)),
+				  2, argtypes);
+	return slot->plan;
 }
 
 /*
@@ -1051,13 +1094,6 @@ crit_env_value(void *ctx, const CritField *f, CritVal *out)
 		crit_column_value(r->account, r->account_desc, column, f, out);
 }
 
-/* Kept plans reading a record's live activities, per entity. */
-static struct
-{
-	char		entity[NAMEDATALEN];
-	SPIPlanPtr	plan;
-}			crit_related_plans[CRIT_ROW_PLANS];
-
 /*
  * CritEvalEnv.related: count the record's live activities since "since"
  * that satisfy the condition's "where", up to at_least (one kept plan).
@@ -1069,31 +1105,24 @@ crit_env_related(void *ctx, const CritProgram *prog, const CritNode *node, int64
 	CritWork   *w = r->w;
 	Oid			argtypes[3] = {UUIDOID, UUIDOID, TIMESTAMPTZOID};
 	Datum		args[3];
-	SPIPlanPtr	plan = NULL;
+	CritEntityPlan *slot;
+	SPIPlanPtr	plan;
 	SPITupleTable *rows;
 	bool		isnull;
 	Oid			typid;
 	int64_t		n = 0;
 	uint64		i;
-	int			k;
 	int			rc;
 
 	if (!w->has_link)
 		elog(ERROR, "criteria: activity is not related to %s", w->entity);
-	for (k = 0; k < CRIT_ROW_PLANS && crit_related_plans[k].plan; k++)
-		if (strcmp(crit_related_plans[k].entity, w->entity) == 0)
-			break;
-	if (k == CRIT_ROW_PLANS)
-		elog(ERROR, "too many criteria entities");
-	if (crit_related_plans[k].plan == NULL)
-	{
-		strlcpy(crit_related_plans[k].entity, w->entity, NAMEDATALEN);
-		crit_keep(&crit_related_plans[k].plan,
+	slot = crit_plan_slot(&crit_related_plans, w->entity);
+	if (slot->plan == NULL)
+		crit_keep(&slot->plan,
 				  psprintf("SELECT r.* FROM crm.activity r WHERE r.organization_id = $1 AND r.%s = $2"
 						   " AND r.deleted_at IS NULL AND r.activity_at >= $3", quote_identifier(w->link_column)),
 				  3, argtypes);
-	}
-	plan = crit_related_plans[k].plan;
+	plan = slot->plan;
 	args[0] = UUIDPGetDatum(&r->org);
 	args[1] = crit_column(r->row, r->desc, "id", &isnull, &typid);
 	if (isnull || typid != UUIDOID)

@@ -20,7 +20,7 @@ DECLARE
 	t_world uuid; t_region uuid; t_city uuid;
 	a_group uuid; a_sub uuid; a_leaf uuid; a_gone uuid;
 	c1 uuid; c2 uuid; l1 uuid; l2 uuid; act uuid; nt uuid; tm uuid;
-	pl uuid; st_due uuid; o1 uuid; o2 uuid; o3 uuid;
+	pl uuid; st_due uuid; o1 uuid; o2 uuid; o3 uuid; cs uuid; kb uuid;
 	pr1 uuid; pr2 uuid; pb uuid; q1 uuid; q2 uuid;
 	cp uuid; cc uuid; cw uuid; em uuid; ml uuid; sl uuid;
 BEGIN
@@ -160,6 +160,23 @@ BEGIN
 	PERFORM crm.refresh_list(ml);
 	INSERT INTO crm.marketing_list (name) VALUES ('Static ' || n) RETURNING id INTO sl;
 	PERFORM crm.list_add(sl, format('SELECT %L::uuid', c1));
+	-- support: an SLA policy (configuration), a case with comments from
+	-- both sides, a pause, an activity about it (SLA state: crm.case_sla)
+	SET ROLE crm_dr_admin;
+	INSERT INTO crm.sla_policy (name, position, first_response_minutes, next_response_minutes, resolution_minutes)
+		VALUES ('Standard ' || n, 1, 60, 120, 480);
+	SET ROLE crm_dr_user;
+	INSERT INTO crm.case (subject, account_id, contact_id, created_at)
+		VALUES ('Broken ' || n, a_leaf, c1, '2025-03-03 10:00+00') RETURNING id INTO cs;
+	INSERT INTO crm.case_comment (case_id, author_contact_id, body, created_at) VALUES (cs, c1, 'help', '2025-03-03 10:05+00');
+	INSERT INTO crm.case_comment (case_id, author_user_id, body, created_at) VALUES (cs, rep, 'on it', '2025-03-03 10:30+00');
+	INSERT INTO crm.case_comment (case_id, author_contact_id, body, created_at) VALUES (cs, c1, 'thanks', '2025-03-03 10:45+00');
+	UPDATE crm.case SET status = 'pending', status_changed_at = '2025-03-03 11:00+00' WHERE id = cs;
+	INSERT INTO crm.activity (type, subject, case_id) VALUES ('call', 'Case call ' || n, cs);
+	INSERT INTO crm.knowledge_article (title, body, status) VALUES ('How to fix ' || n, 'Turn it off and on.', 'published')
+		RETURNING id INTO kb;
+	UPDATE crm.knowledge_article SET body = body || ' Then wait.', helpful_count = 2 WHERE id = kb;
+	INSERT INTO crm.knowledge_article_case (article_id, case_id) VALUES (kb, cs);
 	-- data-quality records: a duplicate rule, a merge, an erasure
 	SET ROLE crm_dr_admin;
 	INSERT INTO crm.duplicate_rule (entity, action) VALUES ('lead', 'alert');

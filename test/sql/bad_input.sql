@@ -228,7 +228,24 @@ INSERT INTO bad_case VALUES
 	('person_reasons', $$SELECT crm.person_reasons(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)$$, 'no error'),
 	('account_score', $$SELECT crm.account_score('', '', '', repeat('x', 10000), NULL, NULL)$$, 'no error'),
 	('account_reasons', $$SELECT crm.account_reasons(NULL, NULL, NULL, NULL, NULL, NULL)$$, 'no error'),
-	('dedup_block_limit', $$SELECT crm.dedup_block_limit()$$, 'no error');
+	('dedup_block_limit', $$SELECT crm.dedup_block_limit()$$, 'no error'),
+	-- business calendars and SLAs (calendar validation: test/sql/sla_calendar.sql)
+	('create_business_calendar', $$SELECT crm.create_business_calendar('x', 'Mars/Olympus', '{}')$$, '42501'),
+	('business_add', $$SELECT crm.business_add(now(), -1, crm.uuid_v7())$$, '22023'),
+	('business_add', $$SELECT crm.business_add(now(), 1, crm.uuid_v7())$$, '42704'),
+	('business_add', $$SELECT crm.business_add('infinity', 1, crm.uuid_v7())$$, '42704'),
+	('business_minutes', $$SELECT crm.business_minutes(now(), now(), crm.uuid_v7())$$, '42704'),
+	('sla_sweep', $$SELECT crm.sla_sweep(NULL)$$, '22004'),
+	('sla_compliance', $$SELECT * FROM crm.sla_compliance('2025-01-01', '2025-02-01', 'weekday')$$, '22023'),
+	('sla_compliance', $$SELECT * FROM crm.sla_compliance('2025-02-01', '2025-01-01', 'team')$$, '22023'),
+	('sla_compliance', $$SELECT * FROM crm.sla_compliance(NULL, '2025-01-01')$$, '22023'),
+	('(insert)', $$INSERT INTO crm.case (subject, status) VALUES ('x', 'waiting')$$, '23514'),
+	('(insert)', $$INSERT INTO crm.case_comment (case_id, body) VALUES (crm.uuid_v7(), 'x')$$, '23514'),
+	('(update)', $$UPDATE crm.case_sla SET due_at = now()$$, '42501'),
+	('suggest_articles', $$SELECT * FROM crm.suggest_articles(crm.uuid_v7())$$, 'P0002'),
+	('suggest_articles', $$SELECT * FROM crm.suggest_articles(crm.uuid_v7(), 0)$$, '22023'),
+	('suggest_articles', $$SELECT * FROM crm.suggest_articles(NULL)$$, 'P0002'),
+	('(insert)', $$INSERT INTO crm.knowledge_article (title, status) VALUES ('x', 'live')$$, '23514');
 
 -- One existing record to aim updates at.
 INSERT INTO crm.contact (organization_id, last_name) VALUES (:'org', 'Existing');

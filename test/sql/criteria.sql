@@ -190,6 +190,61 @@ SELECT count(*) AS limited FROM crm.criteria_select('{"field": "last_name", "op"
 SELECT count(*) AS all_live FROM crm.criteria_select('{"field": "last_name", "op": "is_not_null"}', 'contact');
 
 -- ---------------------------------------------------------------------
+-- The cache of compiled documents (16 per backend) under churn.  One
+-- statement going through more documents than it holds, related-record
+-- documents among them, empties and refills it while it runs; catalog
+-- changes between the statements of one transaction make its entries stale
+-- and rebuilt mid-loop.  The evaluator answers what the SQL does
+-- throughout.  (A document without a related condition once read the
+-- activity fields of its work area before anything had set them: a crash
+-- or a wrong column depending on what the memory held, and a report of
+-- scripts/valgrind.sh on every such call.)
+-- ---------------------------------------------------------------------
+WITH doc AS (
+	SELECT g, CASE WHEN g % 2 = 0
+		   THEN jsonb_build_object('related', 'activity', 'at_least', 1 + g % 3,
+								   'where', jsonb_build_object('field', 'type', 'op', 'eq', 'value', 'meeting'))
+		   ELSE jsonb_build_object('any', jsonb_build_array(
+				jsonb_build_object('field', 'title', 'op', 'contains', 'value', 'vp'),
+				jsonb_build_object('field', 'last_name', 'op', 'eq', 'value', repeat('x', g) || g))) END AS doc
+	  FROM generate_series(1, 40) g)
+SELECT count(DISTINCT d.g) AS documents, count(*) AS pairs, count(*) FILTER (WHERE m) AS matches,
+	   count(*) FILTER (WHERE m IS DISTINCT FROM s) AS disagreements
+  FROM doc d CROSS JOIN crm.contact c
+ CROSS JOIN LATERAL (SELECT crm.criteria_match(d.doc, 'contact', c.id) AS m,
+							c.id IN (SELECT crm.criteria_select(d.doc, 'contact')) AS s) x;
+DO $$
+DECLARE
+	doc jsonb;
+	matches int := 0;
+	disagreements int := 0;
+BEGIN
+	FOR i IN 1..20 LOOP
+		INSERT INTO crm.criteria_tenant_field (entity, name, column_name, json_key, type)
+		VALUES ('contact', 'churn_' || i, 'mailing_address', 'k' || i, 'text');
+		FOR j IN 1..4 LOOP
+			doc := CASE WHEN j % 2 = 0
+				   THEN jsonb_build_object('related', 'activity', 'at_least', j / 2,
+										   'where', jsonb_build_object('field', 'type', 'op', 'eq', 'value', 'meeting'))
+				   ELSE jsonb_build_object('field', 'title', 'op', 'contains', 'value', CASE j WHEN 1 THEN 'vp' ELSE 'e' END) END;
+			SELECT matches + count(*) FILTER (WHERE crm.criteria_match(doc, 'contact', c.id)),
+				   disagreements + count(*) FILTER (WHERE crm.criteria_match(doc, 'contact', c.id)
+														IS DISTINCT FROM c.id IN (SELECT crm.criteria_select(doc, 'contact')))
+			  INTO matches, disagreements
+			  FROM crm.contact c;
+		END LOOP;
+		DELETE FROM crm.criteria_tenant_field WHERE name = 'churn_' || i;
+	END LOOP;
+	RAISE NOTICE 'catalog changed 40 times: % matches, % disagreements', matches, disagreements;
+END $$;
+-- Every entity of the catalog in one backend (a kept plan reads the
+-- records of each), related conditions on those activity links to.
+SELECT e, crm.criteria_match('{"field": "created_at", "op": "is_not_null"}', e, '5c000000-0000-7000-8000-000000000000') AS plain,
+	   CASE WHEN e <> 'activity'
+			THEN crm.criteria_match('{"related": "activity"}', e, '5c000000-0000-7000-8000-000000000000') END AS related
+  FROM unnest(ARRAY['contact', 'lead', 'account', 'activity', 'case']) e;
+
+-- ---------------------------------------------------------------------
 -- Errors name the JSON path; the hint says what is allowed.
 -- ---------------------------------------------------------------------
 SELECT * FROM crm.criteria_validate('{"all": [{"field": "title", "op": "eq", "value": "x"}, {"field": "tags", "op": "eq", "value": "x"}]}', 'contact');

@@ -133,6 +133,26 @@ DROP TRIGGER t ON contact;
 CREATE TRIGGER t AFTER INSERT ON contact FOR EACH ROW EXECUTE FUNCTION crm.trg_outbox_notify();
 INSERT INTO contact VALUES (:'org_a', '5ec00000-0000-7000-8000-0000000000c2', 'x@a.example');
 DROP TABLE contact, h_noid, h_created_at, h_cf;
+-- the calendar cache trigger (C) and the case/SLA triggers (PL/pgSQL) on a
+-- temp table named like theirs: refused, nothing written
+CREATE TEMP TABLE business_calendar (organization_id uuid, id uuid);
+CREATE TRIGGER t AFTER INSERT ON business_calendar FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_business_calendar_changed();
+INSERT INTO business_calendar VALUES (:'org_a', gen_random_uuid());
+CREATE TEMP TABLE "case" (organization_id uuid, id uuid, number bigint, status text, status_changed_at timestamptz,
+						  created_at timestamptz, resolved_at timestamptz, closed_at timestamptz);
+CREATE TRIGGER t BEFORE INSERT ON "case" FOR EACH ROW EXECUTE FUNCTION crm.trg_case_before();
+INSERT INTO "case" (organization_id, id) VALUES (:'org_a', gen_random_uuid());
+DROP TRIGGER t ON "case";
+CREATE TRIGGER t AFTER INSERT ON "case" FOR EACH ROW EXECUTE FUNCTION crm.trg_case_sla();
+INSERT INTO "case" (organization_id, id) VALUES (:'org_a', gen_random_uuid());
+CREATE TEMP TABLE case_comment (organization_id uuid, case_id uuid, author_user_id uuid, author_contact_id uuid,
+								is_public boolean, created_at timestamptz, deleted_at timestamptz);
+CREATE TRIGGER t AFTER INSERT ON case_comment FOR EACH ROW EXECUTE FUNCTION crm.trg_case_comment_sla();
+INSERT INTO case_comment (organization_id, case_id) VALUES (:'org_a', gen_random_uuid());
+DROP TRIGGER t ON business_calendar;
+CREATE TRIGGER t AFTER INSERT ON business_calendar FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_sla_config_changed();
+INSERT INTO business_calendar VALUES (:'org_a', gen_random_uuid());
+DROP TABLE business_calendar, "case", case_comment;
 -- The same in schema crm itself, but owned by an application role: still
 -- not crm's own.
 CREATE TABLE crm.sec_hostile (id uuid, organization_id uuid, created_at text);
