@@ -372,7 +372,7 @@ CREATE FUNCTION crm.trg_opportunity_stage() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'pipeline_opportunity_stage'
 	LANGUAGE C;
 COMMENT ON FUNCTION crm.trg_opportunity_stage() IS
-	'BEFORE INSERT OR UPDATE row trigger on crm.opportunity: default pipeline and stage, currency, probability and forecast category from the stage unless overridden, close semantics (won/lost stages, lost reason required, reopen), stage_entered_at.';
+	'BEFORE INSERT OR UPDATE (OF the columns it reads or maintains) row trigger on crm.opportunity: default pipeline and stage, currency, probability and forecast category from the stage unless overridden, close semantics (won/lost stages, lost reason required, reopen), stage_entered_at.';
 
 CREATE FUNCTION crm.trg_opportunity_track() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'pipeline_opportunity_track'
@@ -380,7 +380,15 @@ CREATE FUNCTION crm.trg_opportunity_track() RETURNS trigger
 COMMENT ON FUNCTION crm.trg_opportunity_track() IS
 	'AFTER INSERT OR UPDATE OR DELETE row trigger on crm.opportunity: writes the stage-history stints and the deltas of crm.pipeline_rollup.';
 
-CREATE TRIGGER crm_30_stage BEFORE INSERT OR UPDATE ON crm.opportunity
+-- crm_30_stage fires on an UPDATE only when it sets a column the function
+-- reads or maintains (the "watched" columns of pipeline_opportunity_stage):
+-- for any other update (amount, close date, owner, name, ...) they stay as
+-- they were -- crm_10_stamp, crm_12_live_refs and crm_20_custom_fields,
+-- which run before it, write none of them -- and the function would return
+-- at once, so PostgreSQL does not call it.
+CREATE TRIGGER crm_30_stage BEFORE INSERT OR UPDATE OF pipeline_id, stage_id, currency, probability, probability_override,
+		forecast_category, forecast_category_override, lost_reason, stage_entered_at, is_closed, is_won, closed_at
+	ON crm.opportunity
 	FOR EACH ROW EXECUTE FUNCTION crm.trg_opportunity_stage('opportunity');
 CREATE TRIGGER crm_40_track AFTER INSERT OR UPDATE OR DELETE ON crm.opportunity
 	FOR EACH ROW EXECUTE FUNCTION crm.trg_opportunity_track('opportunity');

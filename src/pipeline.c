@@ -361,7 +361,10 @@ pipeline_opportunity_stage(PG_FUNCTION_ARGS)
 	/*
 	 * An update that leaves every column this trigger reads or maintains
 	 * as it was (a new name, next step, description, ...) keeps a row the
-	 * trigger made consistent before: nothing to look up.
+	 * trigger made consistent before: nothing to look up.  The trigger is
+	 * declared UPDATE OF these same columns (sql/35_sales.sql), so an update
+	 * that does not set any of them does not even call it; this check
+	 * catches one that sets them to the values they had.
 	 */
 	if (old != NULL)
 	{
