@@ -674,7 +674,11 @@ bucket_cmp(const OppState *a, const OppState *b)
 	return DatumGetInt32(DirectFunctionCall2Coll(bttextcmp, C_COLLATION_OID, a->currency, b->currency));
 }
 
-/* Whether any value the history tracks differs. */
+/*
+ * Whether any value the history tracks differs.  crm_40_track is declared
+ * UPDATE OF these columns, deleted_at and the columns that make
+ * crm_30_stage rewrite them (sql/35_sales.sql): keep the lists together.
+ */
 static bool
 tracked_changed(const OppState *a, const OppState *b)
 {

@@ -1,7 +1,7 @@
 -- Structural invariants of the crm schema, checked from the catalog so that
 -- every table, key and function added later is held to them automatically.
 BEGIN;
-SELECT plan(26);
+SELECT plan(27);
 
 -- The tenant tables: every crm table with an organization_id column.
 CREATE TEMP VIEW tenant_tables AS
@@ -184,6 +184,16 @@ SELECT is_empty($$
 	   AND t.tgname < l.tgname
 	   AND t.tgname NOT IN ('crm_05_entity', 'crm_10_stamp', 'crm_12_live_refs', 'crm_20_custom_fields')
 $$, 'no unknown BEFORE UPDATE row trigger runs before crm_12_live_refs or crm_30_stage');
+
+-- crm_40_track (AFTER, UPDATE OF) relies on no BEFORE UPDATE row trigger of
+-- crm.opportunity writing a tracked column, except crm_30_stage, whose
+-- columns are in its list.
+SELECT is_empty($$
+	SELECT t.tgname FROM pg_trigger t
+	 WHERE t.tgrelid = 'crm.opportunity'::regclass AND NOT t.tgisinternal
+	   AND t.tgtype & 1 = 1 AND t.tgtype & 2 = 2 AND t.tgtype & 16 = 16
+	   AND t.tgname NOT IN ('crm_10_stamp', 'crm_12_live_refs', 'crm_20_custom_fields', 'crm_30_stage', 'crm_35_line_guard')
+$$, 'no unknown BEFORE UPDATE row trigger on crm.opportunity can change what crm_40_track tracks');
 
 SELECT * FROM finish();
 ROLLBACK;
