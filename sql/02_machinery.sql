@@ -72,6 +72,56 @@ END;
 $$;
 COMMENT ON FUNCTION crm._comment_common(regclass) IS 'Install-time helper: comments the common columns of a tenant table.';
 
+-- The live-reference trigger (crm.trg_live_refs, src/live_refs.c) of a
+-- table: BEFORE INSERT, and BEFORE UPDATE OF the columns whose change it
+-- acts on -- its references (tenant foreign keys (organization_id, x_id) to
+-- a crm table with deleted_at, found by the same rule as live_refs() in C)
+-- and the table's own deleted_at (a soft delete locks the row).  An UPDATE
+-- that sets none of them (a stage change, a new name) leaves them as they
+-- were -- the BEFORE triggers that run earlier (crm_10_stamp,
+-- crm_05_entity) write none of them -- so the function would find nothing
+-- to do: PostgreSQL does not call it.  (UPDATE OF, a bitmap test, rather
+-- than a WHEN condition, whose expression every statement would read and
+-- compile again: most updates are single-row statements.)  The column list
+-- is the table's foreign keys at the time of the call: whoever adds a
+-- tenant foreign key to a table that has the trigger calls this again
+-- (the install script does at its end, sql/94_live_refs.sql; the pgTAP
+-- test live_refs_trigger.sql fails on a stale list).
+CREATE FUNCTION crm._setup_live_refs(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	rel name := (SELECT relname FROM pg_class WHERE oid = tbl);
+	cols text;
+BEGIN
+	SELECT string_agg(quote_ident(c.attname), ', ' ORDER BY c.attname) INTO cols
+	  FROM (SELECT a.attname
+			  FROM pg_constraint k
+			  JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[2]
+			 WHERE k.conrelid = tbl AND k.contype = 'f' AND cardinality(k.conkey) = 2
+			   AND a.atttypid = 'uuid'::regtype
+			   AND k.conkey[1] = (SELECT o.attnum FROM pg_attribute o
+								   WHERE o.attrelid = tbl AND o.attname = 'organization_id' AND NOT o.attisdropped)
+			   AND k.confkey[1] = (SELECT o.attnum FROM pg_attribute o
+									WHERE o.attrelid = k.confrelid AND o.attname = 'organization_id' AND NOT o.attisdropped)
+			   AND k.confkey[2] = (SELECT o.attnum FROM pg_attribute o
+									WHERE o.attrelid = k.confrelid AND o.attname = 'id' AND NOT o.attisdropped)
+			   AND (SELECT r.relnamespace FROM pg_class r WHERE r.oid = k.confrelid) = 'crm'::regnamespace
+			   AND EXISTS (SELECT 1 FROM pg_attribute d
+							WHERE d.attrelid = k.confrelid AND d.attname = 'deleted_at' AND NOT d.attisdropped
+							  AND d.atttypid = 'timestamptz'::regtype)
+			UNION
+			SELECT a.attname FROM pg_attribute a
+			 WHERE a.attrelid = tbl AND a.attname = 'deleted_at' AND NOT a.attisdropped) c;
+	EXECUTE format('DROP TRIGGER IF EXISTS crm_12_live_refs ON %s', tbl);
+	EXECUTE format('CREATE TRIGGER crm_12_live_refs BEFORE INSERT%s ON %s '
+				   'FOR EACH ROW EXECUTE FUNCTION crm.trg_live_refs(%L)',
+				   CASE WHEN cols IS NOT NULL THEN ' OR UPDATE OF ' || cols ELSE '' END, tbl, rel);
+END;
+$$;
+COMMENT ON FUNCTION crm._setup_live_refs(regclass) IS
+	'Install-time helper: (re)creates crm_12_live_refs on a table, BEFORE INSERT OR UPDATE OF its references to soft-deletable crm tables and its deleted_at; call it again after adding such a foreign key.';
+
 -- Make a table a crm tenant table: row-level security with the tenant
 -- policy, included in pg_dump, the row-maintenance, custom-field and audit
 -- triggers, common column comments.  Every trigger gets the logical table
@@ -97,8 +147,7 @@ BEGIN
 					   'FOR EACH ROW EXECUTE FUNCTION crm.trg_stamp(%L)', tbl, rel);
 	END IF;
 	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'updated_at' AND NOT attisdropped) THEN
-		EXECUTE format('CREATE TRIGGER crm_12_live_refs BEFORE INSERT OR UPDATE ON %s '
-					   'FOR EACH ROW EXECUTE FUNCTION crm.trg_live_refs(%L)', tbl, rel);
+		PERFORM crm._setup_live_refs(tbl);
 	END IF;
 	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'custom_fields' AND NOT attisdropped) THEN
 		EXECUTE format('CREATE TRIGGER crm_20_custom_fields BEFORE INSERT OR UPDATE OF custom_fields ON %s '

@@ -372,17 +372,37 @@ CREATE FUNCTION crm.trg_opportunity_stage() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'pipeline_opportunity_stage'
 	LANGUAGE C;
 COMMENT ON FUNCTION crm.trg_opportunity_stage() IS
-	'BEFORE INSERT OR UPDATE row trigger on crm.opportunity: default pipeline and stage, currency, probability and forecast category from the stage unless overridden, close semantics (won/lost stages, lost reason required, reopen), stage_entered_at.';
+	'BEFORE INSERT OR UPDATE (OF the columns it reads or maintains) row trigger on crm.opportunity: default pipeline and stage, currency, probability and forecast category from the stage unless overridden, close semantics (won/lost stages, lost reason required, reopen), stage_entered_at.';
 
 CREATE FUNCTION crm.trg_opportunity_track() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'pipeline_opportunity_track'
 	LANGUAGE C;
 COMMENT ON FUNCTION crm.trg_opportunity_track() IS
-	'AFTER INSERT OR UPDATE OR DELETE row trigger on crm.opportunity: writes the stage-history stints and the deltas of crm.pipeline_rollup.';
+	'AFTER INSERT OR DELETE OR UPDATE (OF the columns that can change what it tracks) row trigger on crm.opportunity: writes the stage-history stints and the deltas of crm.pipeline_rollup.';
 
-CREATE TRIGGER crm_30_stage BEFORE INSERT OR UPDATE ON crm.opportunity
+-- crm_30_stage fires on an UPDATE only when it sets a column the function
+-- reads or maintains (the "watched" columns of pipeline_opportunity_stage):
+-- for any other update (amount, close date, owner, name, ...) they stay as
+-- they were -- crm_10_stamp, crm_12_live_refs and crm_20_custom_fields,
+-- which run before it, write none of them -- and the function would return
+-- at once, so PostgreSQL does not call it.
+CREATE TRIGGER crm_30_stage BEFORE INSERT OR UPDATE OF pipeline_id, stage_id, currency, probability, probability_override,
+		forecast_category, forecast_category_override, lost_reason, stage_entered_at, is_closed, is_won, closed_at
+	ON crm.opportunity
 	FOR EACH ROW EXECUTE FUNCTION crm.trg_opportunity_stage('opportunity');
-CREATE TRIGGER crm_40_track AFTER INSERT OR UPDATE OR DELETE ON crm.opportunity
+-- crm_40_track fires on an UPDATE only when it sets a column that can
+-- change what the history tracks or whether the deal is live: the tracked
+-- columns themselves (pipeline, stage, amount, currency, probability and
+-- its override, forecast category, close date, owner), deleted_at, and
+-- every column that makes crm_30_stage run (and so rewrite tracked
+-- columns).  Any other update leaves the tracked values as they were --
+-- the BEFORE triggers write tracked columns only through crm_30_stage --
+-- and the function would return at once (tracked_changed in
+-- src/pipeline.c), so PostgreSQL does not queue it.
+CREATE TRIGGER crm_40_track AFTER INSERT OR DELETE OR UPDATE OF pipeline_id, stage_id, amount, currency, probability,
+		probability_override, forecast_category, forecast_category_override, close_date, owner_id, deleted_at,
+		lost_reason, stage_entered_at, is_closed, is_won, closed_at
+	ON crm.opportunity
 	FOR EACH ROW EXECUTE FUNCTION crm.trg_opportunity_track('opportunity');
 
 -- The default pipeline a new tenant starts with: a system write (no actor

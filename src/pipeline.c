@@ -361,7 +361,10 @@ pipeline_opportunity_stage(PG_FUNCTION_ARGS)
 	/*
 	 * An update that leaves every column this trigger reads or maintains
 	 * as it was (a new name, next step, description, ...) keeps a row the
-	 * trigger made consistent before: nothing to look up.
+	 * trigger made consistent before: nothing to look up.  The trigger is
+	 * declared UPDATE OF these same columns (sql/35_sales.sql), so an update
+	 * that does not set any of them does not even call it; this check
+	 * catches one that sets them to the values they had.
 	 */
 	if (old != NULL)
 	{
@@ -671,7 +674,11 @@ bucket_cmp(const OppState *a, const OppState *b)
 	return DatumGetInt32(DirectFunctionCall2Coll(bttextcmp, C_COLLATION_OID, a->currency, b->currency));
 }
 
-/* Whether any value the history tracks differs. */
+/*
+ * Whether any value the history tracks differs.  crm_40_track is declared
+ * UPDATE OF these columns, deleted_at and the columns that make
+ * crm_30_stage rewrite them (sql/35_sales.sql): keep the lists together.
+ */
 static bool
 tracked_changed(const OppState *a, const OppState *b)
 {

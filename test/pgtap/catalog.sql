@@ -1,7 +1,7 @@
 -- Structural invariants of the crm schema, checked from the catalog so that
 -- every table, key and function added later is held to them automatically.
 BEGIN;
-SELECT plan(22);
+SELECT plan(27);
 
 -- The tenant tables: every crm table with an organization_id column.
 CREATE TEMP VIEW tenant_tables AS
@@ -155,6 +155,45 @@ SELECT is_empty($$
 	   AND (SELECT attname FROM pg_attribute WHERE attrelid = i.indrelid AND attnum = i.indkey[0]) = 'organization_id'
 	   AND EXISTS (SELECT 1 FROM pg_constraint k WHERE k.contype = 'f' AND k.confrelid = i.indrelid)
 $$, 'on referenced tenant tables only the primary key (and partial indexes) lead with organization_id, so FK checks always use it');
+
+-- crm_12_live_refs fires on an UPDATE only when it sets one of the columns
+-- the trigger acts on (crm._setup_live_refs): its references to
+-- soft-deletable tables and its own deleted_at.  A foreign key added after
+-- the trigger was made must be in the list: making every trigger again
+-- from the foreign keys as they are now changes nothing.
+CREATE TEMP TABLE live_refs_before AS
+SELECT t.tgrelid::regclass::text AS tbl, pg_get_triggerdef(t.oid) AS def
+  FROM pg_trigger t WHERE t.tgname = 'crm_12_live_refs';
+SELECT cmp_ok((SELECT count(*) FROM live_refs_before WHERE def LIKE '%UPDATE OF%account_id%'), '>=', 3::bigint,
+			  'crm_12_live_refs triggers fire on updates of their references');
+SELECT is((SELECT count(*) FROM (SELECT crm._setup_live_refs(tbl::regclass) FROM live_refs_before) x),
+		  (SELECT count(*) FROM live_refs_before), 'crm_12_live_refs made again from the foreign keys');
+SELECT set_eq($$ SELECT tbl, def FROM live_refs_before $$,
+			  $$ SELECT t.tgrelid::regclass::text, pg_get_triggerdef(t.oid) FROM pg_trigger t WHERE t.tgname = 'crm_12_live_refs' $$,
+			  'every crm_12_live_refs lists the references of its table as they are now (none stale)');
+
+-- The column lists of crm_12_live_refs and crm_30_stage (UPDATE OF) rely on
+-- the BEFORE UPDATE row triggers that run before them writing none of their
+-- columns: only these known ones may (crm_10_stamp writes updated_at and
+-- updated_by, crm_05_entity the entity; crm_12_live_refs and
+-- crm_20_custom_fields write nothing).
+SELECT is_empty($$
+	SELECT t.tgrelid::regclass, t.tgname FROM pg_trigger t
+	  JOIN pg_trigger l ON l.tgrelid = t.tgrelid AND l.tgname IN ('crm_12_live_refs', 'crm_30_stage')
+	 WHERE NOT t.tgisinternal AND t.tgtype & 1 = 1 AND t.tgtype & 2 = 2 AND t.tgtype & 16 = 16
+	   AND t.tgname < l.tgname
+	   AND t.tgname NOT IN ('crm_05_entity', 'crm_10_stamp', 'crm_12_live_refs', 'crm_20_custom_fields')
+$$, 'no unknown BEFORE UPDATE row trigger runs before crm_12_live_refs or crm_30_stage');
+
+-- crm_40_track (AFTER, UPDATE OF) relies on no BEFORE UPDATE row trigger of
+-- crm.opportunity writing a tracked column, except crm_30_stage, whose
+-- columns are in its list.
+SELECT is_empty($$
+	SELECT t.tgname FROM pg_trigger t
+	 WHERE t.tgrelid = 'crm.opportunity'::regclass AND NOT t.tgisinternal
+	   AND t.tgtype & 1 = 1 AND t.tgtype & 2 = 2 AND t.tgtype & 16 = 16
+	   AND t.tgname NOT IN ('crm_10_stamp', 'crm_12_live_refs', 'crm_20_custom_fields', 'crm_30_stage', 'crm_35_line_guard')
+$$, 'no unknown BEFORE UPDATE row trigger on crm.opportunity can change what crm_40_track tracks');
 
 SELECT * FROM finish();
 ROLLBACK;
