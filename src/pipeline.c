@@ -826,7 +826,13 @@ history_last_end(Oid tgoid, Oid owner, const OppState *s, TimestampTz at)
 					   "SELECT pg_catalog.max(pg_catalog.upper(h.valid)) FROM crm.opportunity_stage_history h"
 					   " WHERE h.organization_id OPERATOR(pg_catalog.=) $1 AND h.opportunity_id OPERATOR(pg_catalog.=) $2",
 					   2, (Oid[2]) {UUIDOID, UUIDOID});
-	rc = crm_spi_execute_as(owner, plan, args, NULL, true, 0);
+	/*
+	 * Not read-only: a fresh snapshot.  The opportunity's row lock may have
+	 * been waited for; the transaction that held it may have closed the
+	 * last stint later than this transaction's start, and the statement's
+	 * snapshot would not see that end (the new stint would overlap it).
+	 */
+	rc = crm_spi_execute_as(owner, plan, args, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "stage history look-up failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
