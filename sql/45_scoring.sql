@@ -372,73 +372,27 @@ $$;
 COMMENT ON FUNCTION crm._score_lock(uuid, uuid[], uuid[]) IS
 	'Internal: creates and locks (in id order) the crm.score rows of leads and contacts before their tally changes.';
 
--- Store the scores of records as of now, move thresholds, emit crossings.
+-- Store the scores of records as of an instant, move thresholds, emit
+-- crossings (src/scoring.c): the arithmetic of crm._score_at, in C, over
+-- the records' tallies; rounding, the total cap and the stages in the
+-- UPDATE that stores them.  The caller holds the records' score row locks.
 CREATE FUNCTION crm._score_refresh(org uuid, records uuid[], at timestamptz DEFAULT pg_catalog.now())
 RETURNS void
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, crm, pg_temp
-AS $$
-DECLARE
-	st crm.scoring_settings;
-	c record;
-BEGIN
-	SELECT * INTO st FROM crm.scoring_settings x WHERE x.organization_id = org;
-	FOR c IN
-		WITH n AS (SELECT * FROM crm._score_at(org, records, at)),
-		o AS (SELECT x.record_id, x.stage FROM crm.score x WHERE x.organization_id = org AND x.record_id = ANY (records)),
-		u AS (
-			UPDATE crm.score s
-			   SET engagement_ref = n.engagement_ref, fit_score = n.fit_score,
-				   engagement_score = n.engagement_score, lead_score = n.lead_score,
-				   score_updated_at = at,
-				   stage = CASE WHEN s.lead_id IS NULL THEN 'none'
-								WHEN n.lead_score >= st.sql_threshold THEN 'sql'
-								WHEN n.lead_score >= st.mql_threshold THEN 'mql' ELSE 'none' END
-			  FROM n JOIN o ON o.record_id = n.record_id
-			 -- (= ANY: the score rows by their key, whatever the estimate of n)
-			 WHERE s.organization_id = org AND s.record_id = ANY (records) AND s.record_id = n.record_id
-			RETURNING s.record_id AS id, s.lead_id, o.stage AS old_stage, s.stage AS new_stage, s.lead_score)
-		SELECT * FROM u
-		 WHERE u.lead_id IS NOT NULL AND u.new_stage <> u.old_stage
-		 ORDER BY u.id
-	LOOP
-		-- once per upward crossing: none -> mql -> sql
-		IF c.old_stage = 'none' AND c.new_stage IN ('mql', 'sql') THEN
-			PERFORM crm.emit('lead.mql', 'lead', c.id, jsonb_build_object('lead_score', c.lead_score), org);
-		END IF;
-		IF c.new_stage = 'sql' THEN
-			PERFORM crm.emit('lead.sql', 'lead', c.id, jsonb_build_object('lead_score', c.lead_score), org);
-			UPDATE crm.lead l SET status = 'qualified'
-			 WHERE l.organization_id = org AND l.id = c.id AND l.status IN ('new', 'contacted', 'nurturing');
-		END IF;
-	END LOOP;
-END;
-$$;
+AS 'MODULE_PATHNAME', 'scoring_refresh'
+LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION crm._score_refresh(uuid, uuid[], timestamptz) IS
-	'Internal: stores the scores of records as of an instant; a lead crossing the MQL or SQL threshold upwards emits lead.mql / lead.sql (and becomes qualified at SQL).';
+	'Internal: stores the scores of records as of an instant (computed from crm.score_tally as crm._score_at computes them); a lead crossing the MQL or SQL threshold upwards emits lead.mql / lead.sql (and becomes qualified at SQL).';
 
--- Add aggregated engagement (from src/scoring.c: one call per batch of a
--- statement, entries sorted by record) to the tally and refresh the scores.
-CREATE FUNCTION crm._score_add(org uuid, leads uuid[], contacts uuid[], records uuid[], rules uuid[],
-							   buckets bigint[], events bigint[], raw numeric[], weighted double precision[])
+-- The model lock of an organization (src/scoring.c): scorers hold it in
+-- share mode to the end of their transaction, a model change in exclusive
+-- mode; the exclusive lock also invalidates every backend's cached model
+-- of the scoring tables when the change commits.
+CREATE FUNCTION crm._score_model_lock(org uuid, exclusive boolean)
 RETURNS void
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, crm, pg_temp
-AS $$
-BEGIN
-	PERFORM crm._score_lock(org, leads, contacts);
-	INSERT INTO crm.score_tally AS t (organization_id, record_id, rule_id, bucket, events, raw_points, weighted)
-	SELECT org, u.r, u.ru, u.b, u.n, u.p, u.w
-	  FROM ROWS FROM (unnest(records), unnest(rules), unnest(buckets), unnest(events), unnest(raw), unnest(weighted))
-		   AS u(r, ru, b, n, p, w)
-	ON CONFLICT ON CONSTRAINT score_tally_pkey DO UPDATE
-		SET events = t.events + EXCLUDED.events, raw_points = t.raw_points + EXCLUDED.raw_points,
-			weighted = t.weighted + EXCLUDED.weighted;
-	PERFORM crm._score_refresh(org, coalesce(leads, '{}') || coalesce(contacts, '{}'));
-END;
-$$;
-COMMENT ON FUNCTION crm._score_add(uuid, uuid[], uuid[], uuid[], uuid[], bigint[], bigint[], numeric[], double precision[]) IS
-	'Internal (crm.trg_engagement_score): adds a statement''s aggregated engagement to crm.score_tally and refreshes the scores of its records.';
+AS 'MODULE_PATHNAME', 'scoring_model_lock'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION crm._score_model_lock(uuid, boolean) IS
+	'Internal: takes the scoring model lock of an organization to the end of the transaction: share (scorers) or exclusive (a model change, which also invalidates the cached models of every backend).';
 
 -- The engagement tally of records recomputed from their events (the
 -- reference the trigger's incremental sums must equal).
@@ -515,6 +469,8 @@ BEGIN
 	IF cardinality(recs) = 0 THEN
 		RETURN;
 	END IF;
+	-- the model cannot change under us (a change waits for our commit)
+	PERFORM crm._score_model_lock(org, false);
 	-- criteria are evaluated for the records' organization
 	PERFORM set_config('crm.organization_id', org::text, true);
 	PERFORM crm._score_lock(org, leads, contacts);
@@ -691,22 +647,42 @@ CREATE TRIGGER crm_92_fit_score_delete AFTER DELETE ON crm.lead
 CREATE TRIGGER crm_92_fit_score_delete AFTER DELETE ON crm.contact
 	REFERENCING OLD TABLE AS crm_old FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_fit_score('contact');
 
--- A change of the model (rules, groups, settings, event types): fit
--- documents are validated, then the organization is re-scored in one pass.
+-- A change of the model (rules, groups, settings, event types): the
+-- organizations whose model changed take its model lock exclusively (every
+-- scorer of the organization waits for the change to commit, then reads
+-- the new model; cached models are invalidated), fit documents are
+-- validated, then each organization is re-scored in one pass.  An update
+-- of names, descriptions or timestamps changes no score and does nothing.
 CREATE FUNCTION crm.trg_scoring_model() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	o uuid;
+	orgs uuid[];
 	bad record;
 	saved text;
+	ignored constant text[] := ARRAY['name', 'description', 'created_at', 'updated_at', 'created_by', 'updated_by'];
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME NOT IN ('scoring_rule', 'scoring_group', 'scoring_settings') THEN
+	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME NOT IN ('scoring_rule', 'scoring_group', 'scoring_settings', 'engagement_event_type') THEN
 		RAISE EXCEPTION 'crm.trg_scoring_model() works only on crm''s scoring tables'
 			USING ERRCODE = 'triggered_action_exception';
 	END IF;
-	IF current_setting('crm.restoring', true) = 'on' THEN
+	-- (plpgsql plans a query when it first runs it: only the UPDATE branch
+	-- names crm_old_rows, which only the UPDATE trigger has)
+	IF TG_OP = 'UPDATE' THEN
+		SELECT coalesce(array_agg(DISTINCT n.organization_id ORDER BY n.organization_id), '{}') INTO orgs
+		  FROM crm_rows n JOIN crm_old_rows p ON p.organization_id = n.organization_id AND p.id = n.id
+		 WHERE (to_jsonb(n) - ignored) IS DISTINCT FROM (to_jsonb(p) - ignored);
+	ELSE
+		SELECT coalesce(array_agg(DISTINCT x.organization_id ORDER BY x.organization_id), '{}') INTO orgs
+		  FROM crm_rows x;
+	END IF;
+	-- (in organization order: two changes never wait for each other crosswise)
+	FOREACH o IN ARRAY orgs LOOP
+		PERFORM crm._score_model_lock(o, true);
+	END LOOP;
+	IF current_setting('crm.restoring', true) = 'on' OR TG_TABLE_NAME = 'engagement_event_type' THEN
 		RETURN NULL;
 	END IF;
 	-- a rule's kind is its group's (the foreign key is the group's primary
@@ -742,10 +718,9 @@ BEGIN
 		PERFORM set_config('crm.organization_id', coalesce(saved, ''), true);
 	END IF;
 	-- (organization_id never changes: crm.trg_stamp)
-	FOR o IN SELECT DISTINCT x.organization_id FROM crm_rows x
-			  WHERE EXISTS (SELECT 1 FROM crm.organization g WHERE g.id = x.organization_id)
-			  ORDER BY 1 LOOP
-		IF EXISTS (SELECT 1 FROM crm.scoring_settings s WHERE s.organization_id = o) THEN
+	FOREACH o IN ARRAY orgs LOOP
+		IF EXISTS (SELECT 1 FROM crm.organization g WHERE g.id = o)
+		   AND EXISTS (SELECT 1 FROM crm.scoring_settings s WHERE s.organization_id = o) THEN
 			PERFORM crm._score_rebuild(o);
 		END IF;
 	END LOOP;
@@ -753,15 +728,16 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.trg_scoring_model() IS
-	'AFTER statement trigger on crm.scoring_rule, crm.scoring_group and crm.scoring_settings: validates fit criteria and re-scores the organization set-based.';
+	'AFTER statement trigger on crm.scoring_rule, crm.scoring_group, crm.scoring_settings and crm.engagement_event_type: locks the changed organizations'' models (invalidating cached models), validates fit criteria and re-scores the organizations set-based.';
 DO $$
 DECLARE
 	t text;
 BEGIN
-	FOREACH t IN ARRAY ARRAY['scoring_rule', 'scoring_group', 'scoring_settings'] LOOP
+	FOREACH t IN ARRAY ARRAY['scoring_rule', 'scoring_group', 'scoring_settings', 'engagement_event_type'] LOOP
 		EXECUTE format('CREATE TRIGGER crm_50_model_insert AFTER INSERT ON crm.%I REFERENCING NEW TABLE AS crm_rows '
 					   'FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_scoring_model()', t);
-		EXECUTE format('CREATE TRIGGER crm_50_model_update AFTER UPDATE ON crm.%I REFERENCING NEW TABLE AS crm_rows '
+		EXECUTE format('CREATE TRIGGER crm_50_model_update AFTER UPDATE ON crm.%I '
+					   'REFERENCING OLD TABLE AS crm_old_rows NEW TABLE AS crm_rows '
 					   'FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_scoring_model()', t);
 		EXECUTE format('CREATE TRIGGER crm_50_model_delete AFTER DELETE ON crm.%I REFERENCING OLD TABLE AS crm_rows '
 					   'FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_scoring_model()', t);
