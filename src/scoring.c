@@ -60,6 +60,7 @@
 #include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "parser/parse_node.h"
+#include "storage/itemptr.h"
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -733,8 +734,8 @@ static void
 score_refresh(const ScoreModel *m, const pg_uuid_t *records, int nrecords, TimestampTz at, Oid owner)
 {
 	Oid			read_types[2] = {UUIDOID, UUIDARRAYOID};
-	Oid			update_types[9] = {UUIDOID, UUIDARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID,
-	FLOAT8ARRAYOID, TIMESTAMPTZOID, FLOAT8OID, NUMERICOID, NUMERICOID};
+	Oid			update_types[8] = {TIDARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID,
+	TIMESTAMPTZOID, FLOAT8OID, NUMERICOID, NUMERICOID};
 	int			ngroups = Max(m->ngroups, 1);
 	int			chunk = Max(1, Min(SCORING_REFRESH_CHUNK, 1000000 / ngroups));
 	double	   *factor = palloc(sizeof(double) * ngroups);
@@ -761,30 +762,36 @@ score_refresh(const ScoreModel *m, const pg_uuid_t *records, int nrecords, Times
 		double	   *ref = palloc0(sizeof(double) * n);
 		int		   *old_stage = palloc0(sizeof(int) * n);
 		bool	   *present = palloc0(sizeof(bool) * n);
-		pg_uuid_t  *ids = palloc(sizeof(pg_uuid_t) * n);
+		ItemPointerData *tids = palloc(sizeof(ItemPointerData) * n);
+		Datum	   *tid_datums = palloc(sizeof(Datum) * n);
 		double	   *fit = palloc(sizeof(double) * n);
 		double	   *eng = palloc(sizeof(double) * n);
 		double	   *refs = palloc(sizeof(double) * n);
 		ScoreCrossing *cross;
 		int			ncross = 0;
 		int			nids = 0;
-		Datum		args[9];
+		Datum		args[8];
 		uint64		i;
 		int			k;
 
 		/*
-		 * The records' stages and tallies: two index scans by key, whatever
-		 * the statistics the generic plan was made with (a join may be
-		 * planned as a hash join over every tally of the tenant).
+		 * The records' score rows (where they are, and their stages) and
+		 * tallies, each looked up by its key, one record after the other:
+		 * the subqueries cannot be flattened into a join, so the generic
+		 * plan is index lookups whatever the statistics it was made with
+		 * (with those of an empty table, "= ANY" over the tenant's index
+		 * prefix can be planned as a scan of every tally of the tenant).
 		 */
 		args[0] = UUIDPGetDatum(&m->org);
 		args[1] = score_uuid_array(recs, n);
 		score_run(&score_read_plan,
-				  "SELECT s.record_id, s.stage, NULL::uuid, NULL::int8, NULL::float8"
-				  " FROM crm.score s WHERE s.organization_id = $1 AND s.record_id = ANY ($2)"
+				  "SELECT r.id, s.ctid, s.stage, NULL::uuid, NULL::int8, NULL::float8"
+				  " FROM unnest($2) AS r(id), LATERAL (SELECT x.ctid, x.stage FROM crm.score x"
+				  " WHERE x.organization_id = $1 AND x.record_id = r.id OFFSET 0) s"
 				  " UNION ALL"
-				  " SELECT t.record_id, NULL, t.rule_id, (t.raw_points * 100)::int8, t.weighted"
-				  " FROM crm.score_tally t WHERE t.organization_id = $1 AND t.record_id = ANY ($2)",
+				  " SELECT r.id, NULL, NULL, t.rule_id, (t.raw_points * 100)::int8, t.weighted"
+				  " FROM unnest($2) AS r(id), LATERAL (SELECT y.rule_id, y.raw_points, y.weighted FROM crm.score_tally y"
+				  " WHERE y.organization_id = $1 AND y.record_id = r.id OFFSET 0) t",
 				  2, read_types, args, NULL, owner, SPI_OK_SELECT, "reading score tallies");
 		for (i = 0; i < SPI_processed; i++)
 		{
@@ -799,19 +806,20 @@ score_refresh(const ScoreModel *m, const pg_uuid_t *records, int nrecords, Times
 			k = score_record_index(tup, desc, recs, n);
 			if (k < 0)
 				continue;
-			d = SPI_getbinval(tup, desc, 3, &isnull);
+			d = SPI_getbinval(tup, desc, 4, &isnull);
 			if (isnull)
 			{
-				/* the score row */
+				/* the score row (locked by the caller: it stays where it is) */
 				present[k] = true;
-				old_stage[k] = score_stage_code(TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)));
+				tids[k] = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 2, &isnull));
+				old_stage[k] = score_stage_code(TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull)));
 				continue;
 			}
 			rule = score_find_ref(m, DatumGetUUIDP(d));
 			if (rule == NULL)
 				continue;		/* an inactive rule */
-			raw = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-			w = DatumGetFloat8(SPI_getbinval(tup, desc, 5, &isnull));
+			raw = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+			w = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
 			/* the rule cap of a window scales its weighted points alike */
 			if (rule->max_cents > 0 && (raw < 0 ? -raw : raw) > rule->max_cents)
 				w = w * ((double) rule->max_cents / (double) (raw < 0 ? -raw : raw));
@@ -844,7 +852,7 @@ score_refresh(const ScoreModel *m, const pg_uuid_t *records, int nrecords, Times
 				else
 					e += v;
 			}
-			ids[nids] = recs[k];
+			tid_datums[nids] = PointerGetDatum(&tids[k]);
 			fit[nids] = f;
 			eng[nids] = e;
 			refs[nids] = ref[k];
@@ -861,27 +869,28 @@ score_refresh(const ScoreModel *m, const pg_uuid_t *records, int nrecords, Times
 		/*
 		 * Store them: rounded, clamped and staged in SQL, with the very
 		 * expressions of crm._score_at (float8 to numeric, then round).
+		 * The rows are updated where the read found them (TID lookups).
 		 */
-		args[1] = score_uuid_array(ids, nids);
-		args[2] = score_float8_array(fit, nids);
-		args[3] = score_float8_array(eng, nids);
-		args[4] = score_float8_array(refs, nids);
-		args[5] = TimestampTzGetDatum(at);
-		args[6] = Float8GetDatum(m->total_cap);
-		args[7] = m->mql_threshold;
-		args[8] = m->sql_threshold;
+		args[0] = PointerGetDatum(construct_array(tid_datums, nids, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT));
+		args[1] = score_float8_array(fit, nids);
+		args[2] = score_float8_array(eng, nids);
+		args[3] = score_float8_array(refs, nids);
+		args[4] = TimestampTzGetDatum(at);
+		args[5] = Float8GetDatum(m->total_cap);
+		args[6] = m->mql_threshold;
+		args[7] = m->sql_threshold;
 		score_run(&score_update_plan,
 				  "UPDATE crm.score s"
 				  " SET engagement_ref = u.ref, fit_score = round(u.fit::numeric, 2),"
-				  " engagement_score = round(u.eng::numeric, 2), lead_score = u.ls, score_updated_at = $6,"
-				  " stage = CASE WHEN s.lead_id IS NULL THEN 'none' WHEN u.ls >= $9 THEN 'sql'"
-				  " WHEN u.ls >= $8 THEN 'mql' ELSE 'none' END"
-				  " FROM (SELECT x.id, x.fit, x.eng, x.ref,"
-				  " round(least(greatest(x.fit + x.eng, 0), $7)::numeric, 2) AS ls"
-				  " FROM ROWS FROM (unnest($2), unnest($3), unnest($4), unnest($5)) AS x(id, fit, eng, ref)) u"
-				  " WHERE s.organization_id = $1 AND s.record_id = ANY ($2) AND s.record_id = u.id"
+				  " engagement_score = round(u.eng::numeric, 2), lead_score = u.ls, score_updated_at = $5,"
+				  " stage = CASE WHEN s.lead_id IS NULL THEN 'none' WHEN u.ls >= $8 THEN 'sql'"
+				  " WHEN u.ls >= $7 THEN 'mql' ELSE 'none' END"
+				  " FROM (SELECT x.tid, x.fit, x.eng, x.ref,"
+				  " round(least(greatest(x.fit + x.eng, 0), $6)::numeric, 2) AS ls"
+				  " FROM ROWS FROM (unnest($1), unnest($2), unnest($3), unnest($4)) AS x(tid, fit, eng, ref)) u"
+				  " WHERE s.ctid = u.tid"
 				  " RETURNING s.record_id, s.lead_id IS NOT NULL, s.stage, s.lead_score",
-				  9, update_types, args, m->has_settings ? NULL : "       nn",
+				  8, update_types, args, m->has_settings ? NULL : "      nn",
 				  owner, SPI_OK_UPDATE_RETURNING, "storing scores");
 		cross = palloc(sizeof(ScoreCrossing) * Max(SPI_processed, 1));
 		for (i = 0; i < SPI_processed; i++)
