@@ -23,6 +23,8 @@ CREATE TABLE crm.scoring_settings (
 	sql_threshold numeric(8,2) NOT NULL DEFAULT 80,
 	unknown_event_types text NOT NULL DEFAULT 'reject',
 	reference_at timestamptz NOT NULL DEFAULT '2026-01-01 00:00:00+00',
+	retain_days	integer,
+	pruned_before timestamptz,
 	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	created_by	uuid,
@@ -33,7 +35,9 @@ CREATE TABLE crm.scoring_settings (
 	CONSTRAINT scoring_settings_total_cap_range CHECK (total_cap > 0 AND total_cap <= 100),
 	CONSTRAINT scoring_settings_thresholds_order CHECK (mql_threshold > 0 AND mql_threshold <= sql_threshold),
 	CONSTRAINT scoring_settings_unknown_valid CHECK (unknown_event_types IN ('reject', 'accept')),
-	CONSTRAINT scoring_settings_reference_finite CHECK (pg_catalog.isfinite(reference_at))
+	CONSTRAINT scoring_settings_reference_finite CHECK (pg_catalog.isfinite(reference_at)),
+	CONSTRAINT scoring_settings_retain_days_positive CHECK (retain_days >= 1),
+	CONSTRAINT scoring_settings_pruned_before_finite CHECK (pg_catalog.isfinite(pruned_before))
 );
 COMMENT ON TABLE crm.scoring_settings IS 'Scoring settings of an organization (one row, seeded by crm.create_organization).';
 COMMENT ON COLUMN crm.scoring_settings.total_cap IS 'Upper bound of lead_score (at most 100; the lower bound is 0).';
@@ -41,6 +45,8 @@ COMMENT ON COLUMN crm.scoring_settings.mql_threshold IS 'lead_score at which a l
 COMMENT ON COLUMN crm.scoring_settings.sql_threshold IS 'lead_score at which a lead becomes sales-qualified (event lead.sql; status new/contacted/nurturing becomes qualified).';
 COMMENT ON COLUMN crm.scoring_settings.unknown_event_types IS 'reject: an engagement event of a type not in crm.engagement_event_type is an error (22023); accept: stored, scored by no rule.';
 COMMENT ON COLUMN crm.scoring_settings.reference_at IS 'The fixed instant decaying points are stored at (crm.score_tally.weighted); changing it re-scores the organization.';
+COMMENT ON COLUMN crm.scoring_settings.retain_days IS 'Retention: crm.prune_engagement_events (job prune_engagement_events) folds events that occurred more than this many days ago into crm.score_base and deletes them; NULL: events are kept.';
+COMMENT ON COLUMN crm.scoring_settings.pruned_before IS 'Set by crm.prune_engagement_events: the events that occurred before it are folded into crm.score_base (scores as of an earlier instant cannot be recomputed); NULL: none pruned.';
 SELECT crm._setup_tenant_table('crm.scoring_settings', label => 'scoring settings');
 
 -- Event types an organization knows (the built-in ones are seeded).
@@ -195,6 +201,30 @@ COMMENT ON COLUMN crm.score_tally.events IS 'Events counted (1 for a matching fi
 COMMENT ON COLUMN crm.score_tally.raw_points IS 'Sum of the rule''s points over those events.';
 COMMENT ON COLUMN crm.score_tally.weighted IS 'Sum of points * 2^((occurred_at - reference_at) / half_life) (raw points when the group does not decay).';
 SELECT crm._setup_tenant_table('crm.score_tally', audited => false, label => 'score tally');
+
+-- Pruned events, folded (crm.prune_engagement_events): per record, rule
+-- and cap window, the number of events and their weights at one point --
+-- what crm.score_tally needs of them for any points the rule may be given
+-- later.  Events and base together are what scores are recomputed from.
+CREATE TABLE crm.score_base (
+	organization_id uuid NOT NULL DEFAULT crm.current_org(),
+	record_id	uuid NOT NULL,
+	rule_id		uuid NOT NULL,
+	bucket		bigint NOT NULL,
+	events		bigint NOT NULL,
+	weight		double precision NOT NULL,
+	CONSTRAINT score_base_pkey PRIMARY KEY (organization_id, record_id, rule_id, bucket),
+	CONSTRAINT score_base_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
+	CONSTRAINT score_base_rule_fkey FOREIGN KEY (organization_id, rule_id) REFERENCES crm.scoring_rule (organization_id, id) ON DELETE CASCADE,
+	CONSTRAINT score_base_events_positive CHECK (events > 0)
+);
+COMMENT ON TABLE crm.score_base IS 'Engagement events pruned by crm.prune_engagement_events, folded per lead or contact, rule and cap window: scores are recomputed from these and the events that remain (doc/scoring.md, "Retention").';
+COMMENT ON COLUMN crm.score_base.record_id IS 'The lead or contact.';
+COMMENT ON COLUMN crm.score_base.rule_id IS 'The crm.scoring_rule that counted the events (inactive rules included: reactivated, they count them again).';
+COMMENT ON COLUMN crm.score_base.bucket IS 'The cap window, as in crm.score_tally.';
+COMMENT ON COLUMN crm.score_base.events IS 'Events folded.';
+COMMENT ON COLUMN crm.score_base.weight IS 'Sum over those events of 2^((occurred_at - reference_at) / half_life) (the number of events when the rule''s group does not decay): the tally takes points * weight.';
+SELECT crm._setup_tenant_table('crm.score_base', audited => false, label => 'score base');
 
 -- The score of a lead or contact (id = the record's id).
 CREATE TABLE crm.score (
@@ -401,29 +431,46 @@ RETURNS TABLE (record_id uuid, rule_id uuid, bucket bigint, events bigint, raw_p
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
+DECLARE
+	horizon timestamptz := (SELECT x.pruned_before FROM crm.scoring_settings x WHERE x.organization_id = org);
 BEGIN
+	-- the events before the horizon are only in the base, folded: no
+	-- instant before it can be recomputed
+	IF until < horizon THEN
+		RAISE EXCEPTION 'scores as of % cannot be recomputed: the events that occurred before % were pruned', until, horizon
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Ask for an instant at or after crm.scoring_settings.pruned_before (doc/scoring.md, "Retention").';
+	END IF;
 	RETURN QUERY
-	SELECT coalesce(e.lead_id, e.contact_id), r.id,
-		   CASE WHEN r.window_days IS NULL THEN 0::bigint
-				ELSE floor(extract(epoch FROM e.occurred_at) / (r.window_days::numeric * 86400))::bigint END,
-		   count(*), sum(r.points)::numeric,
-		   sum(r.points::float8 * CASE WHEN g.half_life_days IS NULL THEN 1::float8
+	SELECT x.record_id, x.rule_id, x.bucket, sum(x.events)::bigint, sum(x.raw_points), sum(x.weighted)
+	  FROM (
+		SELECT coalesce(e.lead_id, e.contact_id) AS record_id, r.id AS rule_id,
+			   CASE WHEN r.window_days IS NULL THEN 0::bigint
+					ELSE floor(extract(epoch FROM e.occurred_at) / (r.window_days::numeric * 86400))::bigint END AS bucket,
+			   1::bigint AS events, r.points::numeric AS raw_points,
+			   r.points::float8 * CASE WHEN g.half_life_days IS NULL THEN 1::float8
 					ELSE pg_catalog.power(2::float8, extract(epoch FROM e.occurred_at - s.reference_at)::float8
-											/ (g.half_life_days::float8 * 86400)) END)
-	  FROM crm.engagement_event e
-	  JOIN crm.scoring_settings s ON s.organization_id = org
-	  JOIN crm.scoring_rule r ON r.organization_id = org AND r.kind = 'engagement' AND r.is_active
-							 AND r.event_type = e.event_type
-							 AND (r.property_match IS NULL OR e.properties OPERATOR(pg_catalog.@>) r.property_match)
-	  JOIN crm.scoring_group g ON g.organization_id = org AND g.id = r.group_id
-	 WHERE e.organization_id = org
-	   AND (records IS NULL OR e.lead_id = ANY (records) OR e.contact_id = ANY (records))
-	   AND (until IS NULL OR e.occurred_at <= until)
+											/ (g.half_life_days::float8 * 86400)) END AS weighted
+		  FROM crm.engagement_event e
+		  JOIN crm.scoring_settings s ON s.organization_id = org
+		  JOIN crm.scoring_rule r ON r.organization_id = org AND r.kind = 'engagement' AND r.is_active
+								 AND r.event_type = e.event_type
+								 AND (r.property_match IS NULL OR e.properties OPERATOR(pg_catalog.@>) r.property_match)
+		  JOIN crm.scoring_group g ON g.organization_id = org AND g.id = r.group_id
+		 WHERE e.organization_id = org
+		   AND (records IS NULL OR e.lead_id = ANY (records) OR e.contact_id = ANY (records))
+		   AND (until IS NULL OR e.occurred_at <= until)
+		UNION ALL
+		-- the pruned events, at the rule's points now
+		SELECT b.record_id, r.id, b.bucket, b.events, b.events * r.points, r.points::float8 * b.weight
+		  FROM crm.score_base b
+		  JOIN crm.scoring_rule r ON r.organization_id = org AND r.id = b.rule_id AND r.kind = 'engagement' AND r.is_active
+		 WHERE b.organization_id = org AND (records IS NULL OR b.record_id = ANY (records))) x
 	 GROUP BY 1, 2, 3;
 END;
 $$;
 COMMENT ON FUNCTION crm._engagement_tally(uuid, uuid[], timestamptz) IS
-	'Internal: the engagement part of crm.score_tally recomputed from crm.engagement_event (records NULL: the whole organization; until: only events that occurred up to then).';
+	'Internal: the engagement part of crm.score_tally recomputed from crm.engagement_event and crm.score_base (records NULL: the whole organization; until: only events that occurred up to then, at or after the pruning horizon).';
 
 -- The fit part of the tally of records, from the fit rules' criteria.
 CREATE FUNCTION crm._fit_tally(org uuid, entity text, records uuid[])
@@ -604,6 +651,7 @@ BEGIN
 		-- a deleted record takes its score along (derived data, no foreign key)
 		DELETE FROM crm.score s USING crm_old d WHERE s.organization_id = d.organization_id AND s.record_id = d.id;
 		DELETE FROM crm.score_tally t USING crm_old d WHERE t.organization_id = d.organization_id AND t.record_id = d.id;
+		DELETE FROM crm.score_base b USING crm_old d WHERE b.organization_id = d.organization_id AND b.record_id = d.id;
 	ELSIF TG_OP = 'INSERT' THEN
 		FOR o IN SELECT n.organization_id AS org, array_agg(n.id ORDER BY n.id) AS ids
 				   FROM crm_new n GROUP BY 1 ORDER BY 1 LOOP
@@ -662,7 +710,10 @@ DECLARE
 	orgs uuid[];
 	bad record;
 	saved text;
-	ignored constant text[] := ARRAY['name', 'description', 'created_at', 'updated_at', 'created_by', 'updated_by'];
+	-- (retention: pruning folds events into crm.score_base, which changes
+	-- no score)
+	ignored constant text[] := ARRAY['name', 'description', 'created_at', 'updated_at', 'created_by', 'updated_by',
+									 'retain_days', 'pruned_before'];
 BEGIN
 	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME NOT IN ('scoring_rule', 'scoring_group', 'scoring_settings', 'engagement_event_type') THEN
 		RAISE EXCEPTION 'crm.trg_scoring_model() works only on crm''s scoring tables'
@@ -716,6 +767,35 @@ BEGIN
 			END IF;
 		END LOOP;
 		PERFORM set_config('crm.organization_id', coalesce(saved, ''), true);
+	END IF;
+	-- The pruned events (crm.score_base) follow the model where they can:
+	-- a rule's new points apply to them, a new reference time rescales
+	-- their weights.  A rule that counts other events than before (event
+	-- type, property condition, window, group) or a group decaying at
+	-- another rate forgets them: their types, properties and times are gone.
+	IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'scoring_rule' THEN
+		DELETE FROM crm.score_base b
+		 USING crm_rows n JOIN crm_old_rows p ON p.organization_id = n.organization_id AND p.id = n.id
+		 WHERE b.organization_id = n.organization_id AND b.rule_id = n.id
+		   AND (n.event_type, n.property_match, n.window_days, n.group_id)
+			   IS DISTINCT FROM (p.event_type, p.property_match, p.window_days, p.group_id);
+	ELSIF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'scoring_group' THEN
+		DELETE FROM crm.score_base b
+		 USING crm_rows n JOIN crm_old_rows p ON p.organization_id = n.organization_id AND p.id = n.id,
+			   crm.scoring_rule r
+		 WHERE n.half_life_days IS DISTINCT FROM p.half_life_days
+		   AND r.organization_id = n.organization_id AND r.group_id = n.id
+		   AND b.organization_id = n.organization_id AND b.rule_id = r.id;
+	ELSIF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'scoring_settings' THEN
+		-- 2^((e - new)/h) = 2^((e - old)/h) * 2^((old - new)/h)
+		UPDATE crm.score_base b
+		   SET weight = b.weight * pg_catalog.power(2::float8, extract(epoch FROM p.reference_at - n.reference_at)::float8
+														 / (g.half_life_days::float8 * 86400))
+		  FROM crm_rows n JOIN crm_old_rows p ON p.organization_id = n.organization_id AND p.id = n.id,
+			   crm.scoring_rule r JOIN crm.scoring_group g ON g.organization_id = r.organization_id AND g.id = r.group_id
+		 WHERE n.reference_at <> p.reference_at AND g.half_life_days IS NOT NULL
+		   AND r.organization_id = n.organization_id
+		   AND b.organization_id = n.organization_id AND b.rule_id = r.id;
 	END IF;
 	-- (organization_id never changes: crm.trg_stamp)
 	FOREACH o IN ARRAY orgs LOOP
@@ -863,6 +943,84 @@ COMMENT ON FUNCTION crm.decay_scores(timestamptz) IS
 	'Job: refreshes the stored display scores (fit, engagement, lead score, stage) of every organization to an instant (default now); emits threshold crossings. Returns the number of scores refreshed.';
 INSERT INTO crm.job (name, schedule, command, description) VALUES
 	('decay_scores', '7 * * * *', 'SELECT crm.decay_scores()', 'Refreshes stored lead and contact scores as engagement decays (hourly).');
+
+-- Retention: fold the events that can no longer be asked about into
+-- crm.score_base and delete them (doc/scoring.md, "Retention").  Per
+-- organization with retain_days: the horizon is the start (UTC) of the day
+-- retain_days before "at"; the events that occurred before it are summed
+-- per record, rule and cap window (their count and weights: what the tally
+-- needs of them, for any points) and deleted.  No tally or score changes:
+-- a recomputation from the base and the remaining events gives what it gave
+-- from all the events.  Events that no rule counts are deleted unfolded.
+CREATE FUNCTION crm.prune_engagement_events(at timestamptz DEFAULT pg_catalog.now())
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	o record;
+	horizon timestamptz;
+	done timestamptz;
+	n bigint := 0;
+	k bigint;
+	restoring text;
+	saved text := current_setting('crm.organization_id', true);
+BEGIN
+	IF at IS NULL OR NOT isfinite(at) THEN
+		RAISE EXCEPTION 'at must be a finite timestamp' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	FOR o IN SELECT s.organization_id AS org, s.retain_days FROM crm.scoring_settings s
+			  WHERE s.retain_days IS NOT NULL ORDER BY 1 LOOP
+		horizon := date_trunc('day', at - o.retain_days * interval '1 day', 'UTC');
+		BEGIN
+			PERFORM set_config('crm.organization_id', o.org::text, true);
+			-- one pruner per organization (the settings row), and no model
+			-- change meanwhile (the model lock, after the row: the order a
+			-- change of the settings takes them in)
+			SELECT s.pruned_before INTO done FROM crm.scoring_settings s WHERE s.organization_id = o.org FOR UPDATE;
+			CONTINUE WHEN done >= horizon;
+			PERFORM crm._score_model_lock(o.org, false);
+			INSERT INTO crm.score_base AS b (organization_id, record_id, rule_id, bucket, events, weight)
+			SELECT o.org, coalesce(e.lead_id, e.contact_id), r.id,
+				   CASE WHEN r.window_days IS NULL THEN 0::bigint
+						ELSE floor(extract(epoch FROM e.occurred_at) / (r.window_days::numeric * 86400))::bigint END,
+				   count(*),
+				   sum(CASE WHEN g.half_life_days IS NULL THEN 1::float8
+							ELSE pg_catalog.power(2::float8, extract(epoch FROM e.occurred_at - s.reference_at)::float8
+															/ (g.half_life_days::float8 * 86400)) END)
+			  FROM crm.engagement_event e
+			  JOIN crm.scoring_settings s ON s.organization_id = o.org
+			  -- inactive rules too: reactivated, they count these events again
+			  JOIN crm.scoring_rule r ON r.organization_id = o.org AND r.kind = 'engagement'
+									 AND r.event_type = e.event_type
+									 AND (r.property_match IS NULL OR e.properties OPERATOR(pg_catalog.@>) r.property_match)
+			  JOIN crm.scoring_group g ON g.organization_id = o.org AND g.id = r.group_id
+			 WHERE e.organization_id = o.org AND e.occurred_at < horizon
+			 GROUP BY 2, 3, 4
+			ON CONFLICT ON CONSTRAINT score_base_pkey DO UPDATE
+				SET events = b.events + EXCLUDED.events, weight = b.weight + EXCLUDED.weight;
+			-- the deletion re-scores nothing (crm.trg_engagement_change would
+			-- recompute the records to what they are)
+			restoring := current_setting('crm.restoring');
+			PERFORM set_config('crm.restoring', 'on', true);
+			DELETE FROM crm.engagement_event e WHERE e.organization_id = o.org AND e.occurred_at < horizon;
+			GET DIAGNOSTICS k = ROW_COUNT;
+			PERFORM set_config('crm.restoring', restoring, true);
+			UPDATE crm.scoring_settings s SET pruned_before = horizon WHERE s.organization_id = o.org;
+			n := n + k;
+		EXCEPTION WHEN OTHERS THEN
+			RAISE WARNING 'crm.prune_engagement_events: organization % failed: %', o.org, SQLERRM;
+		END;
+	END LOOP;
+	PERFORM set_config('crm.organization_id', coalesce(saved, ''), true);
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.prune_engagement_events(timestamptz) IS
+	'Job: for every organization with scoring_settings.retain_days, folds the engagement events that occurred before the start of the day retain_days before "at" (default now) into crm.score_base, deletes them and moves pruned_before there; scores do not change. Returns the number of events deleted.';
+INSERT INTO crm.job (name, schedule, command, description) VALUES
+	('prune_engagement_events', '23 3 * * *', 'SELECT crm.prune_engagement_events()',
+	 'Folds engagement events older than each organization''s retain_days into crm.score_base and deletes them (daily).');
 
 -- Drift check: the tally against a recomputation from events and fields,
 -- and the stored weighted sums against the tally.

@@ -22,7 +22,7 @@ DECLARE
 	-- organization_self limits the change to the current organization)
 	org_settings constant text := 'name, default_currency, default_country, default_timezone';
 	readonly_tables constant text[] := ARRAY['audit_log', 'erasure_log', 'opportunity_stage_history', 'pipeline_rollup',
-											  'score', 'score_tally', 'routing_decision'];
+											  'score', 'score_tally', 'score_base', 'routing_decision'];
 BEGIN
 	IF level IS NULL OR level NOT IN ('admin', 'user', 'readonly') THEN
 		RAISE EXCEPTION 'unknown access level "%"', level
