@@ -58,6 +58,7 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "parser/parse_node.h"
 #include "storage/itemptr.h"
@@ -71,7 +72,9 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/plancache.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 #include "utils/uuid.h"
@@ -178,9 +181,9 @@ typedef struct ScoreColumns
 static SPIPlanPtr score_settings_plan = NULL;
 static SPIPlanPtr score_types_plan = NULL;
 static SPIPlanPtr score_rules_plan = NULL;
-static SPIPlanPtr score_add_plan = NULL;
+static SPIPlanPtr score_lock_plan = NULL;
 static SPIPlanPtr score_read_plan = NULL;
-static SPIPlanPtr score_update_plan = NULL;
+static SPIPlanPtr score_write_plan = NULL;
 static SPIPlanPtr score_emit_plan = NULL;
 static SPIPlanPtr score_qualify_plan = NULL;
 
@@ -323,6 +326,49 @@ score_run(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, Datum *ar
 
 	if (rc != expected)
 		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(rc));
+}
+
+/*
+ * score_run for the statements that look rows up by key, whose generic
+ * plan is made with enable_seqscan off.  That plan is made once per
+ * backend, possibly while a table is still empty (a scoring backend's first
+ * statement, the first batch of a COPY before any tally row exists), when a
+ * sequential scan looks free -- and it would stay, scanning the whole table
+ * once per record or per statement.  Only the planning runs with the
+ * setting (what the statement runs in turn, such as foreign-key checks, is
+ * planned as usual): the plan is fetched from the plan cache under it and
+ * then executed; the relations it locked stay locked, so no invalidation
+ * can make the execution plan it again.
+ */
+static void
+score_run_lookups(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, Datum *args,
+				  const char *nulls, Oid owner, int expected, const char *what)
+{
+	SPIPlanPtr	plan = score_keep(slot, sql, nargs, argtypes);
+	int			level = NewGUCNestLevel();
+	Oid			save_userid;
+	int			save_sec;
+	CachedPlan *volatile cplan = NULL;
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	/* as the statement runs (crm_spi_execute_as): else it is planned again */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	PG_TRY();
+	{
+		cplan = SPI_plan_get_cached_plan(plan);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	if (cplan == NULL)
+		elog(ERROR, "SPI_plan_get_cached_plan failed");
+	ReleaseCachedPlan(cplan, CurrentResourceOwner);
+	AtEOXact_GUC(true, level);
+	score_run(slot, sql, nargs, argtypes, args, nulls, owner, expected, what);
 }
 
 static int
@@ -721,26 +767,127 @@ score_cross(const pg_uuid_t *org, const ScoreCrossing *c, Oid owner)
 	}
 }
 
+/* A numeric[] of n amounts given in cents (scale 2). */
+static Datum
+score_numeric_cents_array(const int64 *cents, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = NumericGetDatum(int64_div_fast_to_numeric(cents[i], 2));
+	return PointerGetDatum(construct_array(d, n, NUMERICOID, -1, false, TYPALIGN_INT));
+}
+
+/* An int8[] of n values. */
+static Datum
+score_int8_array(const int64 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = Int64GetDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* A tid[] of n item pointers. */
+static Datum
+score_tid_array(ItemPointerData *tids, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = PointerGetDatum(&tids[i]);
+	return PointerGetDatum(construct_array(d, n, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT));
+}
+
+/*
+ * Add a tally row of a rule (raw points in cents, weighted points) to a
+ * record's sums per group and its engagement_ref.
+ */
+static void
+score_accumulate(const ScoreRuleRef *rule, int64 raw, double w, double *groups, double *ref)
+{
+	int64		absraw = raw < 0 ? -raw : raw;
+
+	/* the rule cap of a window scales its weighted points alike */
+	if (rule->max_cents > 0 && absraw > rule->max_cents)
+		w = w * ((double) rule->max_cents / (double) absraw);
+	groups[rule->group] += w;
+	if (!rule->fit)
+		*ref += w;
+}
+
+/* The entry of pending[0..n) (sorted) with the key of a tally row, or NULL. */
+static ScoreEntry *
+score_find_pending(ScoreEntry **pending, int n, const pg_uuid_t *org, const pg_uuid_t *record,
+				   const pg_uuid_t *rule, int64 bucket)
+{
+	ScoreEntry	key;
+	ScoreEntry *kp = &key;
+	ScoreEntry **found;
+
+	memset(&key, 0, sizeof(key));
+	key.key.org = *org;
+	key.key.record = *record;
+	key.key.rule = *rule;
+	key.key.bucket = bucket;
+	found = bsearch(&kp, pending, n, sizeof(ScoreEntry *), score_entry_cmp);
+	return found == NULL ? NULL : *found;
+}
+
+/* What one refresh chunk writes: tally rows to insert and to update. */
+typedef struct ScoreWrites
+{
+	int			nins;
+	pg_uuid_t  *ins_record;
+	pg_uuid_t  *ins_rule;
+	int64	   *ins_bucket;
+	int64	   *ins_events;
+	int64	   *ins_cents;
+	double	   *ins_weighted;
+	int			nupd;
+	ItemPointerData *upd_tid;
+	int64	   *upd_events;
+	int64	   *upd_cents;
+	double	   *upd_weighted;
+} ScoreWrites;
+
 /*
  * Store the scores of records (sorted, distinct) as of "at" from their
- * tallies, and handle upward threshold crossings.  The caller holds the
- * records' score row locks and the tenant's model lock, and is connected to
- * SPI.  What crm._score_at computes in SQL is computed here, in the same
+ * tallies -- with the entries "pending" (sorted by key; the trigger's, for
+ * these records only) added to them -- and handle upward threshold
+ * crossings.  The caller holds the records' score row locks and the
+ * tenant's model lock, and is connected to SPI.
+ *
+ * Per chunk of records: one statement reads the score rows and the tallies
+ * (each looked up by key), the pending entries are merged into the tally
+ * rows in memory, the scores are computed from the merged tallies, and one
+ * statement writes the new and changed tally rows and the scores.  Every
+ * writer of a record's tally holds its score row lock, so no other session
+ * can add a tally row between the read and the write: new rows are plain
+ * inserts.  The score is what crm._score_at computes in SQL, in the same
  * order of operations on float8: per rule and window, the weighted points
  * scaled down to the rule's cap; per group, their sum times the group's
  * decay factor, capped; fit and engagement as the sums of their groups.
  */
 static void
-score_refresh(const ScoreModel *m, const pg_uuid_t *records, int nrecords, TimestampTz at, Oid owner)
+score_refresh(const ScoreModel *m, const pg_uuid_t *records, int nrecords, TimestampTz at, Oid owner,
+			  ScoreEntry **pending, int npending)
 {
 	Oid			read_types[2] = {UUIDOID, UUIDARRAYOID};
-	Oid			update_types[8] = {TIDARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID,
-	TIMESTAMPTZOID, FLOAT8OID, NUMERICOID, NUMERICOID};
+	Oid			write_types[19] = {TIDARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID,
+		TIMESTAMPTZOID, FLOAT8OID, NUMERICOID, NUMERICOID,
+		UUIDOID, UUIDARRAYOID, UUIDARRAYOID, INT8ARRAYOID, INT8ARRAYOID, NUMERICARRAYOID, FLOAT8ARRAYOID,
+	TIDARRAYOID, INT8ARRAYOID, NUMERICARRAYOID, FLOAT8ARRAYOID};
 	int			ngroups = Max(m->ngroups, 1);
 	int			chunk = Max(1, Min(SCORING_REFRESH_CHUNK, 1000000 / ngroups));
 	double	   *factor = palloc(sizeof(double) * ngroups);
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "crm score refresh", ALLOCSET_DEFAULT_SIZES);
 	int			from;
+	int			pfrom = 0;
 	int			g;
 
 	/* the decay of each group at "at", as crm._score_parts computes it */
@@ -763,71 +910,136 @@ score_refresh(const ScoreModel *m, const pg_uuid_t *records, int nrecords, Times
 		int		   *old_stage = palloc0(sizeof(int) * n);
 		bool	   *present = palloc0(sizeof(bool) * n);
 		ItemPointerData *tids = palloc(sizeof(ItemPointerData) * n);
-		Datum	   *tid_datums = palloc(sizeof(Datum) * n);
+		ItemPointerData *score_tids = palloc(sizeof(ItemPointerData) * n);
 		double	   *fit = palloc(sizeof(double) * n);
 		double	   *eng = palloc(sizeof(double) * n);
 		double	   *refs = palloc(sizeof(double) * n);
+		ScoreEntry **pend;
+		int			npend = 0;
+		ScoreWrites w;
 		ScoreCrossing *cross;
 		int			ncross = 0;
 		int			nids = 0;
-		Datum		args[8];
+		Datum		args[19];
 		uint64		i;
 		int			k;
 
+		/* the pending entries of this chunk's records (both sorted by record) */
+		pend = pending + pfrom;
+		while (pfrom + npend < npending &&
+			   memcmp(&pending[pfrom + npend]->key.record, &recs[n - 1], UUID_LEN) <= 0)
+			npend++;
+		pfrom += npend;
+		memset(&w, 0, sizeof(w));
+		w.upd_tid = palloc(sizeof(ItemPointerData) * Max(npend, 1));
+		w.upd_events = palloc(sizeof(int64) * Max(npend, 1));
+		w.upd_cents = palloc(sizeof(int64) * Max(npend, 1));
+		w.upd_weighted = palloc(sizeof(double) * Max(npend, 1));
+		w.ins_record = palloc(sizeof(pg_uuid_t) * Max(npend, 1));
+		w.ins_rule = palloc(sizeof(pg_uuid_t) * Max(npend, 1));
+		w.ins_bucket = palloc(sizeof(int64) * Max(npend, 1));
+		w.ins_events = palloc(sizeof(int64) * Max(npend, 1));
+		w.ins_cents = palloc(sizeof(int64) * Max(npend, 1));
+		w.ins_weighted = palloc(sizeof(double) * Max(npend, 1));
+
 		/*
 		 * The records' score rows (where they are, and their stages) and
-		 * tallies, each looked up by its key, one record after the other:
-		 * the subqueries cannot be flattened into a join, so the generic
-		 * plan is index lookups whatever the statistics it was made with
-		 * (with those of an empty table, "= ANY" over the tenant's index
-		 * prefix can be planned as a scan of every tally of the tenant).
+		 * tally rows, each looked up by its key, one record after the
+		 * other: the subqueries cannot be flattened into a join, so the
+		 * generic plan is index lookups whatever the statistics it was made
+		 * with (with those of an empty table, "= ANY" over the tenant's
+		 * index prefix can be planned as a scan of every tally of the
+		 * tenant).
 		 */
 		args[0] = UUIDPGetDatum(&m->org);
 		args[1] = score_uuid_array(recs, n);
-		score_run(&score_read_plan,
-				  "SELECT r.id, s.ctid, s.stage, NULL::uuid, NULL::int8, NULL::float8"
+		score_run_lookups(&score_read_plan,
+				  "SELECT r.id, s.ctid, s.stage, NULL::uuid, NULL::int8, NULL::int8, NULL::int8, NULL::float8"
 				  " FROM unnest($2) AS r(id), LATERAL (SELECT x.ctid, x.stage FROM crm.score x"
 				  " WHERE x.organization_id = $1 AND x.record_id = r.id OFFSET 0) s"
 				  " UNION ALL"
-				  " SELECT r.id, NULL, NULL, t.rule_id, (t.raw_points * 100)::int8, t.weighted"
-				  " FROM unnest($2) AS r(id), LATERAL (SELECT y.rule_id, y.raw_points, y.weighted FROM crm.score_tally y"
-				  " WHERE y.organization_id = $1 AND y.record_id = r.id OFFSET 0) t",
+				  " SELECT r.id, t.ctid, NULL, t.rule_id, t.bucket, t.events, (t.raw_points * 100)::int8, t.weighted"
+				  " FROM unnest($2) AS r(id), LATERAL (SELECT y.ctid, y.rule_id, y.bucket, y.events, y.raw_points, y.weighted"
+				  " FROM crm.score_tally y WHERE y.organization_id = $1 AND y.record_id = r.id OFFSET 0) t",
 				  2, read_types, args, NULL, owner, SPI_OK_SELECT, "reading score tallies");
 		for (i = 0; i < SPI_processed; i++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 			bool		isnull;
+			ItemPointer tid;
+			pg_uuid_t  *rule_id;
+			int64		bucket;
+			int64		events;
+			int64		raw;
+			double		wt;
+			ScoreEntry *e;
 			const ScoreRuleRef *rule;
 			Datum		d;
-			int64		raw;
-			double		w;
 
 			k = score_record_index(tup, desc, recs, n);
 			if (k < 0)
 				continue;
+			tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 2, &isnull));
 			d = SPI_getbinval(tup, desc, 4, &isnull);
 			if (isnull)
 			{
 				/* the score row (locked by the caller: it stays where it is) */
 				present[k] = true;
-				tids[k] = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 2, &isnull));
+				score_tids[k] = *tid;
 				old_stage[k] = score_stage_code(TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull)));
 				continue;
 			}
-			rule = score_find_ref(m, DatumGetUUIDP(d));
+			rule_id = DatumGetUUIDP(d);
+			bucket = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+			events = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+			raw = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+			wt = DatumGetFloat8(SPI_getbinval(tup, desc, 8, &isnull));
+			/* a pending entry adds to the row (as "t.x + EXCLUDED.x" would) */
+			e = npend > 0 ? score_find_pending(pend, npend, &m->org, &recs[k], rule_id, bucket) : NULL;
+			if (e != NULL)
+			{
+				events += e->events;
+				raw += e->cents;
+				wt += e->weighted;
+				w.upd_tid[w.nupd] = *tid;
+				w.upd_events[w.nupd] = events;
+				w.upd_cents[w.nupd] = raw;
+				w.upd_weighted[w.nupd] = wt;
+				w.nupd++;
+				e->events = -1;	/* merged */
+			}
+			rule = score_find_ref(m, rule_id);
 			if (rule == NULL)
 				continue;		/* an inactive rule */
-			raw = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
-			w = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
-			/* the rule cap of a window scales its weighted points alike */
-			if (rule->max_cents > 0 && (raw < 0 ? -raw : raw) > rule->max_cents)
-				w = w * ((double) rule->max_cents / (double) (raw < 0 ? -raw : raw));
-			acc[(size_t) k * ngroups + rule->group] += w;
-			if (!rule->fit)
-				ref[k] += w;
+			score_accumulate(rule, raw, wt, &acc[(size_t) k * ngroups], &ref[k]);
 		}
 		SPI_freetuptable(SPI_tuptable);
+
+		/* pending entries with no tally row yet: new rows */
+		for (k = 0; k < npend; k++)
+		{
+			ScoreEntry *e = pend[k];
+			const pg_uuid_t *at_rec;
+			const ScoreRuleRef *rule;
+			int			r;
+
+			if (e->events < 0)
+				continue;
+			at_rec = bsearch(&e->key.record, recs, n, sizeof(pg_uuid_t), score_uuid_cmp);
+			Assert(at_rec != NULL);
+			r = (int) (at_rec - recs);
+			w.ins_record[w.nins] = e->key.record;
+			w.ins_rule[w.nins] = e->key.rule;
+			w.ins_bucket[w.nins] = e->key.bucket;
+			w.ins_events[w.nins] = e->events;
+			w.ins_cents[w.nins] = e->cents;
+			w.ins_weighted[w.nins] = e->weighted;
+			w.nins++;
+			rule = score_find_ref(m, &e->key.rule);
+			if (rule != NULL)
+				score_accumulate(rule, e->cents, e->weighted, &acc[(size_t) r * ngroups], &ref[r]);
+		}
 
 		/* decay, group caps, fit and engagement */
 		for (k = 0; k < n; k++)
@@ -852,14 +1064,14 @@ score_refresh(const ScoreModel *m, const pg_uuid_t *records, int nrecords, Times
 				else
 					e += v;
 			}
-			tid_datums[nids] = PointerGetDatum(&tids[k]);
+			tids[nids] = score_tids[k];
 			fit[nids] = f;
 			eng[nids] = e;
 			refs[nids] = ref[k];
 			nids++;
 		}
 
-		if (nids == 0)
+		if (nids == 0 && w.nins == 0 && w.nupd == 0)
 		{
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(cxt);
@@ -867,11 +1079,12 @@ score_refresh(const ScoreModel *m, const pg_uuid_t *records, int nrecords, Times
 		}
 
 		/*
-		 * Store them: rounded, clamped and staged in SQL, with the very
-		 * expressions of crm._score_at (float8 to numeric, then round).
-		 * The rows are updated where the read found them (TID lookups).
+		 * Write: the new and changed tally rows (the CTEs), and the scores,
+		 * rounded, clamped and staged in SQL with the very expressions of
+		 * crm._score_at (float8 to numeric, then round).  Every row is
+		 * written where the read found it (TID lookups).
 		 */
-		args[0] = PointerGetDatum(construct_array(tid_datums, nids, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT));
+		args[0] = score_tid_array(tids, nids);
 		args[1] = score_float8_array(fit, nids);
 		args[2] = score_float8_array(eng, nids);
 		args[3] = score_float8_array(refs, nids);
@@ -879,8 +1092,28 @@ score_refresh(const ScoreModel *m, const pg_uuid_t *records, int nrecords, Times
 		args[5] = Float8GetDatum(m->total_cap);
 		args[6] = m->mql_threshold;
 		args[7] = m->sql_threshold;
-		score_run(&score_update_plan,
-				  "UPDATE crm.score s"
+		args[8] = UUIDPGetDatum(&m->org);
+		args[9] = score_uuid_array(w.ins_record, w.nins);
+		args[10] = score_uuid_array(w.ins_rule, w.nins);
+		args[11] = score_int8_array(w.ins_bucket, w.nins);
+		args[12] = score_int8_array(w.ins_events, w.nins);
+		args[13] = score_numeric_cents_array(w.ins_cents, w.nins);
+		args[14] = score_float8_array(w.ins_weighted, w.nins);
+		args[15] = score_tid_array(w.upd_tid, w.nupd);
+		args[16] = score_int8_array(w.upd_events, w.nupd);
+		args[17] = score_numeric_cents_array(w.upd_cents, w.nupd);
+		args[18] = score_float8_array(w.upd_weighted, w.nupd);
+		score_run_lookups(&score_write_plan,
+				  "WITH new_tally AS ("
+				  " INSERT INTO crm.score_tally (organization_id, record_id, rule_id, bucket, events, raw_points, weighted)"
+				  " SELECT $9, u.r, u.ru, u.b, u.n, u.p, u.w"
+				  " FROM ROWS FROM (unnest($10), unnest($11), unnest($12), unnest($13), unnest($14), unnest($15))"
+				  " AS u(r, ru, b, n, p, w)),"
+				  " changed_tally AS ("
+				  " UPDATE crm.score_tally t SET events = u.n, raw_points = u.p, weighted = u.w"
+				  " FROM ROWS FROM (unnest($16), unnest($17), unnest($18), unnest($19)) AS u(tid, n, p, w)"
+				  " WHERE t.ctid = u.tid)"
+				  " UPDATE crm.score s"
 				  " SET engagement_ref = u.ref, fit_score = round(u.fit::numeric, 2),"
 				  " engagement_score = round(u.eng::numeric, 2), lead_score = u.ls, score_updated_at = $5,"
 				  " stage = CASE WHEN s.lead_id IS NULL THEN 'none' WHEN u.ls >= $8 THEN 'sql'"
@@ -890,7 +1123,7 @@ score_refresh(const ScoreModel *m, const pg_uuid_t *records, int nrecords, Times
 				  " FROM ROWS FROM (unnest($1), unnest($2), unnest($3), unnest($4)) AS x(tid, fit, eng, ref)) u"
 				  " WHERE s.ctid = u.tid"
 				  " RETURNING s.record_id, s.lead_id IS NOT NULL, s.stage, s.lead_score",
-				  8, update_types, args, m->has_settings ? NULL : "      nn",
+				  19, write_types, args, m->has_settings ? NULL : "      nn           ",
 				  owner, SPI_OK_UPDATE_RETURNING, "storing scores");
 		cross = palloc(sizeof(ScoreCrossing) * Max(SPI_processed, 1));
 		for (i = 0; i < SPI_processed; i++)
@@ -926,25 +1159,20 @@ score_refresh(const ScoreModel *m, const pg_uuid_t *records, int nrecords, Times
 }
 
 /*
- * Write entries [from, to) of one tenant (sorted by record): lock the
- * records' score rows, add the entries to their tallies, refresh them.
+ * Write entries [from, to) of one tenant (sorted by key): lock the
+ * records' score rows (creating the missing ones) in id order, in one
+ * statement, then merge the entries into the records' tallies and refresh
+ * the records (score_refresh).
  */
 static void
 score_flush(const ScoreModel *m, ScoreEntry **es, int from, int to, Oid owner)
 {
-	Oid			add_types[9] = {UUIDOID, UUIDARRAYOID, UUIDARRAYOID, UUIDARRAYOID, UUIDARRAYOID,
-	INT8ARRAYOID, INT8ARRAYOID, NUMERICARRAYOID, FLOAT8ARRAYOID};
-	Datum		values[9];
+	Oid			lock_types[3] = {UUIDOID, UUIDARRAYOID, UUIDARRAYOID};
+	Datum		values[3];
 	int			n = to - from;
 	pg_uuid_t  *recs = palloc(sizeof(pg_uuid_t) * n);
 	pg_uuid_t  *leads = palloc(sizeof(pg_uuid_t) * n);
 	pg_uuid_t  *contacts = palloc(sizeof(pg_uuid_t) * n);
-	Datum	   *records = palloc(sizeof(Datum) * n);
-	Datum	   *rules = palloc(sizeof(Datum) * n);
-	Datum	   *buckets = palloc(sizeof(Datum) * n);
-	Datum	   *events = palloc(sizeof(Datum) * n);
-	Datum	   *raw = palloc(sizeof(Datum) * n);
-	Datum	   *weighted = palloc(sizeof(Datum) * n);
 	int			nrecs = 0,
 				nl = 0,
 				nc = 0,
@@ -963,52 +1191,27 @@ score_flush(const ScoreModel *m, ScoreEntry **es, int from, int to, Oid owner)
 			else
 				contacts[nc++] = e->key.record;
 		}
-		records[i] = UUIDPGetDatum(&e->key.record);
-		rules[i] = UUIDPGetDatum(&e->key.rule);
-		buckets[i] = Int64GetDatum(e->key.bucket);
-		events[i] = Int64GetDatum(e->events);
-		raw[i] = NumericGetDatum(int64_div_fast_to_numeric(e->cents, 2));
-		weighted[i] = Float8GetDatum(e->weighted);
 	}
 
 	/*
-	 * One statement: create and lock the score rows in id order (the CTE),
-	 * then add the entries to the tallies.  Every writer of a record's
-	 * tally holds its score row lock first, so concurrent statements for
-	 * one record take turns, and each reads the tally back after the lock
-	 * (no lost update at any isolation level).  The scalar subquery over
-	 * the CTE makes the order certain: it runs the CTE to completion before
-	 * the first tally row is written.
+	 * Every writer of a record's tally holds its score row lock, so
+	 * concurrent statements for one record take turns, and each reads the
+	 * tally after the lock, with a new snapshot (no lost update at any
+	 * isolation level: REPEATABLE READ fails with 40001 here instead).
 	 */
 	values[0] = UUIDPGetDatum(&m->org);
 	values[1] = score_uuid_array(leads, nl);
 	values[2] = score_uuid_array(contacts, nc);
-	values[3] = PointerGetDatum(construct_array(records, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	values[4] = PointerGetDatum(construct_array(rules, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	values[5] = PointerGetDatum(construct_array(buckets, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[6] = PointerGetDatum(construct_array(events, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[7] = PointerGetDatum(construct_array(raw, n, NUMERICOID, -1, false, TYPALIGN_INT));
-	values[8] = PointerGetDatum(construct_array(weighted, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	score_run(&score_add_plan,
-			  "WITH locked AS ("
-			  " INSERT INTO crm.score AS s (record_id, organization_id, lead_id, contact_id)"
+	score_run(&score_lock_plan,
+			  "INSERT INTO crm.score AS s (record_id, organization_id, lead_id, contact_id)"
 			  " SELECT x.id, $1, x.lead_id, x.contact_id FROM"
 			  " (SELECT u.id, u.id AS lead_id, NULL::uuid AS contact_id FROM unnest($2) AS u(id)"
 			  " UNION ALL SELECT u.id, NULL::uuid, u.id FROM unnest($3) AS u(id)) x"
 			  " ORDER BY x.id"
-			  " ON CONFLICT ON CONSTRAINT score_pkey DO UPDATE SET stage = s.stage WHERE false"
-			  " RETURNING 1)"
-			  " INSERT INTO crm.score_tally AS t (organization_id, record_id, rule_id, bucket, events, raw_points, weighted)"
-			  " SELECT $1, u.r, u.ru, u.b, u.n, u.p, u.w"
-			  " FROM ROWS FROM (unnest($4), unnest($5), unnest($6), unnest($7), unnest($8), unnest($9))"
-			  " AS u(r, ru, b, n, p, w)"
-			  " WHERE (SELECT count(*) FROM locked) >= 0"
-			  " ON CONFLICT ON CONSTRAINT score_tally_pkey DO UPDATE"
-			  " SET events = t.events + EXCLUDED.events, raw_points = t.raw_points + EXCLUDED.raw_points,"
-			  " weighted = t.weighted + EXCLUDED.weighted",
-			  9, add_types, values, NULL, owner, SPI_OK_INSERT, "adding to score tallies");
+			  " ON CONFLICT ON CONSTRAINT score_pkey DO UPDATE SET stage = s.stage WHERE false",
+			  3, lock_types, values, NULL, owner, SPI_OK_INSERT, "locking score rows");
 
-	score_refresh(m, recs, nrecs, GetCurrentTransactionStartTimestamp(), owner);
+	score_refresh(m, recs, nrecs, GetCurrentTransactionStartTimestamp(), owner, es + from, n);
 }
 
 /* The column numbers of crm.engagement_event, checked once per relation. */
@@ -1277,7 +1480,7 @@ scoring_refresh(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	score_lock_model(&org, ShareLock);
 	m = score_model(&org, owner);
-	score_refresh(m, recs, n, at, owner);
+	score_refresh(m, recs, n, at, owner, NULL, 0);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

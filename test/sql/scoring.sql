@@ -376,6 +376,19 @@ SELECT * FROM crm.verify() WHERE "check" = 'scores';
 SELECT count(*) > 0 AS twin1_folded FROM crm.score_base WHERE organization_id = :'prune' AND record_id = :'twin1';
 DELETE FROM crm.lead WHERE organization_id = :'prune' AND id = :'twin1';
 SELECT count(*) AS twin1_folded FROM crm.score_base WHERE organization_id = :'prune' AND record_id = :'twin1';
+-- A deleted rule or group takes its tally along (derived data: no foreign
+-- key), and crm.verify() reports a tally row of a rule that does not exist.
+DELETE FROM crm.scoring_rule WHERE organization_id = :'keep' AND name = 'Email click';
+DELETE FROM crm.scoring_group WHERE organization_id = :'keep' AND name = 'Engagement';
+SELECT count(*) AS orphan_tallies FROM crm.score_tally t
+ WHERE t.organization_id = :'keep'
+   AND NOT EXISTS (SELECT 1 FROM crm.scoring_rule r WHERE r.organization_id = t.organization_id AND r.id = t.rule_id);
+SELECT * FROM crm.verify() WHERE "check" = 'scores';
+INSERT INTO crm.score_tally (organization_id, record_id, rule_id, bucket, events, raw_points, weighted)
+SELECT :'keep', id, '00000000-0000-7000-8000-0000000000ff', 0, 1, 1, 1 FROM crm.lead
+ WHERE organization_id = :'keep' AND last_name = 'Twin 2';
+SELECT "check", entity, expected, actual FROM crm.verify() WHERE "check" = 'scores';
+DELETE FROM crm.score_tally WHERE rule_id = '00000000-0000-7000-8000-0000000000ff';
 \set VERBOSITY terse
 SELECT crm.prune_engagement_events('infinity');
 UPDATE crm.scoring_settings SET retain_days = 0 WHERE organization_id = :'prune';
