@@ -18,13 +18,13 @@
  * which never change with time (sql/45_scoring.sql explains how a score at
  * any instant follows from them).  The tally is written in batches of at
  * most SCORING_BATCH entries that never split a record, each with three
- * kept plans: lock (and create) the records' crm.score rows in id order,
- * add the entries to crm.score_tally, read the records' whole tallies back,
- * then one UPDATE stores the recomputed scores -- one update per affected
- * lead or contact per statement, whatever the number of its events.
+ * kept plans: lock (and create) the records' crm.score rows in id order;
+ * read the records' score rows and tallies; write the merged tally rows
+ * and the recomputed scores -- one update per affected lead or contact per
+ * statement, whatever the number of its events.
  *
- * The refresh (also crm._score_refresh, used by every other writer of
- * scores) computes a record's scores from its tally exactly as
+ * The refresh (score_refresh; also crm._score_refresh, used by every other
+ * writer of scores) computes a record's scores from its tally exactly as
  * crm._score_at does in SQL -- rule caps per window, decay per group, group
  * caps -- and leaves the rounding, the total cap and the thresholds to the
  * UPDATE, in SQL, so that stored values are those crm.verify() recomputes.
@@ -945,11 +945,9 @@ score_refresh(const ScoreModel *m, const pg_uuid_t *records, int nrecords, Times
 		/*
 		 * The records' score rows (where they are, and their stages) and
 		 * tally rows, each looked up by its key, one record after the
-		 * other: the subqueries cannot be flattened into a join, so the
-		 * generic plan is index lookups whatever the statistics it was made
-		 * with (with those of an empty table, "= ANY" over the tenant's
-		 * index prefix can be planned as a scan of every tally of the
-		 * tenant).
+		 * other: the subqueries cannot be flattened into a join (a hash
+		 * join would read every tally of the tenant), and the plan is made
+		 * without sequential scans (score_run_lookups).
 		 */
 		args[0] = UUIDPGetDatum(&m->org);
 		args[1] = score_uuid_array(recs, n);
