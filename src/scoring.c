@@ -336,23 +336,28 @@ score_run(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, Datum *ar
  * sequential scan looks free -- and it would stay, scanning the whole table
  * once per record or per statement.  Only the planning runs with the
  * setting (what the statement runs in turn, such as foreign-key checks, is
- * planned as usual): the plan is fetched from the plan cache under it and
- * then executed; the relations it locked stay locked, so no invalidation
- * can make the execution plan it again.
+ * planned as usual): the plan is fetched from the plan cache under it, as
+ * the owner and with the search_path owner-rights statements run under
+ * (the plan cache plans again under another role or path), and then
+ * executed; the relations it locked stay locked, so no invalidation can
+ * make the execution plan it again.
  */
 static void
 score_run_lookups(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, Datum *args,
 				  const char *nulls, Oid owner, int expected, const char *what)
 {
 	SPIPlanPtr	plan = score_keep(slot, sql, nargs, argtypes);
-	int			level = NewGUCNestLevel();
+	int			path_level = NewGUCNestLevel();
+	int			plan_level;
 	Oid			save_userid;
 	int			save_sec;
 	CachedPlan *volatile cplan = NULL;
 
+	(void) set_config_option("search_path", "pg_catalog, crm, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	plan_level = NewGUCNestLevel();
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	/* as the statement runs (crm_spi_execute_as): else it is planned again */
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 	PG_TRY();
@@ -367,8 +372,9 @@ score_run_lookups(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, D
 	if (cplan == NULL)
 		elog(ERROR, "SPI_plan_get_cached_plan failed");
 	ReleaseCachedPlan(cplan, CurrentResourceOwner);
-	AtEOXact_GUC(true, level);
+	AtEOXact_GUC(true, plan_level);
 	score_run(slot, sql, nargs, argtypes, args, nulls, owner, expected, what);
+	AtEOXact_GUC(true, path_level);
 }
 
 static int
