@@ -14,14 +14,16 @@
 #      defaults, constraints, indexes and foreign keys; no trigger, no
 #      row-level security), and into a copy carrying the seeds' approach (a
 #      PL/pgSQL row trigger recomputing the lead's score from all its events
-#      on every insert) -- ratios to the bare COPY;
+#      on every insert) -- ratios to the bare COPY, of the wall-clock time
+#      and of the CPU time of the backend (Linux /proc);
 #   2. single-event inserts through pgbench at BENCH_CLIENTS clients, crm
 #      against the bare copy;
 #   3. "top 50 hottest leads now" over BENCH_SCORING_HOT scored leads: the
 #      plan (an index scan of score_hottest_idx) and its time.
 # Environment: BENCH_SCORING_LEADS (100000), BENCH_SCORING_EVENTS (1000000),
 # BENCH_SCORING_HOT (1000000), BENCH_PGBENCH_SECONDS (10), BENCH_CLIENTS
-# ("1 8 32"), CRM_PGPORT, CRM_PGDIR.
+# ("1 8 32"), BENCH_SCORING_PLPGSQL (1; 0 skips the seeds' approach),
+# CRM_PGPORT, CRM_PGDIR.
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 export CRM_PGDIR=${CRM_PGDIR:-$(cd "$BENCH_DIR/.." && pwd)/.pg-bench-scoring}
@@ -113,26 +115,37 @@ GRANT INSERT, SELECT ON bare.engagement_event TO $ROLE;
 CHECKPOINT;
 SQL
 
-copy_time() {	# table -> seconds of COPY FROM the CSV
-	local t0 t1
+# COPY FROM the CSV into a table: "wall-clock seconds, CPU seconds of the
+# backend" (from /proc/<pid>/stat: on a shared machine the CPU time of the
+# backend moves less with the other load than the wall-clock time does).
+copy_time() {	# table
+	local tick
+	tick=$(getconf CLK_TCK)
 	su -c "CHECKPOINT" >/dev/null
-	t0=$(now)
-	su -c "SET crm.organization_id = '$org'" -c "COPY $1 (organization_id, lead_id, event_type, occurred_at, properties) FROM '$OUT/events.csv' (FORMAT csv)" >/dev/null
-	t1=$(now)
-	calc "$t1 - $t0"
+	rm -f "$OUT/t0" "$OUT/t1" "$OUT/cpu0" "$OUT/cpu1"
+	psql -X -q -A -t -v ON_ERROR_STOP=1 -d $DB >/dev/null <<SQL
+SELECT pg_backend_pid() AS pid \gset
+SET crm.organization_id = '$org';
+\setenv BENCH_PID :pid
+\! awk '{ print \$14 + \$15 }' /proc/\$BENCH_PID/stat >"$OUT/cpu0"; date +%s.%N >"$OUT/t0"
+COPY $1 (organization_id, lead_id, event_type, occurred_at, properties) FROM '$OUT/events.csv' (FORMAT csv);
+\! date +%s.%N >"$OUT/t1"; awk '{ print \$14 + \$15 }' /proc/\$BENCH_PID/stat >"$OUT/cpu1"
+SQL
+	echo "$(calc "$(cat "$OUT/t1") - $(cat "$OUT/t0")") $(calc "($(cat "$OUT/cpu1") - $(cat "$OUT/cpu0")) / $tick")"
 }
 say "COPY $EVENTS events over $LEADS leads"
-t_bare=$(copy_time bare.engagement_event)
-say "bare: $t_bare s"
-t_crm=$(copy_time crm.engagement_event)
-say "crm (scoring on): $t_crm s"
+read -r t_bare c_bare <<<"$(copy_time bare.engagement_event)"
+say "bare: $t_bare s ($c_bare s CPU)"
+read -r t_crm c_crm <<<"$(copy_time crm.engagement_event)"
+say "crm (scoring on): $t_crm s ($c_crm s CPU)"
 drift=$(su -c "SET crm.organization_id = '$org'" -c "SELECT count(*) FROM crm.verify() WHERE \"check\" = 'scores'")
 say "crm.verify() drift after the COPY: $drift"
 if [ "${BENCH_SCORING_PLPGSQL:-1}" = 1 ]; then
-	t_plpg=$(copy_time plpg.engagement_event)
-	say "PL/pgSQL recompute row trigger: $t_plpg s"
+	read -r t_plpg c_plpg <<<"$(copy_time plpg.engagement_event)"
+	say "PL/pgSQL recompute row trigger: $t_plpg s ($c_plpg s CPU)"
 else
 	t_plpg=NaN
+	c_plpg=NaN
 fi
 
 say "single-event inserts through pgbench (${SECS}s per run)"
@@ -181,6 +194,7 @@ cat >"$OUT/report.md" <<MD
 | figure | crm | baseline | ratio |
 | --- | --- | --- | --- |
 | COPY $EVENTS events over $LEADS leads, scoring on (C statement trigger) | $t_crm s | bare $t_bare s | $(calc "$t_crm / $t_bare")× |
+| the same, CPU time of the COPY's backend | $c_crm s | bare $c_bare s | $(calc "$c_crm / $c_bare")× |
 | same COPY, seeds' PL/pgSQL recompute-per-row trigger | $t_plpg s | bare $t_bare s | $( [ "$t_plpg" = NaN ] && echo "not run" || calc "$t_plpg / $t_bare")× |
 ${pg_rows}| top 50 hottest of $scored scored leads (crm.hottest_leads(50)), best of 5 | $best ms | — | plan: ${plan_kind:-see hot_plan.txt} |
 MD

@@ -16,6 +16,7 @@ CREATE TABLE crm.lead (
 	employee_count integer,
 	lead_source	text,
 	status		text NOT NULL DEFAULT 'new',
+	priority	text,
 	utm_source	text,
 	utm_medium	text,
 	utm_campaign text,
@@ -48,6 +49,7 @@ CREATE TABLE crm.lead (
 	CONSTRAINT lead_converted_contact_fkey FOREIGN KEY (organization_id, converted_contact_id) REFERENCES crm.contact (organization_id, id),
 	CONSTRAINT lead_last_name_not_blank CHECK (pg_catalog.btrim(last_name) <> ''),
 	CONSTRAINT lead_status_valid CHECK (status IN ('new', 'contacted', 'nurturing', 'qualified', 'unqualified', 'converted')),
+	CONSTRAINT lead_priority_valid CHECK (priority IN ('low', 'normal', 'high', 'urgent')),
 	CONSTRAINT lead_converted_consistent CHECK ((status = 'converted') = (converted_at IS NOT NULL)),
 	CONSTRAINT lead_employee_count_nonnegative CHECK (employee_count >= 0),
 	CONSTRAINT lead_custom_fields_object CHECK (jsonb_typeof(custom_fields) = 'object')
@@ -69,6 +71,7 @@ COMMENT ON COLUMN crm.lead.industry IS 'Industry, from the organization''s pickl
 COMMENT ON COLUMN crm.lead.employee_count IS 'Company size.';
 COMMENT ON COLUMN crm.lead.lead_source IS 'Where the lead came from, from the organization''s picklist lead_source (web, referral, event, ...).';
 COMMENT ON COLUMN crm.lead.status IS 'new, contacted, nurturing, qualified, unqualified or converted.';
+COMMENT ON COLUMN crm.lead.priority IS 'low, normal, high or urgent; NULL: not set (routing rules may set it, doc/routing.md).';
 COMMENT ON COLUMN crm.lead.utm_source IS 'UTM source of the first visit.';
 COMMENT ON COLUMN crm.lead.utm_medium IS 'UTM medium.';
 COMMENT ON COLUMN crm.lead.utm_campaign IS 'UTM campaign.';

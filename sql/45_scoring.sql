@@ -23,6 +23,8 @@ CREATE TABLE crm.scoring_settings (
 	sql_threshold numeric(8,2) NOT NULL DEFAULT 80,
 	unknown_event_types text NOT NULL DEFAULT 'reject',
 	reference_at timestamptz NOT NULL DEFAULT '2026-01-01 00:00:00+00',
+	retain_days	integer,
+	pruned_before timestamptz,
 	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	created_by	uuid,
@@ -33,7 +35,9 @@ CREATE TABLE crm.scoring_settings (
 	CONSTRAINT scoring_settings_total_cap_range CHECK (total_cap > 0 AND total_cap <= 100),
 	CONSTRAINT scoring_settings_thresholds_order CHECK (mql_threshold > 0 AND mql_threshold <= sql_threshold),
 	CONSTRAINT scoring_settings_unknown_valid CHECK (unknown_event_types IN ('reject', 'accept')),
-	CONSTRAINT scoring_settings_reference_finite CHECK (pg_catalog.isfinite(reference_at))
+	CONSTRAINT scoring_settings_reference_finite CHECK (pg_catalog.isfinite(reference_at)),
+	CONSTRAINT scoring_settings_retain_days_positive CHECK (retain_days >= 1),
+	CONSTRAINT scoring_settings_pruned_before_finite CHECK (pg_catalog.isfinite(pruned_before))
 );
 COMMENT ON TABLE crm.scoring_settings IS 'Scoring settings of an organization (one row, seeded by crm.create_organization).';
 COMMENT ON COLUMN crm.scoring_settings.total_cap IS 'Upper bound of lead_score (at most 100; the lower bound is 0).';
@@ -41,6 +45,8 @@ COMMENT ON COLUMN crm.scoring_settings.mql_threshold IS 'lead_score at which a l
 COMMENT ON COLUMN crm.scoring_settings.sql_threshold IS 'lead_score at which a lead becomes sales-qualified (event lead.sql; status new/contacted/nurturing becomes qualified).';
 COMMENT ON COLUMN crm.scoring_settings.unknown_event_types IS 'reject: an engagement event of a type not in crm.engagement_event_type is an error (22023); accept: stored, scored by no rule.';
 COMMENT ON COLUMN crm.scoring_settings.reference_at IS 'The fixed instant decaying points are stored at (crm.score_tally.weighted); changing it re-scores the organization.';
+COMMENT ON COLUMN crm.scoring_settings.retain_days IS 'Retention: crm.prune_engagement_events (job prune_engagement_events) folds events that occurred more than this many days ago into crm.score_base and deletes them; NULL: events are kept.';
+COMMENT ON COLUMN crm.scoring_settings.pruned_before IS 'Set by crm.prune_engagement_events: the events that occurred before it are folded into crm.score_base (scores as of an earlier instant cannot be recomputed); NULL: none pruned.';
 SELECT crm._setup_tenant_table('crm.scoring_settings', label => 'scoring settings');
 
 -- Event types an organization knows (the built-in ones are seeded).
@@ -180,9 +186,13 @@ CREATE TABLE crm.score_tally (
 	raw_points	numeric NOT NULL,
 	weighted	double precision NOT NULL,
 	CONSTRAINT score_tally_pkey PRIMARY KEY (organization_id, record_id, rule_id, bucket),
-	CONSTRAINT score_tally_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
-	CONSTRAINT score_tally_rule_fkey FOREIGN KEY (organization_id, rule_id) REFERENCES crm.scoring_rule (organization_id, id) ON DELETE CASCADE
+	CONSTRAINT score_tally_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id)
 );
+-- No foreign key to the rule: the tally is derived data, written only under
+-- the tenant's model lock with the rules of the moment; the deletion of a
+-- rule deletes its rows (crm.trg_scoring_model), and crm.verify() reports a
+-- row whose rule does not exist.  (The key's check, one query per new tally
+-- row, was a tenth of the cost of a bulk load of events.)
 -- No index by rule: every read goes by record (the primary key), and an
 -- index by (organization_id, rule_id) tempts the planner, before the table
 -- is analysed, to read every tally of a rule to find one record's.  A rule
@@ -195,6 +205,30 @@ COMMENT ON COLUMN crm.score_tally.events IS 'Events counted (1 for a matching fi
 COMMENT ON COLUMN crm.score_tally.raw_points IS 'Sum of the rule''s points over those events.';
 COMMENT ON COLUMN crm.score_tally.weighted IS 'Sum of points * 2^((occurred_at - reference_at) / half_life) (raw points when the group does not decay).';
 SELECT crm._setup_tenant_table('crm.score_tally', audited => false, label => 'score tally');
+
+-- Pruned events, folded (crm.prune_engagement_events): per record, rule
+-- and cap window, the number of events and their weights at one point --
+-- what crm.score_tally needs of them for any points the rule may be given
+-- later.  Events and base together are what scores are recomputed from.
+CREATE TABLE crm.score_base (
+	organization_id uuid NOT NULL DEFAULT crm.current_org(),
+	record_id	uuid NOT NULL,
+	rule_id		uuid NOT NULL,
+	bucket		bigint NOT NULL,
+	events		bigint NOT NULL,
+	weight		double precision NOT NULL,
+	CONSTRAINT score_base_pkey PRIMARY KEY (organization_id, record_id, rule_id, bucket),
+	CONSTRAINT score_base_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
+	CONSTRAINT score_base_rule_fkey FOREIGN KEY (organization_id, rule_id) REFERENCES crm.scoring_rule (organization_id, id) ON DELETE CASCADE,
+	CONSTRAINT score_base_events_positive CHECK (events > 0)
+);
+COMMENT ON TABLE crm.score_base IS 'Engagement events pruned by crm.prune_engagement_events, folded per lead or contact, rule and cap window: scores are recomputed from these and the events that remain (doc/scoring.md, "Retention").';
+COMMENT ON COLUMN crm.score_base.record_id IS 'The lead or contact.';
+COMMENT ON COLUMN crm.score_base.rule_id IS 'The crm.scoring_rule that counted the events (inactive rules included: reactivated, they count them again).';
+COMMENT ON COLUMN crm.score_base.bucket IS 'The cap window, as in crm.score_tally.';
+COMMENT ON COLUMN crm.score_base.events IS 'Events folded.';
+COMMENT ON COLUMN crm.score_base.weight IS 'Sum over those events of 2^((occurred_at - reference_at) / half_life) (the number of events when the rule''s group does not decay): the tally takes points * weight.';
+SELECT crm._setup_tenant_table('crm.score_base', audited => false, label => 'score base');
 
 -- The score of a lead or contact (id = the record's id).
 CREATE TABLE crm.score (
@@ -372,73 +406,27 @@ $$;
 COMMENT ON FUNCTION crm._score_lock(uuid, uuid[], uuid[]) IS
 	'Internal: creates and locks (in id order) the crm.score rows of leads and contacts before their tally changes.';
 
--- Store the scores of records as of now, move thresholds, emit crossings.
+-- Store the scores of records as of an instant, move thresholds, emit
+-- crossings (src/scoring.c): the arithmetic of crm._score_at, in C, over
+-- the records' tallies; rounding, the total cap and the stages in the
+-- UPDATE that stores them.  The caller holds the records' score row locks.
 CREATE FUNCTION crm._score_refresh(org uuid, records uuid[], at timestamptz DEFAULT pg_catalog.now())
 RETURNS void
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, crm, pg_temp
-AS $$
-DECLARE
-	st crm.scoring_settings;
-	c record;
-BEGIN
-	SELECT * INTO st FROM crm.scoring_settings x WHERE x.organization_id = org;
-	FOR c IN
-		WITH n AS (SELECT * FROM crm._score_at(org, records, at)),
-		o AS (SELECT x.record_id, x.stage FROM crm.score x WHERE x.organization_id = org AND x.record_id = ANY (records)),
-		u AS (
-			UPDATE crm.score s
-			   SET engagement_ref = n.engagement_ref, fit_score = n.fit_score,
-				   engagement_score = n.engagement_score, lead_score = n.lead_score,
-				   score_updated_at = at,
-				   stage = CASE WHEN s.lead_id IS NULL THEN 'none'
-								WHEN n.lead_score >= st.sql_threshold THEN 'sql'
-								WHEN n.lead_score >= st.mql_threshold THEN 'mql' ELSE 'none' END
-			  FROM n JOIN o ON o.record_id = n.record_id
-			 -- (= ANY: the score rows by their key, whatever the estimate of n)
-			 WHERE s.organization_id = org AND s.record_id = ANY (records) AND s.record_id = n.record_id
-			RETURNING s.record_id AS id, s.lead_id, o.stage AS old_stage, s.stage AS new_stage, s.lead_score)
-		SELECT * FROM u
-		 WHERE u.lead_id IS NOT NULL AND u.new_stage <> u.old_stage
-		 ORDER BY u.id
-	LOOP
-		-- once per upward crossing: none -> mql -> sql
-		IF c.old_stage = 'none' AND c.new_stage IN ('mql', 'sql') THEN
-			PERFORM crm.emit('lead.mql', 'lead', c.id, jsonb_build_object('lead_score', c.lead_score), org);
-		END IF;
-		IF c.new_stage = 'sql' THEN
-			PERFORM crm.emit('lead.sql', 'lead', c.id, jsonb_build_object('lead_score', c.lead_score), org);
-			UPDATE crm.lead l SET status = 'qualified'
-			 WHERE l.organization_id = org AND l.id = c.id AND l.status IN ('new', 'contacted', 'nurturing');
-		END IF;
-	END LOOP;
-END;
-$$;
+AS 'MODULE_PATHNAME', 'scoring_refresh'
+LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION crm._score_refresh(uuid, uuid[], timestamptz) IS
-	'Internal: stores the scores of records as of an instant; a lead crossing the MQL or SQL threshold upwards emits lead.mql / lead.sql (and becomes qualified at SQL).';
+	'Internal: stores the scores of records as of an instant (computed from crm.score_tally as crm._score_at computes them); a lead crossing the MQL or SQL threshold upwards emits lead.mql / lead.sql (and becomes qualified at SQL).';
 
--- Add aggregated engagement (from src/scoring.c: one call per batch of a
--- statement, entries sorted by record) to the tally and refresh the scores.
-CREATE FUNCTION crm._score_add(org uuid, leads uuid[], contacts uuid[], records uuid[], rules uuid[],
-							   buckets bigint[], events bigint[], raw numeric[], weighted double precision[])
+-- The model lock of an organization (src/scoring.c): scorers hold it in
+-- share mode to the end of their transaction, a model change in exclusive
+-- mode; the exclusive lock also invalidates every backend's cached model
+-- of the scoring tables when the change commits.
+CREATE FUNCTION crm._score_model_lock(org uuid, exclusive boolean)
 RETURNS void
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, crm, pg_temp
-AS $$
-BEGIN
-	PERFORM crm._score_lock(org, leads, contacts);
-	INSERT INTO crm.score_tally AS t (organization_id, record_id, rule_id, bucket, events, raw_points, weighted)
-	SELECT org, u.r, u.ru, u.b, u.n, u.p, u.w
-	  FROM ROWS FROM (unnest(records), unnest(rules), unnest(buckets), unnest(events), unnest(raw), unnest(weighted))
-		   AS u(r, ru, b, n, p, w)
-	ON CONFLICT ON CONSTRAINT score_tally_pkey DO UPDATE
-		SET events = t.events + EXCLUDED.events, raw_points = t.raw_points + EXCLUDED.raw_points,
-			weighted = t.weighted + EXCLUDED.weighted;
-	PERFORM crm._score_refresh(org, coalesce(leads, '{}') || coalesce(contacts, '{}'));
-END;
-$$;
-COMMENT ON FUNCTION crm._score_add(uuid, uuid[], uuid[], uuid[], uuid[], bigint[], bigint[], numeric[], double precision[]) IS
-	'Internal (crm.trg_engagement_score): adds a statement''s aggregated engagement to crm.score_tally and refreshes the scores of its records.';
+AS 'MODULE_PATHNAME', 'scoring_model_lock'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION crm._score_model_lock(uuid, boolean) IS
+	'Internal: takes the scoring model lock of an organization to the end of the transaction: share (scorers) or exclusive (a model change, which also invalidates the cached models of every backend).';
 
 -- The engagement tally of records recomputed from their events (the
 -- reference the trigger's incremental sums must equal).
@@ -447,29 +435,46 @@ RETURNS TABLE (record_id uuid, rule_id uuid, bucket bigint, events bigint, raw_p
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
+DECLARE
+	horizon timestamptz := (SELECT x.pruned_before FROM crm.scoring_settings x WHERE x.organization_id = org);
 BEGIN
+	-- the events before the horizon are only in the base, folded: no
+	-- instant before it can be recomputed
+	IF until < horizon THEN
+		RAISE EXCEPTION 'scores as of % cannot be recomputed: the events that occurred before % were pruned', until, horizon
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Ask for an instant at or after crm.scoring_settings.pruned_before (doc/scoring.md, "Retention").';
+	END IF;
 	RETURN QUERY
-	SELECT coalesce(e.lead_id, e.contact_id), r.id,
-		   CASE WHEN r.window_days IS NULL THEN 0::bigint
-				ELSE floor(extract(epoch FROM e.occurred_at) / (r.window_days::numeric * 86400))::bigint END,
-		   count(*), sum(r.points)::numeric,
-		   sum(r.points::float8 * CASE WHEN g.half_life_days IS NULL THEN 1::float8
+	SELECT x.record_id, x.rule_id, x.bucket, sum(x.events)::bigint, sum(x.raw_points), sum(x.weighted)
+	  FROM (
+		SELECT coalesce(e.lead_id, e.contact_id) AS record_id, r.id AS rule_id,
+			   CASE WHEN r.window_days IS NULL THEN 0::bigint
+					ELSE floor(extract(epoch FROM e.occurred_at) / (r.window_days::numeric * 86400))::bigint END AS bucket,
+			   1::bigint AS events, r.points::numeric AS raw_points,
+			   r.points::float8 * CASE WHEN g.half_life_days IS NULL THEN 1::float8
 					ELSE pg_catalog.power(2::float8, extract(epoch FROM e.occurred_at - s.reference_at)::float8
-											/ (g.half_life_days::float8 * 86400)) END)
-	  FROM crm.engagement_event e
-	  JOIN crm.scoring_settings s ON s.organization_id = org
-	  JOIN crm.scoring_rule r ON r.organization_id = org AND r.kind = 'engagement' AND r.is_active
-							 AND r.event_type = e.event_type
-							 AND (r.property_match IS NULL OR e.properties OPERATOR(pg_catalog.@>) r.property_match)
-	  JOIN crm.scoring_group g ON g.organization_id = org AND g.id = r.group_id
-	 WHERE e.organization_id = org
-	   AND (records IS NULL OR e.lead_id = ANY (records) OR e.contact_id = ANY (records))
-	   AND (until IS NULL OR e.occurred_at <= until)
+											/ (g.half_life_days::float8 * 86400)) END AS weighted
+		  FROM crm.engagement_event e
+		  JOIN crm.scoring_settings s ON s.organization_id = org
+		  JOIN crm.scoring_rule r ON r.organization_id = org AND r.kind = 'engagement' AND r.is_active
+								 AND r.event_type = e.event_type
+								 AND (r.property_match IS NULL OR e.properties OPERATOR(pg_catalog.@>) r.property_match)
+		  JOIN crm.scoring_group g ON g.organization_id = org AND g.id = r.group_id
+		 WHERE e.organization_id = org
+		   AND (records IS NULL OR e.lead_id = ANY (records) OR e.contact_id = ANY (records))
+		   AND (until IS NULL OR e.occurred_at <= until)
+		UNION ALL
+		-- the pruned events, at the rule's points now
+		SELECT b.record_id, r.id, b.bucket, b.events, b.events * r.points, r.points::float8 * b.weight
+		  FROM crm.score_base b
+		  JOIN crm.scoring_rule r ON r.organization_id = org AND r.id = b.rule_id AND r.kind = 'engagement' AND r.is_active
+		 WHERE b.organization_id = org AND (records IS NULL OR b.record_id = ANY (records))) x
 	 GROUP BY 1, 2, 3;
 END;
 $$;
 COMMENT ON FUNCTION crm._engagement_tally(uuid, uuid[], timestamptz) IS
-	'Internal: the engagement part of crm.score_tally recomputed from crm.engagement_event (records NULL: the whole organization; until: only events that occurred up to then).';
+	'Internal: the engagement part of crm.score_tally recomputed from crm.engagement_event and crm.score_base (records NULL: the whole organization; until: only events that occurred up to then, at or after the pruning horizon).';
 
 -- The fit part of the tally of records, from the fit rules' criteria.
 CREATE FUNCTION crm._fit_tally(org uuid, entity text, records uuid[])
@@ -515,6 +520,8 @@ BEGIN
 	IF cardinality(recs) = 0 THEN
 		RETURN;
 	END IF;
+	-- the model cannot change under us (a change waits for our commit)
+	PERFORM crm._score_model_lock(org, false);
 	-- criteria are evaluated for the records' organization
 	PERFORM set_config('crm.organization_id', org::text, true);
 	PERFORM crm._score_lock(org, leads, contacts);
@@ -648,6 +655,7 @@ BEGIN
 		-- a deleted record takes its score along (derived data, no foreign key)
 		DELETE FROM crm.score s USING crm_old d WHERE s.organization_id = d.organization_id AND s.record_id = d.id;
 		DELETE FROM crm.score_tally t USING crm_old d WHERE t.organization_id = d.organization_id AND t.record_id = d.id;
+		DELETE FROM crm.score_base b USING crm_old d WHERE b.organization_id = d.organization_id AND b.record_id = d.id;
 	ELSIF TG_OP = 'INSERT' THEN
 		FOR o IN SELECT n.organization_id AS org, array_agg(n.id ORDER BY n.id) AS ids
 				   FROM crm_new n GROUP BY 1 ORDER BY 1 LOOP
@@ -691,22 +699,50 @@ CREATE TRIGGER crm_92_fit_score_delete AFTER DELETE ON crm.lead
 CREATE TRIGGER crm_92_fit_score_delete AFTER DELETE ON crm.contact
 	REFERENCING OLD TABLE AS crm_old FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_fit_score('contact');
 
--- A change of the model (rules, groups, settings, event types): fit
--- documents are validated, then the organization is re-scored in one pass.
+-- A change of the model (rules, groups, settings, event types): the
+-- organizations whose model changed take its model lock exclusively (every
+-- scorer of the organization waits for the change to commit, then reads
+-- the new model; cached models are invalidated), fit documents are
+-- validated, then each organization is re-scored in one pass.  An update
+-- of names, descriptions or timestamps changes no score and does nothing.
 CREATE FUNCTION crm.trg_scoring_model() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	o uuid;
+	orgs uuid[];
 	bad record;
 	saved text;
+	-- (retention: pruning folds events into crm.score_base, which changes
+	-- no score)
+	ignored constant text[] := ARRAY['name', 'description', 'created_at', 'updated_at', 'created_by', 'updated_by',
+									 'retain_days', 'pruned_before'];
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME NOT IN ('scoring_rule', 'scoring_group', 'scoring_settings') THEN
+	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME NOT IN ('scoring_rule', 'scoring_group', 'scoring_settings', 'engagement_event_type') THEN
 		RAISE EXCEPTION 'crm.trg_scoring_model() works only on crm''s scoring tables'
 			USING ERRCODE = 'triggered_action_exception';
 	END IF;
-	IF current_setting('crm.restoring', true) = 'on' THEN
+	-- (plpgsql plans a query when it first runs it: only the UPDATE branch
+	-- names crm_old_rows, which only the UPDATE trigger has)
+	IF TG_OP = 'UPDATE' THEN
+		SELECT coalesce(array_agg(DISTINCT n.organization_id ORDER BY n.organization_id), '{}') INTO orgs
+		  FROM crm_rows n JOIN crm_old_rows p ON p.organization_id = n.organization_id AND p.id = n.id
+		 WHERE (to_jsonb(n) - ignored) IS DISTINCT FROM (to_jsonb(p) - ignored);
+	ELSE
+		SELECT coalesce(array_agg(DISTINCT x.organization_id ORDER BY x.organization_id), '{}') INTO orgs
+		  FROM crm_rows x;
+	END IF;
+	-- (in organization order: two changes never wait for each other crosswise)
+	FOREACH o IN ARRAY orgs LOOP
+		PERFORM crm._score_model_lock(o, true);
+	END LOOP;
+	-- a deleted rule's tally goes with it (no foreign key: derived data)
+	IF TG_TABLE_NAME = 'scoring_rule' AND TG_OP = 'DELETE' THEN
+		DELETE FROM crm.score_tally t USING crm_rows d
+		 WHERE t.organization_id = d.organization_id AND t.rule_id = d.id;
+	END IF;
+	IF current_setting('crm.restoring', true) = 'on' OR TG_TABLE_NAME = 'engagement_event_type' THEN
 		RETURN NULL;
 	END IF;
 	-- a rule's kind is its group's (the foreign key is the group's primary
@@ -741,11 +777,39 @@ BEGIN
 		END LOOP;
 		PERFORM set_config('crm.organization_id', coalesce(saved, ''), true);
 	END IF;
+	-- The pruned events (crm.score_base) follow the model where they can:
+	-- a rule's new points apply to them, a new reference time rescales
+	-- their weights.  A rule that counts other events than before (event
+	-- type, property condition, window, group) or a group decaying at
+	-- another rate forgets them: their types, properties and times are gone.
+	IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'scoring_rule' THEN
+		DELETE FROM crm.score_base b
+		 USING crm_rows n JOIN crm_old_rows p ON p.organization_id = n.organization_id AND p.id = n.id
+		 WHERE b.organization_id = n.organization_id AND b.rule_id = n.id
+		   AND (n.event_type, n.property_match, n.window_days, n.group_id)
+			   IS DISTINCT FROM (p.event_type, p.property_match, p.window_days, p.group_id);
+	ELSIF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'scoring_group' THEN
+		DELETE FROM crm.score_base b
+		 USING crm_rows n JOIN crm_old_rows p ON p.organization_id = n.organization_id AND p.id = n.id,
+			   crm.scoring_rule r
+		 WHERE n.half_life_days IS DISTINCT FROM p.half_life_days
+		   AND r.organization_id = n.organization_id AND r.group_id = n.id
+		   AND b.organization_id = n.organization_id AND b.rule_id = r.id;
+	ELSIF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'scoring_settings' THEN
+		-- 2^((e - new)/h) = 2^((e - old)/h) * 2^((old - new)/h)
+		UPDATE crm.score_base b
+		   SET weight = b.weight * pg_catalog.power(2::float8, extract(epoch FROM p.reference_at - n.reference_at)::float8
+														 / (g.half_life_days::float8 * 86400))
+		  FROM crm_rows n JOIN crm_old_rows p ON p.organization_id = n.organization_id AND p.id = n.id,
+			   crm.scoring_rule r JOIN crm.scoring_group g ON g.organization_id = r.organization_id AND g.id = r.group_id
+		 WHERE n.reference_at <> p.reference_at AND g.half_life_days IS NOT NULL
+		   AND r.organization_id = n.organization_id
+		   AND b.organization_id = n.organization_id AND b.rule_id = r.id;
+	END IF;
 	-- (organization_id never changes: crm.trg_stamp)
-	FOR o IN SELECT DISTINCT x.organization_id FROM crm_rows x
-			  WHERE EXISTS (SELECT 1 FROM crm.organization g WHERE g.id = x.organization_id)
-			  ORDER BY 1 LOOP
-		IF EXISTS (SELECT 1 FROM crm.scoring_settings s WHERE s.organization_id = o) THEN
+	FOREACH o IN ARRAY orgs LOOP
+		IF EXISTS (SELECT 1 FROM crm.organization g WHERE g.id = o)
+		   AND EXISTS (SELECT 1 FROM crm.scoring_settings s WHERE s.organization_id = o) THEN
 			PERFORM crm._score_rebuild(o);
 		END IF;
 	END LOOP;
@@ -753,15 +817,16 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.trg_scoring_model() IS
-	'AFTER statement trigger on crm.scoring_rule, crm.scoring_group and crm.scoring_settings: validates fit criteria and re-scores the organization set-based.';
+	'AFTER statement trigger on crm.scoring_rule, crm.scoring_group, crm.scoring_settings and crm.engagement_event_type: locks the changed organizations'' models (invalidating cached models), validates fit criteria and re-scores the organizations set-based.';
 DO $$
 DECLARE
 	t text;
 BEGIN
-	FOREACH t IN ARRAY ARRAY['scoring_rule', 'scoring_group', 'scoring_settings'] LOOP
+	FOREACH t IN ARRAY ARRAY['scoring_rule', 'scoring_group', 'scoring_settings', 'engagement_event_type'] LOOP
 		EXECUTE format('CREATE TRIGGER crm_50_model_insert AFTER INSERT ON crm.%I REFERENCING NEW TABLE AS crm_rows '
 					   'FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_scoring_model()', t);
-		EXECUTE format('CREATE TRIGGER crm_50_model_update AFTER UPDATE ON crm.%I REFERENCING NEW TABLE AS crm_rows '
+		EXECUTE format('CREATE TRIGGER crm_50_model_update AFTER UPDATE ON crm.%I '
+					   'REFERENCING OLD TABLE AS crm_old_rows NEW TABLE AS crm_rows '
 					   'FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_scoring_model()', t);
 		EXECUTE format('CREATE TRIGGER crm_50_model_delete AFTER DELETE ON crm.%I REFERENCING OLD TABLE AS crm_rows '
 					   'FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_scoring_model()', t);
@@ -888,6 +953,84 @@ COMMENT ON FUNCTION crm.decay_scores(timestamptz) IS
 INSERT INTO crm.job (name, schedule, command, description) VALUES
 	('decay_scores', '7 * * * *', 'SELECT crm.decay_scores()', 'Refreshes stored lead and contact scores as engagement decays (hourly).');
 
+-- Retention: fold the events that can no longer be asked about into
+-- crm.score_base and delete them (doc/scoring.md, "Retention").  Per
+-- organization with retain_days: the horizon is the start (UTC) of the day
+-- retain_days before "at"; the events that occurred before it are summed
+-- per record, rule and cap window (their count and weights: what the tally
+-- needs of them, for any points) and deleted.  No tally or score changes:
+-- a recomputation from the base and the remaining events gives what it gave
+-- from all the events.  Events that no rule counts are deleted unfolded.
+CREATE FUNCTION crm.prune_engagement_events(at timestamptz DEFAULT pg_catalog.now())
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	o record;
+	horizon timestamptz;
+	done timestamptz;
+	n bigint := 0;
+	k bigint;
+	restoring text;
+	saved text := current_setting('crm.organization_id', true);
+BEGIN
+	IF at IS NULL OR NOT isfinite(at) THEN
+		RAISE EXCEPTION 'at must be a finite timestamp' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	FOR o IN SELECT s.organization_id AS org, s.retain_days FROM crm.scoring_settings s
+			  WHERE s.retain_days IS NOT NULL ORDER BY 1 LOOP
+		horizon := date_trunc('day', at - o.retain_days * interval '1 day', 'UTC');
+		BEGIN
+			PERFORM set_config('crm.organization_id', o.org::text, true);
+			-- one pruner per organization (the settings row), and no model
+			-- change meanwhile (the model lock, after the row: the order a
+			-- change of the settings takes them in)
+			SELECT s.pruned_before INTO done FROM crm.scoring_settings s WHERE s.organization_id = o.org FOR UPDATE;
+			CONTINUE WHEN done >= horizon;
+			PERFORM crm._score_model_lock(o.org, false);
+			INSERT INTO crm.score_base AS b (organization_id, record_id, rule_id, bucket, events, weight)
+			SELECT o.org, coalesce(e.lead_id, e.contact_id), r.id,
+				   CASE WHEN r.window_days IS NULL THEN 0::bigint
+						ELSE floor(extract(epoch FROM e.occurred_at) / (r.window_days::numeric * 86400))::bigint END,
+				   count(*),
+				   sum(CASE WHEN g.half_life_days IS NULL THEN 1::float8
+							ELSE pg_catalog.power(2::float8, extract(epoch FROM e.occurred_at - s.reference_at)::float8
+															/ (g.half_life_days::float8 * 86400)) END)
+			  FROM crm.engagement_event e
+			  JOIN crm.scoring_settings s ON s.organization_id = o.org
+			  -- inactive rules too: reactivated, they count these events again
+			  JOIN crm.scoring_rule r ON r.organization_id = o.org AND r.kind = 'engagement'
+									 AND r.event_type = e.event_type
+									 AND (r.property_match IS NULL OR e.properties OPERATOR(pg_catalog.@>) r.property_match)
+			  JOIN crm.scoring_group g ON g.organization_id = o.org AND g.id = r.group_id
+			 WHERE e.organization_id = o.org AND e.occurred_at < horizon
+			 GROUP BY 2, 3, 4
+			ON CONFLICT ON CONSTRAINT score_base_pkey DO UPDATE
+				SET events = b.events + EXCLUDED.events, weight = b.weight + EXCLUDED.weight;
+			-- the deletion re-scores nothing (crm.trg_engagement_change would
+			-- recompute the records to what they are)
+			restoring := current_setting('crm.restoring');
+			PERFORM set_config('crm.restoring', 'on', true);
+			DELETE FROM crm.engagement_event e WHERE e.organization_id = o.org AND e.occurred_at < horizon;
+			GET DIAGNOSTICS k = ROW_COUNT;
+			PERFORM set_config('crm.restoring', restoring, true);
+			UPDATE crm.scoring_settings s SET pruned_before = horizon WHERE s.organization_id = o.org;
+			n := n + k;
+		EXCEPTION WHEN OTHERS THEN
+			RAISE WARNING 'crm.prune_engagement_events: organization % failed: %', o.org, SQLERRM;
+		END;
+	END LOOP;
+	PERFORM set_config('crm.organization_id', coalesce(saved, ''), true);
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.prune_engagement_events(timestamptz) IS
+	'Job: for every organization with scoring_settings.retain_days, folds the engagement events that occurred before the start of the day retain_days before "at" (default now) into crm.score_base, deletes them and moves pruned_before there; scores do not change. Returns the number of events deleted.';
+INSERT INTO crm.job (name, schedule, command, description) VALUES
+	('prune_engagement_events', '23 3 * * *', 'SELECT crm.prune_engagement_events()',
+	 'Folds engagement events older than each organization''s retain_days into crm.score_base and deletes them (daily).');
+
 -- Drift check: the tally against a recomputation from events and fields,
 -- and the stored weighted sums against the tally.
 CREATE FUNCTION crm.check_scores()
@@ -914,13 +1057,16 @@ BEGIN
 			UNION ALL
 			SELECT f.record_id, f.rule_id, 0, 1, f.points, f.points::float8
 			  FROM crm._fit_tally(o, 'contact', ARRAY(SELECT s.record_id FROM crm.score s WHERE s.organization_id = o AND s.contact_id IS NOT NULL)) f),
+		-- (rows of rules that do not exist count: they should not)
 		have AS (
 			SELECT t.record_id, t.rule_id, t.bucket, t.events, t.raw_points, t.weighted
-			  FROM crm.score_tally t JOIN crm.scoring_rule r ON r.organization_id = o AND r.id = t.rule_id AND r.is_active
-			 WHERE t.organization_id = o)
+			  FROM crm.score_tally t LEFT JOIN crm.scoring_rule r ON r.organization_id = o AND r.id = t.rule_id
+			 WHERE t.organization_id = o AND (r.id IS NULL OR r.is_active))
 		SELECT 'score_tally'::text, coalesce(x.record_id, h.record_id),
-			   coalesce(format('rule %s window %s: %s events, %s points, weighted %s', x.rule_id, x.bucket, x.events, x.raw_points, x.weighted), 'no entry'),
-			   coalesce(format('rule %s window %s: %s events, %s points, weighted %s', h.rule_id, h.bucket, h.events, h.raw_points, h.weighted), 'no entry')
+			   CASE WHEN x.record_id IS NULL THEN 'no entry'
+					ELSE format('rule %s window %s: %s events, %s points, weighted %s', x.rule_id, x.bucket, x.events, x.raw_points, x.weighted) END,
+			   CASE WHEN h.record_id IS NULL THEN 'no entry'
+					ELSE format('rule %s window %s: %s events, %s points, weighted %s', h.rule_id, h.bucket, h.events, h.raw_points, h.weighted) END
 		  FROM expect x FULL JOIN have h ON h.record_id = x.record_id AND h.rule_id = x.rule_id AND h.bucket = x.bucket
 		 WHERE x.record_id IS NULL OR h.record_id IS NULL OR x.events <> h.events OR x.raw_points <> h.raw_points
 			OR abs(x.weighted - h.weighted) > 1e-9 * greatest(1, abs(x.weighted));

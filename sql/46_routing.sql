@@ -3,11 +3,12 @@
 --
 -- Rules are tried in priority order; the first whose criteria document
 -- matches (and whose action can assign) decides: a named user, the next
--- member of a team in round-robin, or the owner of a territory.  A bulk
--- insert is routed set-based: each rule is evaluated once over the set of
--- leads still unassigned, and the round-robin turns of a team are handed
--- out in memory under one lock of the team's member rows, then written
--- with one statement.
+-- member of a team in round-robin, the owner of a territory, or no owner
+-- (action none); the deciding rule also sets the lead's priority and adds
+-- its tags.  A bulk insert is routed set-based: each rule is evaluated once
+-- over the set of leads still unassigned, the round-robin turns of a team
+-- are handed out in memory under one lock of the team's member rows, and
+-- the outcome is written with one UPDATE and one INSERT.
 -- ============================================================================
 
 CREATE TABLE crm.routing_rule (
@@ -20,6 +21,7 @@ CREATE TABLE crm.routing_rule (
 	user_id		uuid,
 	team_id		uuid,
 	territory_id uuid,
+	set_priority text,
 	add_tags	text[] NOT NULL DEFAULT '{}',
 	is_active	boolean NOT NULL DEFAULT true,
 	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -38,17 +40,20 @@ CREATE TABLE crm.routing_rule (
 		WHEN 'user' THEN user_id IS NOT NULL AND team_id IS NULL AND territory_id IS NULL
 		WHEN 'round_robin' THEN team_id IS NOT NULL AND user_id IS NULL AND territory_id IS NULL
 		WHEN 'territory' THEN territory_id IS NOT NULL AND user_id IS NULL AND team_id IS NULL
+		WHEN 'none' THEN user_id IS NULL AND team_id IS NULL AND territory_id IS NULL
 		ELSE false END),
+	CONSTRAINT routing_rule_priority_valid CHECK (set_priority IN ('low', 'normal', 'high', 'urgent')),
 	CONSTRAINT routing_rule_tags_no_null CHECK (array_position(add_tags, NULL) IS NULL)
 );
 COMMENT ON TABLE crm.routing_rule IS 'Lead routing: tried in priority order on every new lead without an owner; the first matching rule that can assign decides.';
 COMMENT ON COLUMN crm.routing_rule.name IS 'Rule name (shown by crm.explain_routing).';
 COMMENT ON COLUMN crm.routing_rule.priority IS 'Lower first; unique per organization.';
 COMMENT ON COLUMN crm.routing_rule.criteria IS 'A criteria document over the lead (doc/criteria.md); NULL: every lead.';
-COMMENT ON COLUMN crm.routing_rule.action IS 'user (assign user_id), round_robin (the next available member of team_id) or territory (the owner of territory_id).';
+COMMENT ON COLUMN crm.routing_rule.action IS 'user (assign user_id), round_robin (the next available member of team_id), territory (the owner of territory_id) or none (no owner: the lead keeps none, gets set_priority and add_tags, and later rules are not tried).';
 COMMENT ON COLUMN crm.routing_rule.user_id IS 'action user: the owner to assign.';
 COMMENT ON COLUMN crm.routing_rule.team_id IS 'action round_robin: the team (its members, see crm.routing_member).';
 COMMENT ON COLUMN crm.routing_rule.territory_id IS 'action territory: the territory whose owner gets the lead.';
+COMMENT ON COLUMN crm.routing_rule.set_priority IS 'Priority (low, normal, high, urgent) given to the lead it routes, when the lead was inserted without one; NULL: none.';
 COMMENT ON COLUMN crm.routing_rule.add_tags IS 'Tags added to the lead it routes.';
 COMMENT ON COLUMN crm.routing_rule.is_active IS 'Inactive rules are skipped.';
 SELECT crm._setup_tenant_table('crm.routing_rule', label => 'routing rule');
@@ -96,6 +101,8 @@ CREATE TABLE crm.routing_decision (
 	rule_id		uuid,
 	rule_name	text,
 	assigned_to	uuid,
+	lead_priority text,
+	tags_added	text[] NOT NULL DEFAULT '{}',
 	reason		text NOT NULL,
 	decided_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	CONSTRAINT routing_decision_pkey PRIMARY KEY (organization_id, id),
@@ -106,7 +113,9 @@ COMMENT ON TABLE crm.routing_decision IS 'The routing of each new lead: the rule
 COMMENT ON COLUMN crm.routing_decision.lead_id IS 'The lead routed (a log: no foreign key, so that merging leads keeps the history of the merged-away lead).';
 COMMENT ON COLUMN crm.routing_decision.rule_id IS 'The crm.routing_rule that assigned it; NULL when none did.';
 COMMENT ON COLUMN crm.routing_decision.rule_name IS 'The rule''s name at the time.';
-COMMENT ON COLUMN crm.routing_decision.assigned_to IS 'The owner given (crm.app_user).';
+COMMENT ON COLUMN crm.routing_decision.assigned_to IS 'The owner given (crm.app_user); NULL: none.';
+COMMENT ON COLUMN crm.routing_decision.lead_priority IS 'The priority the rule gave the lead (NULL: none given; a lead inserted with a priority keeps it).';
+COMMENT ON COLUMN crm.routing_decision.tags_added IS 'The tags the rule added to the lead.';
 COMMENT ON COLUMN crm.routing_decision.reason IS 'Why: the rule matched, and how the owner was chosen; or why no rule assigned.';
 COMMENT ON COLUMN crm.routing_decision.decided_at IS 'When.';
 SELECT crm._setup_tenant_table('crm.routing_decision', audited => false, label => 'routing decision');
@@ -191,16 +200,12 @@ DECLARE
 	hit uuid[];
 	owners uuid[];
 	saved text;
-	ids uuid[] := '{}';
-	who uuid[] := '{}';
-	rids uuid[] := '{}';
-	rnames text[] := '{}';
-	reasons text[] := '{}';
-	tags text[];
-	tag_ids uuid[] := '{}';
-	tag_sets text[] := '{}';
+	-- the decisions: lead, owner given (NULL: none), rule
+	ids uuid[];
+	who uuid[];
+	rids uuid[];
 	owner uuid;
-	i integer;
+	k integer;
 BEGIN
 	IF TG_TABLE_SCHEMA <> 'crm' OR TG_ARGV[0] IS DISTINCT FROM 'lead' THEN
 		RAISE EXCEPTION 'crm.trg_route_leads() works only on crm.lead'
@@ -216,7 +221,7 @@ BEGIN
 		CONTINUE WHEN NOT EXISTS (SELECT 1 FROM crm.routing_rule x WHERE x.organization_id = o.org AND x.is_active);
 		PERFORM set_config('crm.organization_id', o.org::text, true);
 		todo := o.ids;
-		ids := '{}'; who := '{}'; rids := '{}'; rnames := '{}'; reasons := '{}';
+		ids := '{}'; who := '{}'; rids := '{}';
 		FOR r IN SELECT x.* FROM crm.routing_rule x WHERE x.organization_id = o.org AND x.is_active
 				  ORDER BY x.priority LOOP
 			EXIT WHEN cardinality(todo) = 0;
@@ -238,38 +243,51 @@ BEGIN
 				IF owner IS NOT NULL THEN
 					owners := array_fill(owner, ARRAY[cardinality(hit)]);
 				END IF;
-			ELSE
+			ELSIF r.action = 'round_robin' THEN
 				owners := crm._round_robin(o.org, r.team_id, cardinality(hit), pg_catalog.now());
+			ELSE
+				-- none: the rule decides without an owner
+				owners := array_fill(NULL::uuid, ARRAY[cardinality(hit)]);
 			END IF;
-			-- the leads the rule could give an owner; the others fall through
-			FOR i IN 1 .. coalesce(cardinality(owners), 0) LOOP
-				ids := ids || hit[i];
-				who := who || owners[i];
-				rids := rids || r.id;
-				rnames := rnames || r.name;
-				reasons := reasons || CASE r.action
-					WHEN 'user' THEN format('matched rule "%s" (priority %s): assigned to its user', r.name, r.priority)
-					WHEN 'territory' THEN format('matched rule "%s" (priority %s): assigned to the owner of its territory', r.name, r.priority)
-					ELSE format('matched rule "%s" (priority %s): round-robin turn of its team (fewest turns among available members)', r.name, r.priority) END;
-				IF cardinality(r.add_tags) > 0 THEN
-					tag_ids := tag_ids || hit[i];
-					tag_sets := tag_sets || array_to_string(r.add_tags, E'\x1f');
-				END IF;
-			END LOOP;
+			-- the first k leads the rule could decide (round-robin may run out
+			-- of capacity); the others fall through to the next rule
+			k := coalesce(cardinality(owners), 0);
+			CONTINUE WHEN k = 0;
+			ids := ids || hit[1:k];
+			who := who || owners;
+			rids := rids || array_fill(r.id, ARRAY[k]);
 			todo := ARRAY(SELECT t.id FROM unnest(todo) WITH ORDINALITY AS t(id, ord)
-						   WHERE t.id <> ALL (ids) ORDER BY t.ord);
+						   LEFT JOIN unnest(hit[1:k]) AS h(id) ON h.id = t.id
+						   WHERE h.id IS NULL ORDER BY t.ord);
 		END LOOP;
+		-- one UPDATE for the statement's leads: owner, priority (unless the
+		-- writer gave one), tags; leads a rule left as they were are not
+		-- written
 		UPDATE crm.lead l
-		   SET owner_id = d.u,
-			   tags = CASE WHEN d.t IS NULL THEN l.tags
-						   ELSE ARRAY(SELECT DISTINCT x FROM unnest(l.tags || string_to_array(d.t, E'\x1f')) x ORDER BY 1) END
-		  FROM (SELECT a.i, a.u, (SELECT s.t FROM unnest(tag_ids, tag_sets) AS s(i, t) WHERE s.i = a.i LIMIT 1) AS t
-				  FROM unnest(ids, who) AS a(i, u)) d
-		 WHERE l.organization_id = o.org AND l.id = d.i;
-		INSERT INTO crm.routing_decision (organization_id, lead_id, rule_id, rule_name, assigned_to, reason)
-		SELECT o.org, a.i, a.r, a.n, a.u, a.why FROM unnest(ids, rids, rnames, who, reasons) AS a(i, r, n, u, why)
+		   SET owner_id = coalesce(d.u, l.owner_id),
+			   priority = coalesce(l.priority, q.set_priority),
+			   tags = CASE WHEN cardinality(q.add_tags) = 0 THEN l.tags
+						   ELSE ARRAY(SELECT DISTINCT x FROM unnest(l.tags || q.add_tags) x ORDER BY 1) END
+		  FROM unnest(ids, who, rids) AS d(i, u, ri)
+		  JOIN crm.routing_rule q ON q.organization_id = o.org AND q.id = d.ri
+		 WHERE l.organization_id = o.org AND l.id = d.i
+		   AND (d.u IS NOT NULL OR (l.priority IS NULL AND q.set_priority IS NOT NULL)
+				OR NOT (l.tags OPERATOR(pg_catalog.@>) q.add_tags));
+		INSERT INTO crm.routing_decision (organization_id, lead_id, rule_id, rule_name, assigned_to, lead_priority, tags_added, reason)
+		SELECT o.org, d.i, q.id, q.name, d.u, p.priority, q.add_tags,
+			   format('matched rule "%s" (priority %s): %s', q.name, q.priority, CASE q.action
+						WHEN 'user' THEN 'assigned to its user'
+						WHEN 'territory' THEN 'assigned to the owner of its territory'
+						WHEN 'round_robin' THEN 'round-robin turn of its team (fewest turns among available members)'
+						ELSE 'no owner (the rule assigns none)' END)
+			   || CASE WHEN p.priority IS NOT NULL THEN format('; priority %s', p.priority) ELSE '' END
+			   || CASE WHEN cardinality(q.add_tags) > 0 THEN format('; tags added: %s', array_to_string(q.add_tags, ', ')) ELSE '' END
+		  FROM unnest(ids, who, rids) AS d(i, u, ri)
+		  JOIN crm.routing_rule q ON q.organization_id = o.org AND q.id = d.ri
+		  JOIN crm_new n ON n.organization_id = o.org AND n.id = d.i
+		  CROSS JOIN LATERAL (SELECT CASE WHEN n.priority IS NULL THEN q.set_priority END AS priority) p
 		UNION ALL
-		SELECT o.org, t.id, NULL, NULL, NULL, 'no active rule matched that could assign an owner'
+		SELECT o.org, t.id, NULL, NULL, NULL, NULL, '{}', 'no active rule matched that could assign an owner'
 		  FROM unnest(todo) AS t(id);
 	END LOOP;
 	PERFORM set_config('crm.organization_id', coalesce(saved, ''), true);
@@ -277,7 +295,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.trg_route_leads() IS
-	'AFTER INSERT statement trigger on crm.lead: gives new leads without an owner one by the routing rules, set-based (one evaluation per rule over the statement''s leads, one update).';
+	'AFTER INSERT statement trigger on crm.lead: gives new leads without an owner one by the routing rules, with the deciding rule''s priority and tags, set-based (one evaluation per rule over the statement''s leads, one update, one insert of decisions).';
 CREATE TRIGGER crm_94_route AFTER INSERT ON crm.lead
 	REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_route_leads('lead');
 
@@ -308,7 +326,7 @@ CREATE TRIGGER crm_30_check BEFORE INSERT OR UPDATE OF criteria ON crm.routing_r
 -- Which rule assigned a lead, and why.
 CREATE FUNCTION crm.explain_routing(lead_id uuid)
 RETURNS TABLE (rule_name text, priority integer, action text, assigned_to uuid, assigned_to_name text,
-			   reason text, decided_at timestamptz)
+			   lead_priority text, tags_added text[], reason text, decided_at timestamptz)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
@@ -320,7 +338,7 @@ BEGIN
 			USING ERRCODE = 'no_data_found';
 	END IF;
 	RETURN QUERY
-	SELECT d.rule_name, r.priority, r.action, d.assigned_to, u.name, d.reason, d.decided_at
+	SELECT d.rule_name, r.priority, r.action, d.assigned_to, u.name, d.lead_priority, d.tags_added, d.reason, d.decided_at
 	  FROM crm.routing_decision d
 	  LEFT JOIN crm.routing_rule r ON r.organization_id = org AND r.id = d.rule_id
 	  LEFT JOIN crm.app_user u ON u.organization_id = org AND u.id = d.assigned_to
@@ -329,4 +347,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.explain_routing(uuid) IS
-	'How a lead was routed: the rule that assigned it (name, priority, action), the owner given and why; or that no rule could.';
+	'How a lead was routed: the rule that decided (name, priority, action), the owner given, the priority and tags it gave the lead, and why; or that no rule could.';

@@ -160,6 +160,7 @@ SELECT f.entity, f.name, f.source, f.column_name, f.type
 	('lead', 'employee_count', 'column', 'employee_count', 'integer'),
 	('lead', 'lead_source', 'column', 'lead_source', 'text'),
 	('lead', 'status', 'column', 'status', 'text'),
+	('lead', 'priority', 'column', 'priority', 'text'),
 	('lead', 'utm_source', 'column', 'utm_source', 'text'),
 	('lead', 'utm_medium', 'column', 'utm_medium', 'text'),
 	('lead', 'utm_campaign', 'column', 'utm_campaign', 'text'),

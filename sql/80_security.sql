@@ -26,7 +26,7 @@ DECLARE
 	org_settings constant text := 'name, default_currency, default_country, default_timezone';
 	readonly_tables constant text[] := ARRAY['audit_log', 'erasure_log', 'opportunity_stage_history', 'pipeline_rollup',
 											  'quote_counter', 'quote_version', 'pipeline_snapshot',
-											  'score', 'score_tally', 'routing_decision', 'case_counter', 'case_sla'];
+											  'score', 'score_tally', 'score_base', 'routing_decision', 'case_counter', 'case_sla'];
 	-- parts of a record rather than records (no soft delete): users delete them
 	user_deletable constant text[] := ARRAY['opportunity_line_item', 'quote_line_item'];
 BEGIN

@@ -91,7 +91,7 @@ CREATE VIEW crm.v_lead WITH (security_invoker = true) AS
 SELECT l.id, l.organization_id,
 	   l.first_name, l.last_name, crm.person_full_name(l.first_name, l.last_name) AS full_name,
 	   l.email, l.phone, l.company, l.title, l.website, l.industry, l.employee_count,
-	   l.lead_source, l.status, l.utm_source, l.utm_medium, l.utm_campaign, l.utm_term, l.utm_content,
+	   l.lead_source, l.status, l.priority, l.utm_source, l.utm_medium, l.utm_campaign, l.utm_term, l.utm_content,
 	   l.converted_at,
 	   l.converted_account_id, CASE WHEN a.deleted_at IS NULL THEN a.name END AS converted_account_name,
 	   l.converted_contact_id,

@@ -83,6 +83,8 @@ typedef enum CrmLockSpace
 {
 	CRM_LOCK_CUSTOM_FIELD = 0x4346,	/* (tenant, entity) custom field definitions */
 	CRM_LOCK_HIERARCHY = 0x4348,	/* (tenant, table) parent links */
+	CRM_LOCK_SCORING = 0x4353,	/* (tenant, "model") the scoring model:
+								 * scorers share, model changes exclusive */
 	CRM_LOCK_DEDUP = 0x4344			/* (tenant, entity) duplicate rules; the
 									 * key locks under it: dedup_rule.c */
 } CrmLockSpace;

@@ -188,6 +188,12 @@ BEGIN
 END;
 $$;
 SELECT pg_temp.fill(n, org) FROM tenants ORDER BY n;
+-- retention (the prune job, as the owner): the events of February 6th and
+-- before are folded into crm.score_base and deleted; the restore brings the
+-- base back and crm.post_restore() finds the scores equal to the
+-- recomputation from it and the remaining events
+UPDATE crm.scoring_settings SET retain_days = 23;
+SELECT crm.prune_engagement_events('2026-03-01') > 0 AS pruned;
 
 -- Bulk: a data set that takes real time to dump and restore (DR_CONTACTS
 -- contacts, default 100,000, spread over the tenants with accounts, an

@@ -95,6 +95,8 @@ INSERT INTO bad_case VALUES
 	('explain_routing', $$SELECT * FROM crm.explain_routing(crm.uuid_v7())$$, 'P0002'),
 	('explain_routing', $$SELECT * FROM crm.explain_routing(NULL)$$, 'P0002'),
 	('decay_scores', $$SELECT crm.decay_scores()$$, '42501'),
+	('prune_engagement_events', $$SELECT crm.prune_engagement_events()$$, '42501'),
+	('(insert)', $$INSERT INTO crm.score_base (record_id, rule_id, bucket, events, weight) VALUES (crm.uuid_v7(), crm.uuid_v7(), 0, 1, 1)$$, '42501'),
 	('(insert)', $$INSERT INTO crm.engagement_event (event_type) VALUES ('page_view')$$, '23514'),
 	('(insert)', $$INSERT INTO crm.engagement_event (lead_id, event_type) VALUES ('00000000-0000-7000-8000-000000000001', 'page_view')$$, '23503'),
 	('(insert)', $$INSERT INTO crm.score (record_id, lead_id) VALUES ('00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-000000000001')$$, '42501'),

@@ -1,7 +1,8 @@
 -- Lead routing (issue 11): rules in priority order with criteria documents,
 -- fall-through, assignment to a user, a territory's owner or round-robin
 -- over a team (fair, with pauses, daily capacities and inactive users
--- skipped), tags, bulk inserts routed set-based, crm.explain_routing.
+-- skipped), or no owner; priority and tags set by the deciding rule; bulk
+-- inserts routed set-based, crm.explain_routing.
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 SELECT crm.create_organization('Routing Co') AS org \gset
@@ -50,14 +51,47 @@ SELECT e.rule_name, e.reason FROM crm.lead l, crm.explain_routing(l.id) e WHERE 
 UPDATE crm.app_user SET is_active = true WHERE id = :'una';
 
 -- ---------------------------------------------------------------------------
+-- Priority and tags: the deciding rule sets the lead's priority (unless its
+-- writer gave one) and adds its tags.  A rule with action none decides
+-- without an owner: later rules are not tried.
+-- ---------------------------------------------------------------------------
+UPDATE crm.routing_rule SET set_priority = 'high' WHERE name = 'Enterprise';
+INSERT INTO crm.routing_rule (name, priority, criteria, action, set_priority, add_tags) VALUES
+	('Students', 5, '{"field": "title", "op": "contains", "value": "student"}', 'none', 'low', '{review,student}');
+INSERT INTO crm.lead (last_name, employee_count, title, priority, tags) VALUES
+	('Big3', 3000, NULL, NULL, '{inbound}'),	-- Enterprise: Una, high, its tag added to the lead's
+	('Big4', 3000, NULL, 'urgent', '{}'),		-- Enterprise: the writer's priority stays
+	('Pupil', 3000, 'Student', NULL, '{}');		-- Students (priority 5) decides first: no owner
+SELECT l.last_name, u.name AS owner, l.priority, l.tags
+  FROM crm.lead l LEFT JOIN crm.app_user u ON u.id = l.owner_id
+ WHERE l.last_name IN ('Big3', 'Big4', 'Pupil') ORDER BY 1;
+SELECT l.last_name, e.rule_name, e.action, e.assigned_to_name, e.lead_priority, e.tags_added, e.reason
+  FROM crm.lead l, crm.explain_routing(l.id) e WHERE l.last_name IN ('Big3', 'Big4', 'Pupil') ORDER BY 1;
+-- a lead the deciding rule leaves as it was is not written (its history
+-- has only its insert)
+UPDATE crm.routing_rule SET set_priority = NULL, add_tags = '{}' WHERE name = 'Students';
+INSERT INTO crm.lead (last_name, title) VALUES ('Pupil2', 'student');
+SELECT l.owner_id IS NULL AS unassigned, l.priority, l.tags,
+	   (SELECT count(*) FROM crm.audit_log a WHERE a.row_id = l.id) AS audit_entries
+  FROM crm.lead l WHERE l.last_name = 'Pupil2';
+SELECT e.rule_name, e.reason FROM crm.lead l, crm.explain_routing(l.id) e WHERE l.last_name = 'Pupil2';
+DELETE FROM crm.routing_rule WHERE name = 'Students';
+
+-- ---------------------------------------------------------------------------
 -- Round-robin fairness over 1,000 leads in one statement: 250 each.
 -- ---------------------------------------------------------------------------
 RESET ROLE;
 UPDATE crm.routing_member SET turns = 0;
 SET ROLE routing_admin;
+-- (the rule also sets a priority and a tag: one UPDATE for the statement)
+UPDATE crm.routing_rule SET set_priority = 'normal', add_tags = '{inbound}' WHERE name = 'Everyone else';
 INSERT INTO crm.lead (last_name) SELECT 'RR ' || g FROM generate_series(1, 1000) g;
 SELECT u.name, count(*) FROM crm.lead l JOIN crm.app_user u ON u.id = l.owner_id
  WHERE l.last_name LIKE 'RR %' GROUP BY 1 ORDER BY 1;
+SELECT l.priority, l.tags, count(*) FROM crm.lead l WHERE l.last_name LIKE 'RR %' GROUP BY 1, 2;
+SELECT count(DISTINCT d.lead_id) AS decisions, count(*) FILTER (WHERE d.lead_priority = 'normal' AND d.tags_added = '{inbound}') AS with_priority_and_tags
+  FROM crm.routing_decision d JOIN crm.lead l ON l.id = d.lead_id WHERE l.last_name LIKE 'RR %';
+UPDATE crm.routing_rule SET set_priority = NULL, add_tags = '{}' WHERE name = 'Everyone else';
 -- and 200 more one by one: still even
 DO $$ BEGIN FOR i IN 1 .. 200 LOOP INSERT INTO crm.lead (last_name) VALUES ('One ' || i); END LOOP; END $$;
 SELECT u.name, count(*) FROM crm.lead l JOIN crm.app_user u ON u.id = l.owner_id
@@ -82,6 +116,8 @@ SELECT l.owner_id IS NULL AS unassigned, e.rule_name, e.reason FROM crm.lead l, 
 INSERT INTO crm.routing_rule (name, priority, criteria, action, user_id) VALUES ('Bad', 40, '{"field": "nope", "op": "eq", "value": 1}', 'user', :'una');
 INSERT INTO crm.routing_rule (name, priority, action, user_id, team_id) VALUES ('Both', 41, 'user', :'una', :'team');
 INSERT INTO crm.routing_rule (name, priority, action) VALUES ('Nothing', 42, 'teleport');
+INSERT INTO crm.routing_rule (name, priority, action, user_id) VALUES ('None with a user', 43, 'none', :'una');
+INSERT INTO crm.routing_rule (name, priority, action, set_priority) VALUES ('Bad priority', 44, 'none', 'critical');
 INSERT INTO crm.routing_rule (name, priority, action, user_id) VALUES ('Same priority', 10, 'user', :'una');
 SELECT * FROM crm.explain_routing('00000000-0000-7000-8000-000000000000');
 \set VERBOSITY default

@@ -209,7 +209,8 @@ COPY crm.engagement_event (lead_id, event_type, occurred_at, properties) FROM ST
 SET ROLE scoring_admin;
 SELECT * FROM crm.score_as_of('5c000000-0000-7000-8000-0000000000aa', '2026-03-07');
 
--- Deleting (pruning) events re-scores their records from what remains.
+-- Deleting events re-scores their records from what remains (pruning
+-- without losing points: "Retention" below).
 DELETE FROM crm.engagement_event WHERE occurred_at < '2026-02-01';
 SELECT * FROM crm.verify() WHERE "check" = 'scores';
 
@@ -262,6 +263,141 @@ SELECT * FROM crm.hottest_leads(0);
 \set VERBOSITY default
 SELECT * FROM crm.verify() WHERE "check" = 'scores';
 
+-- ---------------------------------------------------------------------------
+-- Retention: crm.prune_engagement_events (job prune_engagement_events)
+-- folds the events older than retain_days into crm.score_base and deletes
+-- them.  No tally or score changes, crm.verify() (the recomputation from
+-- the base and the remaining events) finds nothing, and a twin tenant that
+-- keeps every event scores the same at every instant from the horizon on
+-- -- also after the model changes the base follows (points, reference
+-- time, caps, deactivation).  A rule that counts other events than before
+-- forgets the pruned ones.
+-- ---------------------------------------------------------------------------
+RESET ROLE;
+SELECT name, schedule, command FROM crm.job WHERE name = 'prune_engagement_events';
+SELECT crm.create_organization('Keep Co') AS keep \gset
+SELECT crm.create_organization('Prune Co') AS prune \gset
+-- the same 12 leads and 600 events (January to May) in both
+CREATE TEMP TABLE twin_events AS
+SELECT g, 1 + (hashint4(g) & 1023) % 12 AS n,
+	   (ARRAY['demo_request', 'pricing_viewed', 'page_view', 'email_click', 'signup_started', 'email_open'])[1 + (hashint4(g * 7) & 1023) % 6] AS t,
+	   timestamptz '2026-01-01' + ((hashint4(g * 13) & 1048575) % 200000) * interval '1 minute' AS at
+  FROM generate_series(1, 600) g;
+CREATE FUNCTION pg_temp.twin_fill(o uuid) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM set_config('crm.organization_id', o::text, true);
+	UPDATE crm.scoring_rule SET max_points = 30, window_days = 7 WHERE organization_id = o AND name = 'Pricing viewed';
+	INSERT INTO crm.lead (organization_id, last_name) SELECT o, 'Twin ' || g FROM generate_series(1, 12) g;
+	INSERT INTO crm.engagement_event (organization_id, lead_id, event_type, occurred_at)
+	SELECT o, l.id, e.t, e.at FROM twin_events e JOIN crm.lead l ON l.organization_id = o AND l.last_name = 'Twin ' || e.n
+	 ORDER BY e.g;
+END $$;
+SELECT pg_temp.twin_fill(:'keep'), pg_temp.twin_fill(:'prune');
+-- the leads whose scores differ between the twins at an instant
+CREATE FUNCTION pg_temp.twin_diff(at timestamptz) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	r record;
+	a text;
+	b text;
+	n bigint := 0;
+BEGIN
+	FOR r IN SELECT k.id AS kid, p.id AS pid
+			   FROM crm.lead k JOIN crm.lead p ON p.last_name = k.last_name AND p.organization_id = current_setting('twin.prune')::uuid
+			  WHERE k.organization_id = current_setting('twin.keep')::uuid LOOP
+		PERFORM set_config('crm.organization_id', current_setting('twin.keep'), true);
+		SELECT s::text INTO a FROM crm.score_as_of(r.kid, at) s;
+		PERFORM set_config('crm.organization_id', current_setting('twin.prune'), true);
+		SELECT s::text INTO b FROM crm.score_as_of(r.pid, at) s;
+		IF a IS DISTINCT FROM b THEN
+			n := n + 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END $$;
+SET twin.keep = :'keep';
+SET twin.prune = :'prune';
+-- without retain_days nothing is pruned
+SELECT crm.prune_engagement_events('2026-04-01 15:00') AS pruned;
+-- Prune Co keeps 45 days: on April 1st, the events before February 15th
+-- (the start of that day, UTC) go
+UPDATE crm.scoring_settings SET retain_days = 45 WHERE organization_id = :'prune';
+CREATE TEMP TABLE tally_before AS SELECT * FROM crm.score_tally WHERE organization_id = :'prune';
+CREATE TEMP TABLE score_before AS SELECT * FROM crm.score WHERE organization_id = :'prune';
+SELECT count(*) AS to_prune FROM crm.engagement_event WHERE organization_id = :'prune' AND occurred_at < '2026-02-15';
+SELECT crm.prune_engagement_events('2026-04-01 15:00') AS pruned;
+SELECT pruned_before FROM crm.scoring_settings WHERE organization_id = :'prune';
+SELECT count(*) AS events_left, min(occurred_at) >= '2026-02-15' AS none_before_horizon
+  FROM crm.engagement_event WHERE organization_id = :'prune';
+SELECT count(*) > 0 AS folded, sum(events) AS events_folded FROM crm.score_base WHERE organization_id = :'prune';
+-- nothing stored changed
+SELECT (SELECT count(*) FROM (SELECT * FROM crm.score_tally WHERE organization_id = :'prune') t
+		   FULL JOIN tally_before b USING (organization_id, record_id, rule_id, bucket)
+		 WHERE row(t.events, t.raw_points, t.weighted) IS DISTINCT FROM row(b.events, b.raw_points, b.weighted)) AS tally_changes,
+	   (SELECT count(*) FROM crm.score s JOIN score_before b USING (organization_id, record_id)
+		 WHERE row(s.*) IS DISTINCT FROM row(b.*)) AS score_changes;
+SELECT * FROM crm.verify() WHERE "check" = 'scores';
+SELECT pg_temp.twin_diff('2026-02-15') AS at_horizon, pg_temp.twin_diff('2026-03-20') AS in_march,
+	   pg_temp.twin_diff('2026-06-01') AS in_june;
+-- the same day again: nothing to do
+SELECT crm.prune_engagement_events('2026-04-01 23:00') AS pruned;
+-- before the horizon nothing can be recomputed
+\set VERBOSITY terse
+SET crm.organization_id = :'prune';
+SELECT id AS twin1 FROM crm.lead WHERE organization_id = :'prune' AND last_name = 'Twin 1' \gset
+SELECT * FROM crm.score_as_of(:'twin1', '2026-02-14');
+SELECT count(*) FROM crm.explain_score(:'twin1', '2026-02-14');
+\set VERBOSITY default
+-- model changes in both twins: the base follows them
+UPDATE crm.scoring_rule SET points = 45 WHERE organization_id IN (:'keep', :'prune') AND name = 'Demo request';
+UPDATE crm.scoring_settings SET reference_at = '2026-03-01' WHERE organization_id IN (:'keep', :'prune');
+UPDATE crm.scoring_rule SET max_points = 25 WHERE organization_id IN (:'keep', :'prune') AND name = 'Pricing viewed';
+UPDATE crm.scoring_rule SET is_active = false WHERE organization_id IN (:'keep', :'prune') AND name = 'Email click';
+SELECT pg_temp.twin_diff('2026-03-20') AS after_changes;
+UPDATE crm.scoring_rule SET is_active = true WHERE organization_id IN (:'keep', :'prune') AND name = 'Email click';
+SELECT pg_temp.twin_diff('2026-03-20') AS after_reactivation, pg_temp.twin_diff('2026-06-01') AS in_june;
+SELECT * FROM crm.verify() WHERE "check" = 'scores';
+-- a second, longer prune (30 days on May 1st: before April 1st)
+UPDATE crm.scoring_settings SET retain_days = 30 WHERE organization_id = :'prune';
+SELECT crm.prune_engagement_events('2026-05-01') > 0 AS pruned_more;
+SELECT pruned_before FROM crm.scoring_settings WHERE organization_id = :'prune';
+SELECT pg_temp.twin_diff('2026-04-01') AS at_new_horizon, pg_temp.twin_diff('2026-06-01') AS in_june;
+SELECT * FROM crm.verify() WHERE "check" = 'scores';
+-- a rule that counts other events than before (here: another window)
+-- forgets the pruned events it had counted: the twins differ where those
+-- were, and scores still equal the recomputation
+SELECT count(*) > 0 AS pricing_folded FROM crm.score_base b JOIN crm.scoring_rule r ON r.id = b.rule_id
+ WHERE b.organization_id = :'prune' AND r.name = 'Pricing viewed';
+UPDATE crm.scoring_rule SET window_days = 14 WHERE organization_id IN (:'keep', :'prune') AND name = 'Pricing viewed';
+SELECT count(*) AS pricing_folded FROM crm.score_base b JOIN crm.scoring_rule r ON r.id = b.rule_id
+ WHERE b.organization_id = :'prune' AND r.name = 'Pricing viewed';
+SELECT pg_temp.twin_diff('2026-04-01') > 0 AS twins_differ;
+SELECT * FROM crm.verify() WHERE "check" = 'scores';
+-- a deleted lead takes its folded events along
+SELECT count(*) > 0 AS twin1_folded FROM crm.score_base WHERE organization_id = :'prune' AND record_id = :'twin1';
+DELETE FROM crm.lead WHERE organization_id = :'prune' AND id = :'twin1';
+SELECT count(*) AS twin1_folded FROM crm.score_base WHERE organization_id = :'prune' AND record_id = :'twin1';
+-- A deleted rule or group takes its tally along (derived data: no foreign
+-- key), and crm.verify() reports a tally row of a rule that does not exist.
+DELETE FROM crm.scoring_rule WHERE organization_id = :'keep' AND name = 'Email click';
+DELETE FROM crm.scoring_group WHERE organization_id = :'keep' AND name = 'Engagement';
+SELECT count(*) AS orphan_tallies FROM crm.score_tally t
+ WHERE t.organization_id = :'keep'
+   AND NOT EXISTS (SELECT 1 FROM crm.scoring_rule r WHERE r.organization_id = t.organization_id AND r.id = t.rule_id);
+SELECT * FROM crm.verify() WHERE "check" = 'scores';
+INSERT INTO crm.score_tally (organization_id, record_id, rule_id, bucket, events, raw_points, weighted)
+SELECT :'keep', id, '00000000-0000-7000-8000-0000000000ff', 0, 1, 1, 1 FROM crm.lead
+ WHERE organization_id = :'keep' AND last_name = 'Twin 2';
+SELECT "check", entity, expected, actual FROM crm.verify() WHERE "check" = 'scores';
+DELETE FROM crm.score_tally WHERE rule_id = '00000000-0000-7000-8000-0000000000ff';
+\set VERBOSITY terse
+SELECT crm.prune_engagement_events('infinity');
+UPDATE crm.scoring_settings SET retain_days = 0 WHERE organization_id = :'prune';
+\set VERBOSITY default
+RESET twin.keep;
+RESET twin.prune;
+SET crm.organization_id = :'org';
+SET ROLE scoring_admin;
+
 -- Restore mode: events loaded by a restore are not counted again.
 SELECT count(*) AS tally_rows FROM crm.score_tally WHERE organization_id = :'org' \gset
 RESET ROLE;
@@ -270,6 +406,6 @@ INSERT INTO crm.engagement_event (lead_id, event_type, occurred_at) VALUES (:'ad
 DELETE FROM crm.engagement_event WHERE lead_id = :'ada' AND event_type = 'demo_request';
 RESET crm.restoring;
 SELECT count(*) = :tally_rows AS tally_unchanged FROM crm.score_tally WHERE organization_id = :'org';
-DROP TABLE gen;
+DROP TABLE gen, twin_events, tally_before, score_before;
 SELECT crm.revoke_access('scoring_admin');
 DROP ROLE scoring_admin;
