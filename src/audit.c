@@ -258,36 +258,31 @@ audit_log_owner(void)
 static pg_noinline SPIPlanPtr
 audit_plan(void)
 {
-	if (audit_insert_plan == NULL)
-	{
-		Oid			argtypes[AUDIT_NARGS] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, XID8OID,
-		TIMESTAMPTZOID, UUIDARRAYOID, UUIDARRAYOID, JSONBARRAYOID, JSONBARRAYOID};
-		/*
-		 * Generic from the first run: with the arrays as constants the
-		 * planner estimates the unnest at their true length, so every
-		 * custom plan looks cheaper than the generic one (estimated at 10
-		 * rows) and the plan cache re-planned the insert on every
-		 * statement -- a tenth of a one-row update.  The plan's shape does
-		 * not depend on the number of rows.
-		 */
-		SPIPlanPtr	plan = SPI_prepare_cursor(audit_insert_sql, AUDIT_NARGS, argtypes,
-											  CURSOR_OPT_GENERIC_PLAN);
+	Oid			argtypes[AUDIT_NARGS] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, XID8OID,
+	TIMESTAMPTZOID, UUIDARRAYOID, UUIDARRAYOID, JSONBARRAYOID, JSONBARRAYOID};
 
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for the audit insert: %s",
-				 SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed for the audit insert");
-		audit_insert_plan = plan;
-	}
-	return audit_insert_plan;
+	/*
+	 * Generic from the first run: with the arrays as constants the planner
+	 * estimates the unnest at their true length, so every custom plan looks
+	 * cheaper than the generic one (estimated at 10 rows) and the plan cache
+	 * re-planned the insert on every statement -- a tenth of a one-row
+	 * update.  The plan's shape does not depend on the number of rows.
+	 */
+	return crm_keep_plan(&audit_insert_plan, audit_insert_sql, AUDIT_NARGS, argtypes,
+						 CURSOR_OPT_GENERIC_PLAN);
 }
 
-/* Run the batch insert as the owner of crm.audit_log. */
+/*
+ * Run the batch insert as the owner of crm.audit_log.  Each entry's seq is
+ * looked up by key: planned as a lookup, or a plan made while the log was
+ * small (just analysed nearly empty, say) scans the whole log once per
+ * entry for the rest of the backend's life -- a 100,000-row update took
+ * more than 17 minutes (test/scripts/audit_order.sh checks the plan).
+ */
 static void
 audit_execute_as_owner(AuditWriter *w, Datum *values, const char *nulls)
 {
-	int			rc = crm_spi_execute_as(w->owner, audit_plan(), values, nulls, false, 0);
+	int			rc = crm_spi_execute_lookup_as(w->owner, audit_plan(), values, nulls, false, 0);
 
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));

@@ -140,17 +140,7 @@ spi_text(HeapTuple tup, TupleDesc desc, int col, const char *what)
 static SPIPlanPtr
 crit_keep(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		*slot = plan;
-	}
-	return *slot;
+	return crm_keep_plan(slot, sql, nargs, argtypes, 0);
 }
 
 /*

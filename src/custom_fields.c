@@ -365,19 +365,14 @@ cf_load_defs(CfOrgDefs *d, const pg_uuid_t *org, const char *entity, MemoryConte
 	if (cf_load_plan == NULL)
 	{
 		Oid			argtypes[2] = {UUIDOID, TEXTOID};
-		SPIPlanPtr	plan;
 
-		plan = SPI_prepare("SELECT f.name, f.field_type, f.is_required, f.options"
-						   "  FROM crm.custom_field f"
-						   " WHERE f.organization_id OPERATOR(pg_catalog.=) $1"
-						   "   AND f.entity OPERATOR(pg_catalog.=) $2"
-						   " ORDER BY f.name COLLATE \"C\"",
-						   2, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		cf_load_plan = plan;
+		(void) crm_keep_plan(&cf_load_plan,
+							 "SELECT f.name, f.field_type, f.is_required, f.options"
+							 "  FROM crm.custom_field f"
+							 " WHERE f.organization_id OPERATOR(pg_catalog.=) $1"
+							 "   AND f.entity OPERATOR(pg_catalog.=) $2"
+							 " ORDER BY f.name COLLATE \"C\"",
+							 2, argtypes, 0);
 	}
 	args[0] = UUIDPGetDatum(org);
 	args[1] = CStringGetTextDatum(entity);

@@ -84,13 +84,7 @@ no_cycle_plan(Oid tgoid, const char *table, const char *column)
 					 " LIMIT 1",
 					 quote_identifier(column), quote_identifier(table),
 					 NO_CYCLE_MAX_DEPTH, NO_CYCLE_MAX_DEPTH);
-	plan = SPI_prepare(sql.data, 3, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for the hierarchy walk of crm.%s: %s",
-			 table, SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	*slot = plan;
+	plan = crm_keep_plan(slot, sql.data, 3, argtypes, 0);
 	pfree(sql.data);
 	return plan;
 }

@@ -144,13 +144,9 @@ static SPIPlanPtr
 live_prepare(const char *sql)
 {
 	Oid			argtypes[2] = {UUIDOID, UUIDOID};
-	SPIPlanPtr	plan = SPI_prepare(sql, 2, argtypes);
+	SPIPlanPtr	plan = NULL;
 
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
+	return crm_keep_plan(&plan, sql, 2, argtypes, 0);
 }
 
 /* schema.table of a relation, quoted. */

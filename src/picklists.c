@@ -175,18 +175,13 @@ pl_load(PlCache *c, PlOrg *o, const pg_uuid_t *org)
 	if (pl_load_plan == NULL)
 	{
 		Oid			argtypes[2] = {UUIDOID, TEXTARRAYOID};
-		SPIPlanPtr	plan;
 
-		plan = SPI_prepare("SELECT v.list, v.value, v.position, v.is_active"
-						   "  FROM crm.picklist_value v"
-						   " WHERE v.organization_id OPERATOR(pg_catalog.=) $1"
-						   "   AND v.list OPERATOR(pg_catalog.=) ANY ($2)",
-						   2, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		pl_load_plan = plan;
+		(void) crm_keep_plan(&pl_load_plan,
+							 "SELECT v.list, v.value, v.position, v.is_active"
+							 "  FROM crm.picklist_value v"
+							 " WHERE v.organization_id OPERATOR(pg_catalog.=) $1"
+							 "   AND v.list OPERATOR(pg_catalog.=) ANY ($2)",
+							 2, argtypes, 0);
 	}
 	names = palloc(sizeof(Datum) * c->nlists);
 	for (i = 0; i < c->nlists; i++)

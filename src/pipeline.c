@@ -139,27 +139,17 @@ static HTAB *move_plans = NULL;	/* a move's history and roll-up statements */
 #define TRACK_PLAN_UPSERT	2
 #define TRACK_PLAN_LAST_END	3
 
+/*
+ * A generic plan from the first run: each statement is a look-up or a
+ * write of one row by key, whose plan does not depend on the values.  Left
+ * to itself the plan cache re-plans the history and roll-up statements with
+ * their values every time (their custom plans cost less than the generic
+ * one), which was a tenth of a stage change.
+ */
 static SPIPlanPtr
 opp_prepare(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan;
-
-	if (*slot != NULL)
-		return *slot;
-	/*
-	 * A generic plan from the first run: each statement is a look-up or a
-	 * write of one row by key, whose plan does not depend on the values.
-	 * Left to itself the plan cache re-plans the history and roll-up
-	 * statements with their values every time (their custom plans cost
-	 * less than the generic one), which was a tenth of a stage change.
-	 */
-	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	*slot = plan;
-	return plan;
+	return crm_keep_plan(slot, sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 }
 
 /* Equality of two nullable uuids. */
@@ -292,7 +282,7 @@ stage_lookup(TriggerData *td, Oid owner, Datum org, Datum pipeline, bool pipelin
 		if (pipeline_null)
 			nulls[1] = 'n';
 	}
-	rc = crm_spi_execute_as(owner, plan, args, nulls, true, 1);
+	rc = crm_spi_execute_lookup_as(owner, plan, args, nulls, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "stage look-up failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
@@ -767,7 +757,7 @@ rollup_apply(Oid tgoid, Oid owner, const RollupDelta *d, int n)
 		a[9] = d[i].amount;
 		a[10] = d[i].expected;
 	}
-	rc = crm_spi_execute_as(owner, plan, args, nulls, false, 0);
+	rc = crm_spi_execute_lookup_as(owner, plan, args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "pipeline roll-up update failed: %s", SPI_result_code_string(rc));
 }
@@ -804,7 +794,7 @@ history_close(Oid tgoid, Oid owner, const OppState *s, TimestampTz at)
 					   " AND pg_catalog.upper_inf(h.valid)"
 					   " RETURNING pg_catalog.upper(h.valid)",
 					   3, (Oid[3]) {UUIDOID, UUIDOID, TIMESTAMPTZOID});
-	rc = crm_spi_execute_as(owner, plan, args, NULL, false, 0);
+	rc = crm_spi_execute_lookup_as(owner, plan, args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "stage history update failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
@@ -832,7 +822,7 @@ history_last_end(Oid tgoid, Oid owner, const OppState *s, TimestampTz at)
 	 * last stint later than this transaction's start, and the statement's
 	 * snapshot would not see that end (the new stint would overlap it).
 	 */
-	rc = crm_spi_execute_as(owner, plan, args, NULL, false, 0);
+	rc = crm_spi_execute_lookup_as(owner, plan, args, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "stage history look-up failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
@@ -928,7 +918,7 @@ history_open(Oid tgoid, Oid owner, const OppState *s, const OppState *prev, Time
 		args[18] = (Datum) 0;
 		nulls[18] = 'n';
 	}
-	rc = crm_spi_execute_as(owner, plan, args, nulls, false, 0);
+	rc = crm_spi_execute_lookup_as(owner, plan, args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "stage history insert failed: %s", SPI_result_code_string(rc));
 }

@@ -97,17 +97,7 @@ quote_trigger_check(FunctionCallInfo fcinfo, const char *fname, int kinds,
 static SPIPlanPtr
 quote_plan_opts(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, int options)
 {
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, options);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		*slot = plan;
-	}
-	return *slot;
+	return crm_keep_plan(slot, sql, nargs, argtypes, options);
 }
 
 /* A kept plan for a row trigger's look-up by key. */

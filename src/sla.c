@@ -242,15 +242,12 @@ sla_calendar(pg_uuid_t *id)
 	if (sla_read_plan == NULL)
 	{
 		Oid			types[2] = {UUIDOID, UUIDOID};
-		SPIPlanPtr	p = SPI_prepare("SELECT c.time_zone, c.hours::text, c.holidays, c.recurring_holidays "
-									"FROM crm.business_calendar c "
-									"WHERE c.organization_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
-									2, types);
 
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		sla_read_plan = p;
+		(void) crm_keep_plan(&sla_read_plan,
+							 "SELECT c.time_zone, c.hours::text, c.holidays, c.recurring_holidays "
+							 "FROM crm.business_calendar c "
+							 "WHERE c.organization_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
+							 2, types, 0);
 	}
 	vals[0] = UUIDPGetDatum(&key.org);
 	vals[1] = UUIDPGetDatum(&key.id);

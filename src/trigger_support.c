@@ -226,6 +226,61 @@ crm_spi_execute_as(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
 	return rc;
 }
 
+/* See trigger_support.h. */
+int
+crm_spi_execute_lookup_as(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
+						  bool read_only, long count)
+{
+	int			nest = NewGUCNestLevel();
+	Oid			save_userid;
+	int			save_sec;
+	CachedPlan *volatile cplan = NULL;
+
+	/*
+	 * Fetch the plan from the plan cache as the execution will (same role,
+	 * same search_path: the cache plans again under another), so that it is
+	 * made now if it must be; the relations it locked stay locked, so no
+	 * invalidation can make the execution plan it again.
+	 */
+	(void) set_config_option("search_path", "pg_catalog, crm, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	PG_TRY();
+	{
+		cplan = SPI_plan_get_cached_plan(plan);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	if (cplan == NULL)
+		elog(ERROR, "SPI_plan_get_cached_plan failed: %s", SPI_result_code_string(SPI_result));
+	ReleaseCachedPlan(cplan, CurrentResourceOwner);
+	AtEOXact_GUC(true, nest);
+	return crm_spi_execute_as(owner, plan, values, nulls, read_only, count);
+}
+
+/* See trigger_support.h. */
+SPIPlanPtr
+crm_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, int cursor_options)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*slot = plan;
+	}
+	return *slot;
+}
+
 /* A cache entry: the key and its plans. */
 typedef struct CrmPlanEntry
 {

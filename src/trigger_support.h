@@ -68,6 +68,27 @@ extern int	crm_spi_execute_as(Oid owner, SPIPlanPtr plan, Datum *values, const c
 extern Oid	crm_relation_owner(Oid relid);
 
 /*
+ * crm_spi_execute_as for statements that look rows up by key.  Their kept
+ * generic plan is made (or made again after an invalidation) with
+ * enable_seqscan off: a plan made while a table is still small -- a new
+ * backend's first statement, a table just analysed nearly empty -- would
+ * otherwise scan the whole table once per looked-up row for the rest of the
+ * backend's life.  Only the planning runs with the setting; the statement's
+ * own work (foreign-key checks, triggers) is planned as usual.  The plan
+ * must have been prepared with CURSOR_OPT_GENERIC_PLAN (crm_keep_plan).
+ */
+extern int	crm_spi_execute_lookup_as(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
+									  bool read_only, long count);
+
+/*
+ * The plan in *slot, prepared and kept (SPI_keepplan) on first use with
+ * SPI_prepare_cursor's "cursor_options" (0, or CURSOR_OPT_GENERIC_PLAN for
+ * a statement whose plan does not depend on its arguments' values).
+ */
+extern SPIPlanPtr crm_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
+								int cursor_options);
+
+/*
  * The slot of a kept plan in a backend-lifetime cache keyed by an OID (a
  * trigger's or a relation's): *cache is created on first use; a new slot
  * holds NULL.  Plans in it are prepared once and kept (SPI_keepplan).
