@@ -633,15 +633,27 @@ CREATE TRIGGER crm_50_score_delete AFTER DELETE ON crm.engagement_event
 	REFERENCING OLD TABLE AS crm_old
 	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_engagement_change('engagement_event');
 
--- A new lead or contact, or a change of its fields: its fit is rescored
--- (only rows whose fields changed; writes of crm's own score columns do not
--- touch these tables).
+-- The columns of crm.<entity> a criteria document reads (for the fit trigger).
+CREATE FUNCTION crm._criteria_columns(criteria jsonb, entity text) RETURNS text[]
+	AS 'MODULE_PATHNAME', 'criteria_columns'
+	LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION crm._criteria_columns(jsonb, text) IS
+	'Internal: the columns of crm.<entity> a criteria document reads, for the current tenant (custom fields: custom_fields; account fields: account_id), sorted; raises for an invalid document.';
+
+-- A new lead or contact, or a change of a field its tenant's fit rules read
+-- (or of deleted_at): its fit is rescored, for those rows only.  Routing's
+-- own update of new leads (owner, priority, tags) rescores nothing unless a
+-- fit rule reads what it set; writes of crm's own score columns do not
+-- touch these tables.
 CREATE FUNCTION crm.trg_fit_score() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	o record;
+	org uuid;
+	cols text[];
+	saved text;
 	ignored constant text[] := ARRAY['updated_at', 'updated_by', 'search_vector'];
 BEGIN
 	IF TG_TABLE_SCHEMA <> 'crm' OR TG_ARGV[0] IS NULL OR TG_ARGV[0] NOT IN ('lead', 'contact') THEN
@@ -667,18 +679,38 @@ BEGIN
 			END IF;
 		END LOOP;
 	ELSE
-		-- planned for each statement (EXECUTE): a plan kept from a one-row
-		-- statement would pair the rows of a bulk update by nested loop
-		FOR o IN EXECUTE
-				'SELECT n.organization_id AS org, array_agg(n.id ORDER BY n.id) AS ids
-				   FROM crm_new n JOIN crm_old p ON p.organization_id = n.organization_id AND p.id = n.id
-				  WHERE (to_jsonb(n) - $1) IS DISTINCT FROM (to_jsonb(p) - $1)
-				  GROUP BY 1 ORDER BY 1' USING ignored LOOP
-			IF TG_ARGV[0] = 'lead' OR EXISTS (SELECT 1 FROM crm.score s WHERE s.organization_id = o.org AND s.record_id = ANY (o.ids))
-			   OR EXISTS (SELECT 1 FROM crm.scoring_rule r WHERE r.organization_id = o.org AND r.kind = 'fit' AND r.entity = 'contact') THEN
-				PERFORM crm._score_recompute(o.org, CASE WHEN TG_ARGV[0] = 'lead' THEN o.ids END,
-											 CASE WHEN TG_ARGV[0] = 'contact' THEN o.ids END, true);
+		saved := current_setting('crm.organization_id', true);
+		FOR org IN SELECT DISTINCT n.organization_id FROM crm_new n ORDER BY 1 LOOP
+			-- the columns the organization's fit rules read (its custom
+			-- fields: documents are compiled for the rule's organization);
+			-- NULL when a document no longer compiles (a custom field it
+			-- read was dropped): then any change of the row counts
+			PERFORM set_config('crm.organization_id', org::text, true);
+			IF EXISTS (SELECT 1 FROM crm.scoring_rule r, LATERAL crm.criteria_validate(r.criteria, r.entity) v
+						WHERE r.organization_id = org AND r.kind = 'fit' AND r.entity = TG_ARGV[0]) THEN
+				cols := NULL;
+			ELSE
+				SELECT coalesce(array_agg(DISTINCT c ORDER BY c), '{}') INTO cols
+				  FROM crm.scoring_rule r, LATERAL unnest(crm._criteria_columns(r.criteria, r.entity)) c
+				 WHERE r.organization_id = org AND r.kind = 'fit' AND r.entity = TG_ARGV[0];
+				cols := cols || ARRAY['deleted_at'];
 			END IF;
+			PERFORM set_config('crm.organization_id', coalesce(saved, ''), true);
+			-- planned for each statement (EXECUTE): a plan kept from a one-row
+			-- statement would pair the rows of a bulk update by nested loop
+			FOR o IN EXECUTE
+					'SELECT array_agg(n.id ORDER BY n.id) AS ids
+					   FROM crm_new n JOIN crm_old p ON p.organization_id = n.organization_id AND p.id = n.id
+					  WHERE n.organization_id = $3
+						AND CASE WHEN $2 IS NULL THEN (to_jsonb(n) - $1) IS DISTINCT FROM (to_jsonb(p) - $1)
+								 ELSE EXISTS (SELECT 1 FROM unnest($2) c WHERE to_jsonb(n) -> c IS DISTINCT FROM to_jsonb(p) -> c) END
+					 HAVING count(*) > 0' USING ignored, cols, org LOOP
+				IF TG_ARGV[0] = 'lead' OR EXISTS (SELECT 1 FROM crm.score s WHERE s.organization_id = org AND s.record_id = ANY (o.ids))
+				   OR EXISTS (SELECT 1 FROM crm.scoring_rule r WHERE r.organization_id = org AND r.kind = 'fit' AND r.entity = 'contact') THEN
+					PERFORM crm._score_recompute(org, CASE WHEN TG_ARGV[0] = 'lead' THEN o.ids END,
+												 CASE WHEN TG_ARGV[0] = 'contact' THEN o.ids END, true);
+				END IF;
+			END LOOP;
 		END LOOP;
 	END IF;
 	RETURN NULL;

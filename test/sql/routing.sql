@@ -111,6 +111,33 @@ UPDATE crm.routing_member SET is_paused = true;
 INSERT INTO crm.lead (last_name) VALUES ('Nobody');
 SELECT l.owner_id IS NULL AS unassigned, e.rule_name, e.reason FROM crm.lead l, crm.explain_routing(l.id) e WHERE l.last_name = 'Nobody';
 
+-- Routing's own update of the new leads (owner, priority, tags) rescores
+-- their fit only when a fit rule reads what it set: counted with the
+-- transaction's function statistics.  The default model's fit rules read
+-- title and lead_source.
+UPDATE crm.routing_member SET is_paused = false;
+RESET ROLE;
+SET track_functions = 'pl';
+BEGIN;
+SET LOCAL ROLE routing_admin;
+INSERT INTO crm.lead (last_name, title) VALUES ('Counted', 'Intern');
+SELECT pg_stat_get_xact_function_calls('crm._score_recompute(uuid,uuid[],uuid[],boolean)'::regprocedure) AS recomputes_after_insert;
+UPDATE crm.lead SET description = 'called back', priority = 'high' WHERE last_name = 'Counted';
+SELECT pg_stat_get_xact_function_calls('crm._score_recompute(uuid,uuid[],uuid[],boolean)'::regprocedure) AS after_unread_columns;
+UPDATE crm.lead SET title = 'VP Sales' WHERE last_name = 'Counted';
+SELECT pg_stat_get_xact_function_calls('crm._score_recompute(uuid,uuid[],uuid[],boolean)'::regprocedure) AS after_title;
+SELECT s.fit_score FROM crm.score s JOIN crm.lead l ON l.id = s.lead_id WHERE l.last_name = 'Counted';
+COMMIT;
+SET ROLE routing_admin;
+-- a fit rule that reads the tags: routing's update (Enterprise: owner Una,
+-- tag enterprise) gives the points
+INSERT INTO crm.scoring_rule (group_id, kind, name, entity, criteria, points)
+SELECT id, 'fit', 'Enterprise tag', 'lead', '{"field": "tags", "op": "has_any", "value": ["enterprise"]}', 7
+  FROM crm.scoring_group WHERE name = 'Fit';
+INSERT INTO crm.lead (last_name, employee_count) VALUES ('Tagged', 2000);
+SELECT l.tags, s.fit_score FROM crm.score s JOIN crm.lead l ON l.id = s.lead_id WHERE l.last_name = 'Tagged';
+SELECT count(*) AS score_drift FROM crm.verify() WHERE "check" = 'scores';
+
 -- Bad input
 \set VERBOSITY terse
 INSERT INTO crm.routing_rule (name, priority, criteria, action, user_id) VALUES ('Bad', 40, '{"field": "nope", "op": "eq", "value": 1}', 'user', :'una');
