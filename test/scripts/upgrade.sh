@@ -5,7 +5,8 @@
 # CREATE EXTENSION crm: tables, columns (type, default, not null, generated),
 # constraints, indexes, triggers, policies, functions (signature, result,
 # volatility, strictness, security, settings, body), views, event triggers,
-# comments, configuration tables, and the extension's own registry rows.
+# comments, privileges, configuration tables, and the extension's own
+# registry rows.
 #
 # Always also checks that the current default version installs, that
 # crm.control's default_version names the generated script, and that the
@@ -76,6 +77,24 @@ SELECT line FROM (
 				  p.oid::regprocedure, pg_get_function_result(p.oid), p.prokind, p.provolatile, p.proisstrict,
 				  p.prosecdef, p.proparallel, p.proleakproof, p.proconfig, l.lanname, md5(p.prosrc || coalesce(p.probin, '')))
 	  FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.pronamespace = (SELECT oid FROM nsp)
+	UNION ALL
+	-- privileges: who may execute, read and write what (an update script
+	-- that forgets to revoke a new function from PUBLIC shows here)
+	SELECT format('grant function %s %s', p.oid::regprocedure, a::text)
+	  FROM pg_proc p, LATERAL unnest(coalesce(p.proacl, acldefault('f', p.proowner))) a
+	 WHERE p.pronamespace = (SELECT oid FROM nsp)
+	UNION ALL
+	SELECT format('grant relation %s %s', c.oid::regclass, a::text)
+	  FROM pg_class c, LATERAL unnest(coalesce(c.relacl, acldefault('r', c.relowner))) a
+	 WHERE c.relnamespace = (SELECT oid FROM nsp) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+	UNION ALL
+	SELECT format('grant column %s.%s %s', c.oid::regclass, t.attname, a::text)
+	  FROM pg_class c JOIN pg_attribute t ON t.attrelid = c.oid, LATERAL unnest(t.attacl) a
+	 WHERE c.relnamespace = (SELECT oid FROM nsp) AND t.attacl IS NOT NULL
+	UNION ALL
+	SELECT format('grant schema %s', a::text)
+	  FROM pg_namespace n, LATERAL unnest(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+	 WHERE n.oid = (SELECT oid FROM nsp)
 	UNION ALL
 	SELECT format('type %s type %s', t.oid::regtype, t.typtype)
 	  FROM pg_type t WHERE t.typnamespace = (SELECT oid FROM nsp) AND t.typtype NOT IN ('c') AND t.typelem = 0
@@ -177,19 +196,20 @@ if fresh_db crm_up_fresh && fresh_db crm_up_fresh2; then
 		diff -u "$WORK/fresh.snap" "$WORK/fresh2.snap" | head -n 40
 	fi
 	# The comparison notices what an upgrade script could get wrong: a
-	# changed default, volatility, comment, a missing index.
+	# changed default, volatility, comment, a missing index, a privilege.
 	psqlq -d crm_up_fresh2 >/dev/null <<'SQL'
 ALTER TABLE crm.contact ALTER COLUMN title SET DEFAULT 'x';
 ALTER FUNCTION crm.uuid_v7_time(uuid) STABLE;
 COMMENT ON TABLE crm.lead IS 'changed';
 DROP INDEX crm.lead_tags_idx;
+GRANT EXECUTE ON FUNCTION crm._criteria_columns(jsonb, text) TO PUBLIC;
 SQL
 	snapshot crm_up_fresh2 "$WORK/changed.snap"
 	n=$(diff "$WORK/fresh.snap" "$WORK/changed.snap" | grep -c '^[<>]')
-	if [ "$n" = 7 ]; then
-		pass "the snapshot catches a changed default, volatility, comment and a dropped index (7 lines differ)"
+	if [ "$n" = 8 ]; then
+		pass "the snapshot catches a changed default, volatility, comment, a dropped index and a grant (8 lines differ)"
 	else
-		fail "the snapshot should show 7 differing lines for 4 catalog changes, shows $n"
+		fail "the snapshot should show 8 differing lines for 5 catalog changes, shows $n"
 		diff "$WORK/fresh.snap" "$WORK/changed.snap"
 	fi
 else
