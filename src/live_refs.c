@@ -31,10 +31,21 @@
  * crm.app_user, which FOR KEY SHARE needs), so each carries an explicit
  * organization_id filter; plans are prepared once per backend and
  * referenced relation and kept.
+ *
+ * A transaction looks a record up once: the references it has found live
+ * and locked FOR KEY SHARE are remembered until it ends (a bulk load of
+ * contacts names the same accounts and owners again and again).  That is
+ * exact because the lock holds to the end of the transaction, and while it
+ * holds no other transaction can soft-delete or merge the record (both take
+ * FOR UPDATE).  What can end it early is forgotten with it: a rolled-back
+ * subtransaction (whose locks are released) empties the memory, and so does
+ * a soft delete by the transaction itself (its own FOR UPDATE does not wait
+ * for its own FOR KEY SHARE) and any write in restore mode.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -42,6 +53,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -78,6 +90,21 @@ typedef struct LiveRefs
 
 /* Kept plans per referenced (or own) relation: the look-up and the lock. */
 static HTAB *live_plans = NULL;
+
+/* The references found live and locked by this transaction (see above). */
+typedef struct LiveSeenKey
+{
+	Oid			refrelid;
+	pg_uuid_t	org;
+	pg_uuid_t	id;
+} LiveSeenKey;
+
+static HTAB *live_seen = NULL;
+static LocalTransactionId live_seen_lxid = InvalidLocalTransactionId;
+static bool live_seen_callback = false;
+
+/* at most this many remembered references per transaction */
+#define LIVE_SEEN_MAX 200000
 
 #define LIVE_PLAN_LOOKUP 0		/* deleted_at of (org, id), FOR KEY SHARE */
 #define LIVE_PLAN_LOCK 1		/* (org, id) FOR UPDATE */
@@ -205,8 +232,11 @@ live_refuse(Relation rel, const char *table, const char *column, Oid refrelid,
 			 errtable(rel)));
 }
 
-/* Check one reference; the caller is connected to SPI. */
-static void
+/*
+ * Check one reference; the caller is connected to SPI.  True when the
+ * record was found live (and is now locked FOR KEY SHARE).
+ */
+static bool
 live_check_ref(Relation rel, const char *table, const LiveRef *ref, Datum org, Datum value)
 {
 	SPIPlanPtr *lookup = crm_plan_slot(&live_plans, "crm live reference plans", ref->refrelid, 2, LIVE_PLAN_LOOKUP);
@@ -233,8 +263,60 @@ live_check_ref(Relation rel, const char *table, const LiveRef *ref, Datum org, D
 		if (!isnull)
 			live_refuse(rel, table, get_attname(RelationGetRelid(rel), ref->attnum, false),
 						ref->refrelid, org, value, deleted);
+		return true;
 	}
 	/* no row: the foreign-key check reports it */
+	return false;
+}
+
+/* A rolled-back subtransaction released the locks: forget them all. */
+static void
+live_seen_subxact(SubXactEvent event, SubTransactionId mySubid pg_attribute_unused(),
+				  SubTransactionId parentSubid pg_attribute_unused(), void *arg pg_attribute_unused())
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		live_seen = NULL;		/* the memory goes with the transaction */
+}
+
+/* Forget every remembered reference of this transaction. */
+static void
+live_seen_forget(void)
+{
+	live_seen = NULL;
+}
+
+/* The transaction's memory of references (created on first use). */
+static HTAB *
+live_seen_table(void)
+{
+	if (live_seen != NULL && live_seen_lxid == MyProc->lxid)
+		return live_seen;
+	if (!live_seen_callback)
+	{
+		RegisterSubXactCallback(live_seen_subxact, NULL);
+		live_seen_callback = true;
+	}
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(LiveSeenKey);
+		ctl.entrysize = sizeof(LiveSeenKey);
+		ctl.hcxt = TopTransactionContext;
+		live_seen = hash_create("crm live references seen", 256, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		live_seen_lxid = MyProc->lxid;
+	}
+	return live_seen;
+}
+
+static void
+live_seen_key(LiveSeenKey *k, Oid refrelid, Datum org, Datum id)
+{
+	memset(k, 0, sizeof(*k));
+	k->refrelid = refrelid;
+	memcpy(&k->org, DatumGetUUIDP(org), UUID_LEN);
+	memcpy(&k->id, DatumGetUUIDP(id), UUID_LEN);
 }
 
 PG_FUNCTION_INFO_V1(live_refs_check);
@@ -266,7 +348,11 @@ live_refs_check(PG_FUNCTION_ARGS)
 	else
 		tup = td->tg_trigtuple;
 	if (crm_restoring)
+	{
+		/* a soft delete here takes no lock: remember nothing across it */
+		live_seen_forget();
 		return PointerGetDatum(tup);
+	}
 
 	table = crm_trigger_arg(td, 0, LIVE_FNAME, "table name");
 	r = live_refs(fcinfo, rel);
@@ -289,13 +375,23 @@ live_refs_check(PG_FUNCTION_ARGS)
 			if (!oldnull && memcmp(DatumGetUUIDP(o), DatumGetUUIDP(v), UUID_LEN) == 0)
 				continue;		/* unchanged */
 		}
-		if (!connected)
 		{
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
-			connected = true;
+			HTAB	   *seen = live_seen_table();
+			LiveSeenKey key;
+
+			live_seen_key(&key, ref->refrelid, org, v);
+			if (hash_search(seen, &key, HASH_FIND, NULL) != NULL)
+				continue;		/* found live and locked by this transaction */
+			if (!connected)
+			{
+				if (SPI_connect() != SPI_OK_CONNECT)
+					elog(ERROR, "SPI_connect failed");
+				connected = true;
+			}
+			if (live_check_ref(rel, table, ref, org, v) && live_seen != NULL &&
+				hash_get_num_entries(live_seen) < LIVE_SEEN_MAX)
+				(void) hash_search(live_seen, &key, HASH_ENTER, NULL);
 		}
-		live_check_ref(rel, table, ref, org, v);
 	}
 
 	/* a soft delete locks its row against new references (see above) */
@@ -312,6 +408,9 @@ live_refs_check(PG_FUNCTION_ARGS)
 											 RelationGetRelid(rel), 2, LIVE_PLAN_LOCK);
 			Datum		args[2];
 			int			rc;
+
+			/* this transaction's own lock does not hold it against itself */
+			live_seen_forget();
 
 			args[0] = org;
 			args[1] = heap_getattr(oldtup, r->id_att, desc, &isnull);
