@@ -18,7 +18,10 @@ case $next in [0-9]*.[0-9]*.[0-9]*) ;; *) echo "not a version: $next" >&2; exit 
 make -s crm--$v.sql
 mkdir -p sql/versions test/upgrade
 cp crm--$v.sql sql/versions/crm--$v.sql && rm -f crm--$v.sql
-cp test/scripts/populate.sql test/upgrade/populate-$v.sql
+# (one self-contained file: the shared fill it includes is copied into it)
+sed -e '/^\\ir populate_fill\.sql$/{r test/scripts/populate_fill.sql' -e 'd' -e '}' \
+	test/scripts/populate.sql >test/upgrade/populate-$v.sql
+grep -q '^CREATE FUNCTION pg_temp.fill(' test/upgrade/populate-$v.sql || { echo "populate_fill.sql was not copied in" >&2; exit 1; }
 cat > sql/versions/crm--$v--$next.sql <<SQL
 -- crm $v -> $next: the changes since the release of $v, in the order they
 -- were made (each later change appends its DDL here, and the same change

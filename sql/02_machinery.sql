@@ -253,28 +253,42 @@ $$;
 COMMENT ON FUNCTION crm._entity(text, text) IS
 	'Internal: the table name of an entity written ''contact'' or ''crm.contact'' -- a crm.table_registry table with the feature asked for (custom_fields, audited, duplicates; NULL: any) -- else a 22023 error listing the allowed entities.';
 
+-- The table check every PL/pgSQL trigger function of crm makes first (the C
+-- trigger functions make it in trigger_support.c): the relation it fires on
+-- must be crm's own -- in schema crm, owned by the owner of schema crm; a
+-- role that can create a table can create triggers on it, and the
+-- execute privilege on the function is checked only then -- and its
+-- logical table name, the trigger's first argument, must be one the
+-- function works on.  Returns that name: triggers branch on it, never on
+-- the relation's own name or OID (on Citus they fire on shards, named like
+-- contact_102216).
+CREATE FUNCTION crm._trigger_table_ok(fname text, tg_name name, tg_relid oid, tg_argv text[], allowed text[])
+RETURNS name
+	AS 'MODULE_PATHNAME', 'trigger_table_ok'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm._trigger_table_ok(text, name, oid, text[], text[]) IS
+	'Internal (first call of every PL/pgSQL trigger function, with TG_NAME, TG_RELID, TG_ARGV): refuses a relation that is not crm''s own (42501) or a logical table name (first trigger argument) not among allowed (39P01); returns the logical table name.';
+
 -- BEFORE INSERT OR UPDATE OF entity on the definition tables that name an
--- entity (crm.custom_field, crm.duplicate_rule; argument: the feature):
--- the entity is checked first and stored in its one spelling.  Definitions
--- are rare admin writes; this registry lookup is not on a record's path.
+-- entity (crm.custom_field, crm.duplicate_rule; arguments: the table, the
+-- feature): the entity is checked first and stored in its one spelling.
+-- Definitions are rare admin writes; this registry lookup is not on a
+-- record's path.
 CREATE FUNCTION crm._entity_guard() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME NOT IN ('custom_field', 'duplicate_rule') THEN
-		RAISE EXCEPTION 'crm._entity_guard() runs only on crm.custom_field and crm.duplicate_rule, not on %', TG_RELID::regclass
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm._entity_guard()', TG_NAME, TG_RELID, TG_ARGV, '{custom_field,duplicate_rule}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NEW;
 	END IF;
-	NEW.entity := crm._entity(NEW.entity, TG_ARGV[0]);
+	NEW.entity := crm._entity(NEW.entity, TG_ARGV[1]);
 	RETURN NEW;
 END;
 $$;
 COMMENT ON FUNCTION crm._entity_guard() IS
-	'Trigger on crm.custom_field and crm.duplicate_rule (argument: the feature): refuses an entity without it (22023, listing the allowed ones) and stores ''crm.contact'' as ''contact''.';
+	'Trigger on crm.custom_field and crm.duplicate_rule (arguments: the table, the feature): refuses an entity without the feature (22023, listing the allowed ones) and stores ''crm.contact'' as ''contact''.';
 
 -- ---------------------------------------------------------------------------
 -- Outbox: events to the outside, written in the same transaction as the

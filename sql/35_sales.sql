@@ -89,6 +89,7 @@ AS $$
 DECLARE
 	n bigint;
 BEGIN
+	PERFORM crm._trigger_table_ok('crm.trg_stage_in_use()', TG_NAME, TG_RELID, TG_ARGV, '{pipeline_stage}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN OLD;
 	END IF;
@@ -321,7 +322,7 @@ COMMENT ON COLUMN crm.opportunity_stage_history.changed_by IS 'The crm.app_user 
 SELECT crm._setup_tenant_table('crm.opportunity_stage_history', audited => false, label => 'stage history stint');
 
 CREATE TRIGGER crm_30_stage_in_use BEFORE DELETE ON crm.pipeline_stage
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_stage_in_use();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_stage_in_use('pipeline_stage');
 
 -- ---------------------------------------------------------------------------
 -- The weighted-pipeline roll-up: per tenant, pipeline, stage, owner, close
@@ -603,16 +604,17 @@ COMMENT ON FUNCTION crm.pipeline_as_of(timestamptz, uuid) IS
 -- drop empty buckets.  Rows a running transaction is writing are skipped
 -- (SKIP LOCKED) and folded next time, so folding never waits for writers.
 -- It runs as the owner (applications cannot write the roll-up) for the
--- caller's organization only: crm.current_org() checks the caller may act
--- for it.
+-- caller's organization only, and only for a caller that may change
+-- opportunities: crm._caller_org checks both.
 CREATE FUNCTION crm.fold_pipeline_rollup() RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
 	-- the calling role's organization and limits (inside a SECURITY
-	-- DEFINER function crm.current_org() sees the owner, not a SET ROLE role)
-	org uuid := crm._caller_org();
+	-- DEFINER function crm.current_org() sees the owner, not a SET ROLE
+	-- role); a role that cannot change opportunities does not fold
+	org uuid := crm._caller_org('crm.opportunity', 'UPDATE');
 	n bigint;
 BEGIN
 	WITH taken AS (

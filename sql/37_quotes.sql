@@ -277,9 +277,10 @@ AS $$
 DECLARE
 	o record;
 BEGIN
-	IF TG_RELID <> 'crm.opportunity_line_item'::regclass OR TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' THEN
-		RAISE EXCEPTION 'crm.trg_opportunity_line_price() runs only as a BEFORE row trigger on crm.opportunity_line_item, not on %', TG_RELID::regclass
-			USING ERRCODE = 'insufficient_privilege';
+	PERFORM crm._trigger_table_ok('crm.trg_opportunity_line_price()', TG_NAME, TG_RELID, TG_ARGV, '{opportunity_line_item}');
+	IF TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' THEN
+		RAISE EXCEPTION 'crm.trg_opportunity_line_price() must be fired as a BEFORE row trigger'
+			USING ERRCODE = 'trigger_protocol_violated';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NEW;
@@ -311,7 +312,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_opportunity_line_price() IS
 	'BEFORE INSERT OR UPDATE row trigger on crm.opportunity_line_item: fills list_price from the price book (crm._list_price) when not given; a line cannot move to another opportunity.';
 CREATE TRIGGER crm_30_price BEFORE INSERT OR UPDATE ON crm.opportunity_line_item
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_opportunity_line_price();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_opportunity_line_price('opportunity_line_item');
 
 -- AFTER statement triggers on crm.opportunity_line_item (one per event,
 -- each with its transition tables): the amount of every opportunity the
@@ -344,9 +345,10 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
-	IF TG_RELID <> 'crm.opportunity'::regclass OR TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' OR TG_OP <> 'UPDATE' THEN
-		RAISE EXCEPTION 'crm.trg_opportunity_line_guard() runs only as a BEFORE UPDATE row trigger on crm.opportunity, not on %', TG_RELID::regclass
-			USING ERRCODE = 'insufficient_privilege';
+	PERFORM crm._trigger_table_ok('crm.trg_opportunity_line_guard()', TG_NAME, TG_RELID, TG_ARGV, '{opportunity}');
+	IF TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' OR TG_OP <> 'UPDATE' THEN
+		RAISE EXCEPTION 'crm.trg_opportunity_line_guard() must be fired as a BEFORE UPDATE row trigger'
+			USING ERRCODE = 'trigger_protocol_violated';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on'
 	   OR (NEW.amount = OLD.amount AND NEW.currency = OLD.currency) THEN
@@ -367,7 +369,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_opportunity_line_guard() IS
 	'BEFORE UPDATE OF amount, currency row trigger on crm.opportunity: refuses a direct change of the amount or currency of a deal that has line items.';
 CREATE TRIGGER crm_35_line_guard BEFORE UPDATE OF amount, currency ON crm.opportunity
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_opportunity_line_guard();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_opportunity_line_guard('opportunity');
 
 -- ---------------------------------------------------------------------------
 -- Quotes
@@ -583,9 +585,10 @@ DECLARE
 	o record;
 	allowed text[];
 BEGIN
-	IF TG_RELID <> 'crm.quote'::regclass OR TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' THEN
-		RAISE EXCEPTION 'crm.trg_quote() runs only as a BEFORE row trigger on crm.quote, not on %', TG_RELID::regclass
-			USING ERRCODE = 'insufficient_privilege';
+	PERFORM crm._trigger_table_ok('crm.trg_quote()', TG_NAME, TG_RELID, TG_ARGV, '{quote}');
+	IF TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' THEN
+		RAISE EXCEPTION 'crm.trg_quote() must be fired as a BEFORE row trigger'
+			USING ERRCODE = 'trigger_protocol_violated';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
@@ -693,7 +696,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_quote() IS
 	'BEFORE INSERT OR UPDATE OR DELETE row trigger on crm.quote: assigns the next gap-free number (crm.quote_counter), defaults account, contact and currency from the opportunity, keeps the totals read-only, checks status transitions (sending needs lines and counts a version), refuses hard deletes.';
 CREATE TRIGGER crm_30_quote BEFORE INSERT OR UPDATE OR DELETE ON crm.quote
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_quote();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_quote('quote');
 
 -- AFTER UPDATE OF status row trigger on crm.quote: sending freezes a
 -- version (SECURITY DEFINER: crm.quote_version is read-only to applications;
@@ -703,9 +706,10 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
-	IF TG_RELID <> 'crm.quote'::regclass OR TG_LEVEL <> 'ROW' OR TG_WHEN <> 'AFTER' OR TG_OP <> 'UPDATE' THEN
-		RAISE EXCEPTION 'crm.trg_quote_freeze() runs only as an AFTER UPDATE row trigger on crm.quote, not on %', TG_RELID::regclass
-			USING ERRCODE = 'insufficient_privilege';
+	PERFORM crm._trigger_table_ok('crm.trg_quote_freeze()', TG_NAME, TG_RELID, TG_ARGV, '{quote}');
+	IF TG_LEVEL <> 'ROW' OR TG_WHEN <> 'AFTER' OR TG_OP <> 'UPDATE' THEN
+		RAISE EXCEPTION 'crm.trg_quote_freeze() must be fired as an AFTER UPDATE row trigger'
+			USING ERRCODE = 'trigger_protocol_violated';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' OR NEW.version = OLD.version THEN
 		RETURN NULL;
@@ -729,7 +733,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_quote_freeze() IS
 	'AFTER UPDATE OF status row trigger on crm.quote: on sending, stores the quote with its lines as the next crm.quote_version.';
 CREATE TRIGGER crm_40_freeze AFTER UPDATE OF status ON crm.quote
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_quote_freeze();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_quote_freeze('quote');
 
 -- AFTER UPDATE OF status row trigger on crm.quote: accepting a quote with
 -- sync_on_accept replaces the opportunity's line items with copies of the
@@ -742,9 +746,10 @@ AS $$
 DECLARE
 	cur char(3);
 BEGIN
-	IF TG_RELID <> 'crm.quote'::regclass OR TG_LEVEL <> 'ROW' OR TG_WHEN <> 'AFTER' OR TG_OP <> 'UPDATE' THEN
-		RAISE EXCEPTION 'crm.trg_quote_accept() runs only as an AFTER UPDATE row trigger on crm.quote, not on %', TG_RELID::regclass
-			USING ERRCODE = 'insufficient_privilege';
+	PERFORM crm._trigger_table_ok('crm.trg_quote_accept()', TG_NAME, TG_RELID, TG_ARGV, '{quote}');
+	IF TG_LEVEL <> 'ROW' OR TG_WHEN <> 'AFTER' OR TG_OP <> 'UPDATE' THEN
+		RAISE EXCEPTION 'crm.trg_quote_accept() must be fired as an AFTER UPDATE row trigger'
+			USING ERRCODE = 'trigger_protocol_violated';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' OR NEW.status <> 'accepted' OR OLD.status = 'accepted'
 	   OR NOT NEW.sync_on_accept OR NEW.opportunity_id IS NULL THEN
@@ -772,7 +777,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_quote_accept() IS
 	'AFTER UPDATE OF status row trigger on crm.quote: accepting a quote with sync_on_accept replaces its opportunity''s line items with the quote''s (so the amount follows).';
 CREATE TRIGGER crm_45_accept AFTER UPDATE OF status ON crm.quote
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_quote_accept();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_quote_accept('quote');
 
 -- BEFORE UPDATE row trigger on crm.quote_version: a sent version is final.
 CREATE FUNCTION crm.trg_quote_version_frozen() RETURNS trigger
@@ -780,9 +785,10 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
-	IF TG_RELID <> 'crm.quote_version'::regclass OR TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' THEN
-		RAISE EXCEPTION 'crm.trg_quote_version_frozen() runs only as a BEFORE row trigger on crm.quote_version, not on %', TG_RELID::regclass
-			USING ERRCODE = 'insufficient_privilege';
+	PERFORM crm._trigger_table_ok('crm.trg_quote_version_frozen()', TG_NAME, TG_RELID, TG_ARGV, '{quote_version}');
+	IF TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' THEN
+		RAISE EXCEPTION 'crm.trg_quote_version_frozen() must be fired as a BEFORE row trigger'
+			USING ERRCODE = 'trigger_protocol_violated';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NEW;
@@ -795,7 +801,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_quote_version_frozen() IS
 	'BEFORE UPDATE row trigger on crm.quote_version: refuses every change of a sent version.';
 CREATE TRIGGER crm_30_frozen BEFORE UPDATE ON crm.quote_version
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_quote_version_frozen();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_quote_version_frozen('quote_version');
 
 -- BEFORE INSERT OR UPDATE row trigger on crm.quote_line_item: list price
 -- from the quote's price book and tax rate from the product when not given;

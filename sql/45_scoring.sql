@@ -597,10 +597,7 @@ AS $$
 DECLARE
 	o record;
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_ARGV[0] IS DISTINCT FROM 'engagement_event' THEN
-		RAISE EXCEPTION 'crm.trg_engagement_change() works only on crm.engagement_event'
-			USING ERRCODE = 'triggered_action_exception';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm.trg_engagement_change()', TG_NAME, TG_RELID, TG_ARGV, '{engagement_event}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
@@ -656,10 +653,7 @@ DECLARE
 	saved text;
 	ignored constant text[] := ARRAY['updated_at', 'updated_by', 'search_vector'];
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_ARGV[0] IS NULL OR TG_ARGV[0] NOT IN ('lead', 'contact') THEN
-		RAISE EXCEPTION 'crm.trg_fit_score() works only on crm.lead and crm.contact'
-			USING ERRCODE = 'triggered_action_exception';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm.trg_fit_score()', TG_NAME, TG_RELID, TG_ARGV, '{lead,contact}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
@@ -742,6 +736,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
+	tbl name;		-- the logical table: scoring_rule, scoring_group, ...
 	o uuid;
 	orgs uuid[];
 	bad record;
@@ -751,10 +746,7 @@ DECLARE
 	ignored constant text[] := ARRAY['name', 'description', 'created_at', 'updated_at', 'created_by', 'updated_by',
 									 'retain_days', 'pruned_before'];
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME NOT IN ('scoring_rule', 'scoring_group', 'scoring_settings', 'engagement_event_type') THEN
-		RAISE EXCEPTION 'crm.trg_scoring_model() works only on crm''s scoring tables'
-			USING ERRCODE = 'triggered_action_exception';
-	END IF;
+	tbl := crm._trigger_table_ok('crm.trg_scoring_model()', TG_NAME, TG_RELID, TG_ARGV, '{scoring_rule,scoring_group,scoring_settings,engagement_event_type}');
 	-- (plpgsql plans a query when it first runs it: only the UPDATE branch
 	-- names crm_old_rows, which only the UPDATE trigger has)
 	IF TG_OP = 'UPDATE' THEN
@@ -770,21 +762,21 @@ BEGIN
 		PERFORM crm._score_model_lock(o, true);
 	END LOOP;
 	-- a deleted rule's tally goes with it (no foreign key: derived data)
-	IF TG_TABLE_NAME = 'scoring_rule' AND TG_OP = 'DELETE' THEN
+	IF tbl = 'scoring_rule' AND TG_OP = 'DELETE' THEN
 		DELETE FROM crm.score_tally t USING crm_rows d
 		 WHERE t.organization_id = d.organization_id AND t.rule_id = d.id;
 	END IF;
-	IF current_setting('crm.restoring', true) = 'on' OR TG_TABLE_NAME = 'engagement_event_type' THEN
+	IF current_setting('crm.restoring', true) = 'on' OR tbl = 'engagement_event_type' THEN
 		RETURN NULL;
 	END IF;
 	-- a rule's kind is its group's (the foreign key is the group's primary
 	-- key only: referenced tenant tables have no other unique key on
 	-- organization_id, test/pgtap/catalog.sql)
-	IF TG_TABLE_NAME IN ('scoring_rule', 'scoring_group') AND TG_OP <> 'DELETE' THEN
+	IF tbl IN ('scoring_rule', 'scoring_group') AND TG_OP <> 'DELETE' THEN
 		SELECT r.name, r.kind, g.name AS gname, g.kind AS gkind INTO bad
 		  FROM crm.scoring_rule r JOIN crm.scoring_group g ON g.organization_id = r.organization_id AND g.id = r.group_id
 		 WHERE r.kind <> g.kind
-		   AND (r.organization_id, CASE WHEN TG_TABLE_NAME = 'scoring_rule' THEN r.id ELSE g.id END)
+		   AND (r.organization_id, CASE WHEN tbl = 'scoring_rule' THEN r.id ELSE g.id END)
 			   IN (SELECT n.organization_id, n.id FROM crm_rows n)
 		 LIMIT 1;
 		IF FOUND THEN
@@ -793,7 +785,7 @@ BEGIN
 					  HINT = 'A rule''s kind must be its group''s kind.';
 		END IF;
 	END IF;
-	IF TG_TABLE_NAME = 'scoring_rule' AND TG_OP <> 'DELETE' THEN
+	IF tbl = 'scoring_rule' AND TG_OP <> 'DELETE' THEN
 		saved := current_setting('crm.organization_id', true);
 		FOR o IN SELECT DISTINCT n.organization_id FROM crm_rows n WHERE n.kind = 'fit' ORDER BY 1 LOOP
 			-- the document is checked against the rule's organization's fields
@@ -814,20 +806,20 @@ BEGIN
 	-- their weights.  A rule that counts other events than before (event
 	-- type, property condition, window, group) or a group decaying at
 	-- another rate forgets them: their types, properties and times are gone.
-	IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'scoring_rule' THEN
+	IF TG_OP = 'UPDATE' AND tbl = 'scoring_rule' THEN
 		DELETE FROM crm.score_base b
 		 USING crm_rows n JOIN crm_old_rows p ON p.organization_id = n.organization_id AND p.id = n.id
 		 WHERE b.organization_id = n.organization_id AND b.rule_id = n.id
 		   AND (n.event_type, n.property_match, n.window_days, n.group_id)
 			   IS DISTINCT FROM (p.event_type, p.property_match, p.window_days, p.group_id);
-	ELSIF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'scoring_group' THEN
+	ELSIF TG_OP = 'UPDATE' AND tbl = 'scoring_group' THEN
 		DELETE FROM crm.score_base b
 		 USING crm_rows n JOIN crm_old_rows p ON p.organization_id = n.organization_id AND p.id = n.id,
 			   crm.scoring_rule r
 		 WHERE n.half_life_days IS DISTINCT FROM p.half_life_days
 		   AND r.organization_id = n.organization_id AND r.group_id = n.id
 		   AND b.organization_id = n.organization_id AND b.rule_id = r.id;
-	ELSIF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'scoring_settings' THEN
+	ELSIF TG_OP = 'UPDATE' AND tbl = 'scoring_settings' THEN
 		-- 2^((e - new)/h) = 2^((e - old)/h) * 2^((old - new)/h)
 		UPDATE crm.score_base b
 		   SET weight = b.weight * pg_catalog.power(2::float8, extract(epoch FROM p.reference_at - n.reference_at)::float8
@@ -856,12 +848,12 @@ DECLARE
 BEGIN
 	FOREACH t IN ARRAY ARRAY['scoring_rule', 'scoring_group', 'scoring_settings', 'engagement_event_type'] LOOP
 		EXECUTE format('CREATE TRIGGER crm_50_model_insert AFTER INSERT ON crm.%I REFERENCING NEW TABLE AS crm_rows '
-					   'FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_scoring_model()', t);
+					   'FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_scoring_model(%L)', t, t);
 		EXECUTE format('CREATE TRIGGER crm_50_model_update AFTER UPDATE ON crm.%I '
 					   'REFERENCING OLD TABLE AS crm_old_rows NEW TABLE AS crm_rows '
-					   'FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_scoring_model()', t);
+					   'FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_scoring_model(%L)', t, t);
 		EXECUTE format('CREATE TRIGGER crm_50_model_delete AFTER DELETE ON crm.%I REFERENCING OLD TABLE AS crm_rows '
-					   'FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_scoring_model()', t);
+					   'FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_scoring_model(%L)', t, t);
 	END LOOP;
 END;
 $$;

@@ -207,10 +207,7 @@ DECLARE
 	owner uuid;
 	k integer;
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_ARGV[0] IS DISTINCT FROM 'lead' THEN
-		RAISE EXCEPTION 'crm.trg_route_leads() works only on crm.lead'
-			USING ERRCODE = 'triggered_action_exception';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm.trg_route_leads()', TG_NAME, TG_RELID, TG_ARGV, '{lead}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
@@ -307,6 +304,7 @@ AS $$
 DECLARE
 	bad record;
 BEGIN
+	PERFORM crm._trigger_table_ok('crm.trg_routing_rule_check()', TG_NAME, TG_RELID, TG_ARGV, '{routing_rule}');
 	IF NEW.criteria IS NOT NULL THEN
 		SELECT v.path, v.message INTO bad FROM crm.criteria_validate(NEW.criteria, 'lead') v LIMIT 1;
 		IF FOUND THEN
@@ -321,7 +319,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_routing_rule_check() IS
 	'BEFORE INSERT/UPDATE row trigger on crm.routing_rule: the criteria document must be valid for leads of the organization.';
 CREATE TRIGGER crm_30_check BEFORE INSERT OR UPDATE OF criteria ON crm.routing_rule
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_routing_rule_check();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_routing_rule_check('routing_rule');
 
 -- Which rule assigned a lead, and why.
 CREATE FUNCTION crm.explain_routing(lead_id uuid)

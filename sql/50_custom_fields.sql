@@ -43,7 +43,7 @@ SELECT crm._setup_tenant_table('crm.custom_field', label => 'custom field');
 -- custom fields, else 22023 naming them; stored as 'contact' for
 -- 'crm.contact'.
 CREATE TRIGGER crm_05_entity BEFORE INSERT OR UPDATE OF entity ON crm.custom_field
-	FOR EACH ROW EXECUTE FUNCTION crm._entity_guard('custom_fields');
+	FOR EACH ROW EXECUTE FUNCTION crm._entity_guard('custom_field', 'custom_fields');
 
 -- The GIN index the definition-change re-check uses (custom_fields ? name);
 -- account, contact and lead have theirs in their own files.
@@ -146,10 +146,7 @@ DECLARE
 		OR NEW.options IS DISTINCT FROM OLD.options
 		OR NEW.is_required <> OLD.is_required;
 BEGIN
-	IF TG_RELID <> 'crm.custom_field'::regclass THEN
-		RAISE EXCEPTION 'crm._custom_field_guard() runs only on crm.custom_field, not on %', TG_RELID::regclass
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm._custom_field_guard()', TG_NAME, TG_RELID, TG_ARGV, '{custom_field}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 	END IF;
@@ -209,7 +206,7 @@ $$;
 COMMENT ON FUNCTION crm._custom_field_guard() IS
 	'Trigger on crm.custom_field: validates options, refuses definition changes that stored values would not satisfy, and renames of fields in use.';
 CREATE TRIGGER crm_30_custom_field_guard BEFORE INSERT OR UPDATE OR DELETE ON crm.custom_field
-	FOR EACH ROW EXECUTE FUNCTION crm._custom_field_guard();
+	FOR EACH ROW EXECUTE FUNCTION crm._custom_field_guard('custom_field');
 
 -- AFTER DELETE on crm.custom_field: the field's values go with it.
 CREATE FUNCTION crm._custom_field_strip() RETURNS trigger
@@ -219,6 +216,7 @@ AS $$
 DECLARE
 	n bigint;
 BEGIN
+	PERFORM crm._trigger_table_ok('crm._custom_field_strip()', TG_NAME, TG_RELID, TG_ARGV, '{custom_field}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
@@ -235,7 +233,7 @@ $$;
 COMMENT ON FUNCTION crm._custom_field_strip() IS
 	'Trigger on crm.custom_field: deleting a definition removes its key from the custom_fields of the tenant''s records.';
 CREATE TRIGGER crm_80_custom_field_strip AFTER DELETE ON crm.custom_field
-	FOR EACH ROW EXECUTE FUNCTION crm._custom_field_strip();
+	FOR EACH ROW EXECUTE FUNCTION crm._custom_field_strip('custom_field');
 
 -- ---------------------------------------------------------------------------
 -- crm.verify() check: stored custom_fields that the trigger would reject

@@ -152,10 +152,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
-	IF TG_RELID <> 'crm.organization'::regclass THEN
-		RAISE EXCEPTION 'crm._picklist_seed_trigger() runs only on crm.organization, not on %', TG_RELID::regclass
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm._picklist_seed_trigger()', TG_NAME, TG_RELID, TG_ARGV, '{organization}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
@@ -166,7 +163,7 @@ $$;
 COMMENT ON FUNCTION crm._picklist_seed_trigger() IS
 	'AFTER INSERT trigger on crm.organization: gives the new organization the default picklist values (not in restore mode).';
 CREATE TRIGGER crm_50_picklist_seed AFTER INSERT ON crm.organization
-	FOR EACH ROW EXECUTE FUNCTION crm._picklist_seed_trigger();
+	FOR EACH ROW EXECUTE FUNCTION crm._picklist_seed_trigger('organization');
 
 -- ---------------------------------------------------------------------------
 -- The lists and their columns.

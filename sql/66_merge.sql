@@ -2,8 +2,9 @@
 -- 66 merge: fold duplicate records into one.  Every foreign key that points
 -- at the merged records is found in the catalog at call time (crm's own
 -- tables, tables added later, and the user's tables in other schemas), so a
--- merge never leaves a reference behind.  Also: the one audited way for
--- application roles to write MERGE and ERASE entries into crm.audit_log.
+-- merge never leaves a reference behind.  Also: the writer of MERGE and
+-- ERASE entries of crm.audit_log, reached only through crm.merge and
+-- crm.subject_erase.
 --
 -- Merges are rare, catalog-driven administrative operations, so they are
 -- written in PL/pgSQL; every identifier in dynamic SQL goes through %I /
@@ -50,13 +51,38 @@ $$;
 COMMENT ON FUNCTION crm._caller_org() IS
 	'Internal: crm.current_org(), also refusing an organization the calling role (not only the function owner) is restricted from.';
 
+-- crm._caller_org(), for the SECURITY DEFINER functions that write rows on
+-- the caller's behalf which application roles may only read (roll-ups,
+-- counters, SLA state): also refused unless the calling role holds the
+-- privilege on the table those rows derive from -- the readonly level,
+-- which may call them, writes nothing through them.
+CREATE FUNCTION crm._caller_org(tbl regclass, privilege text) RETURNS uuid
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	org uuid := crm._caller_org();
+	caller name := crm._invoking_role();
+BEGIN
+	IF NOT pg_catalog.has_table_privilege(caller, tbl, privilege) THEN
+		RAISE EXCEPTION 'role "%" has no % privilege on %', caller, upper(privilege), crm._qualified(tbl)
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'crm.grant_access() gives this privilege to the user and admin levels, not to readonly.';
+	END IF;
+	RETURN org;
+END;
+$$;
+COMMENT ON FUNCTION crm._caller_org(regclass, text) IS
+	'Internal: crm._caller_org(), also refusing (42501) a calling role without the privilege (e.g. UPDATE) on the table.';
+
 -- Write one MERGE or ERASE entry into crm.audit_log.  crm.audit_log is
 -- read-only for application roles (only the audit trigger writes it), but
--- crm.merge and crm.subject_erase run as the caller; they write their
--- entries through this function.  It cannot be used to forge history: only
--- MERGE and ERASE entries, only for an existing record of the caller's
--- organization, only in a crm tenant table the caller may UPDATE, always
--- with the true actor and database role.
+-- crm.merge and crm.subject_erase run as the caller; their owner's steps
+-- (crm._merge_record, crm._subject_erase_record: src/owner_step.c) write
+-- their entries through this function, which nobody else may execute.  It
+-- checks as well: only MERGE and ERASE entries, only for an existing record
+-- of the caller's organization, only in a crm tenant table the caller may
+-- UPDATE, always with the true actor and database role.
 CREATE FUNCTION crm._audit_write(entity regclass, row_id uuid, action text, old_values jsonb, new_values jsonb)
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -221,7 +247,10 @@ COMMENT ON FUNCTION crm._merge_collision_sql(regclass, name, name) IS
 	'Internal: SQL condition on row "v" that is true when re-pointing it from a victim to the survivor would violate a unique index of its table (from the catalog).';
 
 -- Merge victims into survivor.  See doc/data_quality.md, "Merging records".
-CREATE FUNCTION crm.merge(entity text, survivor uuid, victims uuid[], field_choices jsonb DEFAULT '{}')
+-- crm.merge (below) runs this as the caller, then crm._merge_record as the
+-- owner (src/owner_step.c); neither step is executable by anyone else.
+-- Returns the summary and the MERGE entries to write.
+CREATE FUNCTION crm._merge_run(entity text, survivor uuid, victims uuid[], field_choices jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, crm, pg_temp
@@ -260,7 +289,7 @@ DECLARE
 BEGIN
 	-- The entity: a crm tenant table ('contact' or 'crm.contact') with the
 	-- columns a merge needs.
-	rel := crm._entity(merge.entity);
+	rel := crm._entity(_merge_run.entity);
 	tbl := format('crm.%I', rel)::regclass;
 	IF (SELECT count(*) FROM pg_attribute a
 		 WHERE a.attrelid = tbl AND a.attname IN ('id', 'deleted_at') AND NOT a.attisdropped) <> 2 THEN
@@ -455,19 +484,53 @@ BEGIN
 		'fields_filled', sources,
 		'fields_changed', to_jsonb(ARRAY(SELECT jsonb_object_keys(new_fields) ORDER BY 1)));
 
-	-- Record it: one entry per victim, one for the survivor.
-	FOREACH v IN ARRAY victims LOOP
-		PERFORM crm._audit_write(tbl, v, 'MERGE',
-								 jsonb_build_object('deleted_at', NULL),
-								 jsonb_build_object('merged_into', survivor,
-													'deleted_at', pg_catalog.now(),
-													'merged_with', to_jsonb(victims)));
-	END LOOP;
-	PERFORM crm._audit_write(tbl, survivor, 'MERGE', old_fields,
-							 new_fields || jsonb_build_object('_merge', summary - 'entity' - 'survivor'));
 	PERFORM crm.emit(rel || '.merged', rel, survivor, summary);
-	RETURN summary;
+	-- What crm._merge_record writes: one entry per victim, one for the
+	-- survivor.
+	RETURN jsonb_build_object(
+		'table', tbl::oid,
+		'summary', summary,
+		'entries', (SELECT jsonb_agg(jsonb_build_object(
+								'row_id', x.victim_id,
+								'old_values', jsonb_build_object('deleted_at', NULL),
+								'new_values', jsonb_build_object('merged_into', survivor,
+																 'deleted_at', pg_catalog.now(),
+																 'merged_with', to_jsonb(victims)))
+								ORDER BY x.pos)
+					  FROM unnest(victims) WITH ORDINALITY x(victim_id, pos))
+				   || jsonb_build_array(jsonb_build_object(
+						'row_id', survivor,
+						'old_values', old_fields,
+						'new_values', new_fields || jsonb_build_object('_merge', summary - 'entity' - 'survivor'))));
 END;
 $$;
+COMMENT ON FUNCTION crm._merge_run(text, uuid, uuid[], jsonb) IS
+	'Internal (crm.merge, as the caller): the merge; returns the summary and the MERGE audit entries crm._merge_record writes.';
+
+-- The owner's step of crm.merge: the MERGE entries of what crm._merge_run
+-- did, through crm._audit_write (which checks the caller's organization
+-- and privilege and that each record exists).
+CREATE FUNCTION crm._merge_record(state jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	e jsonb;
+BEGIN
+	FOR e IN SELECT x FROM jsonb_array_elements(state -> 'entries') x LOOP
+		PERFORM crm._audit_write((state ->> 'table')::oid::regclass, (e ->> 'row_id')::uuid, 'MERGE',
+								 e -> 'old_values', e -> 'new_values');
+	END LOOP;
+	RETURN state -> 'summary';
+END;
+$$;
+COMMENT ON FUNCTION crm._merge_record(jsonb) IS
+	'Internal (crm.merge, as the owner): writes the MERGE audit entries crm._merge_run returned; returns the summary.';
+
+CREATE FUNCTION crm.merge(entity text, survivor uuid, victims uuid[], field_choices jsonb DEFAULT '{}')
+RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'owner_step_call'
+	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION crm.merge(text, uuid, uuid[], jsonb) IS
 	'Merges victims into survivor (same crm table, current organization): re-points every foreign key (any schema, from the catalog), resolves unique collisions, fills the survivor''s empty fields (field_choices {"column": id|null} overrides), unions tags and custom_fields, soft-deletes the victims, writes MERGE audit entries and a <entity>.merged event. Returns a summary. Runs as the caller, in the caller''s transaction.';

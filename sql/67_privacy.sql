@@ -530,8 +530,11 @@ $$;
 COMMENT ON FUNCTION crm.subject_export(crm.email) IS
 	'Data-subject export: one JSON document with every record of the current organization about the person with this address (from crm.pii_column: matches, merged and referencing records) and their audit entries.';
 
--- Erase a person from the current organization.
-CREATE FUNCTION crm.subject_erase(email crm.email, reason text)
+-- Erase a person from the current organization.  crm.subject_erase (below)
+-- runs this as the caller, then crm._subject_erase_record as the owner
+-- (src/owner_step.c); neither step is executable by anyone else.  Returns
+-- the counts and what the owner's step is to record.
+CREATE FUNCTION crm._subject_erase_run(email crm.email, reason text)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, crm, pg_temp
@@ -545,10 +548,9 @@ DECLARE
 	set_list text[];
 	cols text[];
 	n bigint;
-	scrubbed bigint := 0;
 	counts jsonb := '{}';
-	h text;
-	i uuid;
+	erase jsonb := '[]';
+	scrub jsonb := '[]';
 	recs jsonb;
 BEGIN
 	IF key IS NULL OR key = '' THEN
@@ -602,37 +604,79 @@ BEGIN
 			GET DIAGNOSTICS n = ROW_COUNT;
 		END IF;
 		counts := counts || jsonb_build_object(crm._qualified(r.tbl), n);
-		-- an ERASE entry per record of an audited crm table (no values)
+		-- to record: an ERASE entry per record of an audited crm table (no
+		-- values)
 		IF EXISTS (SELECT 1 FROM crm.table_registry t JOIN pg_class c ON c.relname = t.table_name
 					 JOIN pg_namespace ns ON ns.oid = c.relnamespace AND ns.nspname = 'crm'
 					WHERE c.oid = r.tbl AND t.is_audited) THEN
-			FOREACH i IN ARRAY r.row_ids LOOP
-				PERFORM crm._audit_write(r.tbl, i, 'ERASE', NULL,
-										 jsonb_build_object('erasure_id', erasure_id, 'columns', to_jsonb(coalesce(cols, '{}'))));
-			END LOOP;
+			erase := erase || jsonb_build_object('table', r.tbl::oid, 'ids', to_jsonb(r.row_ids),
+												 'columns', to_jsonb(coalesce(cols, '{}')));
 		END IF;
 	END LOOP;
 
-	-- Scrub the personal values out of the audit entries of those records
-	-- (including the entries the anonymising updates just produced), and
-	-- out of outbox events about them.
+	-- Scrub the personal values out of outbox events about those records,
+	-- and (to record) out of their audit entries, including the entries
+	-- the anonymising updates just produced.
 	FOR r IN SELECT x.tbl::regclass AS tbl, x.row_ids, x.gone_ids
 			   FROM jsonb_to_recordset(recs) AS x(tbl oid, row_ids uuid[], gone_ids uuid[]) LOOP
 		SELECT c.relname INTO rel FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
 		 WHERE c.oid = r.tbl AND ns.nspname = 'crm';
 		CONTINUE WHEN rel IS NULL;
-		scrubbed := scrubbed + crm._audit_scrub(r.tbl, coalesce(r.row_ids, '{}') || r.gone_ids, key);
+		scrub := scrub || jsonb_build_object('table', r.tbl::oid, 'ids', to_jsonb(coalesce(r.row_ids, '{}') || r.gone_ids));
 		UPDATE crm.outbox o SET payload = jsonb_build_object('erased', true)
 		 WHERE o.organization_id = org AND o.entity = rel
 		   AND o.entity_id = ANY (coalesce(r.row_ids, '{}') || r.gone_ids)
 		   AND o.payload <> jsonb_build_object('erased', true);
 	END LOOP;
 
-	counts := counts || jsonb_build_object('crm.audit_log', scrubbed);
-	h := crm._erasure_write(erasure_id, key, reason, counts);
+	RETURN jsonb_build_object('erasure_id', erasure_id, 'subject_key', key, 'reason', reason,
+							  'records', counts, 'erase', erase, 'scrub', scrub);
+END;
+$$;
+COMMENT ON FUNCTION crm._subject_erase_run(crm.email, text) IS
+	'Internal (crm.subject_erase, as the caller): the erasure; returns the counts and the ERASE entries and audit scrubs crm._subject_erase_record makes.';
+
+-- The owner's step of crm.subject_erase: the ERASE entries, the scrubbed
+-- audit entries and the crm.erasure_log row of what crm._subject_erase_run
+-- did, through the writers above (each checks the caller's organization
+-- and privileges; the erasure record also that nothing of the address is
+-- left).
+CREATE FUNCTION crm._subject_erase_record(state jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+DECLARE
+	erasure_id uuid := (state ->> 'erasure_id')::uuid;
+	key text := state ->> 'subject_key';
+	e jsonb;
+	i uuid;
+	scrubbed bigint := 0;
+	counts jsonb;
+	h text;
+BEGIN
+	FOR e IN SELECT x FROM jsonb_array_elements(state -> 'erase') x LOOP
+		FOR i IN SELECT y::uuid FROM jsonb_array_elements_text(e -> 'ids') y LOOP
+			PERFORM crm._audit_write((e ->> 'table')::oid::regclass, i, 'ERASE', NULL,
+									 jsonb_build_object('erasure_id', erasure_id, 'columns', e -> 'columns'));
+		END LOOP;
+	END LOOP;
+	FOR e IN SELECT x FROM jsonb_array_elements(state -> 'scrub') x LOOP
+		scrubbed := scrubbed + crm._audit_scrub((e ->> 'table')::oid::regclass,
+												ARRAY(SELECT y::uuid FROM jsonb_array_elements_text(e -> 'ids') y), key);
+	END LOOP;
+	counts := (state -> 'records') || jsonb_build_object('crm.audit_log', scrubbed);
+	h := crm._erasure_write(erasure_id, key, state ->> 'reason', counts);
 	RETURN jsonb_build_object('erasure_id', erasure_id, 'subject_hash', h, 'records', counts);
 END;
 $$;
+COMMENT ON FUNCTION crm._subject_erase_record(jsonb) IS
+	'Internal (crm.subject_erase, as the owner): writes the ERASE audit entries, scrubs the audit entries and writes the crm.erasure_log row crm._subject_erase_run asked for; returns the erasure id, subject hash and counts.';
+
+CREATE FUNCTION crm.subject_erase(email crm.email, reason text)
+RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'owner_step_call'
+	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION crm.subject_erase(crm.email, text) IS
 	'Data-subject erasure in the current organization: anonymises the crm.pii_column columns of every record about the person (soft-deleting contacts/leads/users), scrubs their audit entries, keeps non-personal data, writes crm.erasure_log. Returns the counts.';
 

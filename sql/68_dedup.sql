@@ -684,7 +684,7 @@ SELECT crm._setup_tenant_table('crm.duplicate_rule', label => 'duplicate rule');
 -- The entity: one with duplicate detection (crm._entity_guard), else 22023
 -- naming them.
 CREATE TRIGGER crm_05_entity BEFORE INSERT OR UPDATE OF entity ON crm.duplicate_rule
-	FOR EACH ROW EXECUTE FUNCTION crm._entity_guard('duplicates');
+	FOR EACH ROW EXECUTE FUNCTION crm._entity_guard('duplicate_rule', 'duplicates');
 
 -- A block rule behaves like a unique key under concurrency: inserts that
 -- share a blocking key serialise on a lock of that key (crm's own lock
@@ -826,7 +826,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
-	ent text := TG_TABLE_NAME;
+	ent text;
 	o uuid;
 	ids uuid[];
 	r record;
@@ -836,10 +836,10 @@ DECLARE
 	hit record;
 	best jsonb;
 BEGIN
-	IF TG_RELID NOT IN ('crm.contact'::regclass, 'crm.lead'::regclass, 'crm.account'::regclass)
-	   OR TG_LEVEL <> 'STATEMENT' OR TG_WHEN <> 'AFTER' THEN
-		RAISE EXCEPTION 'crm.trg_duplicate_check() runs only as an AFTER statement trigger on crm.contact, crm.lead and crm.account, not on %', TG_RELID::regclass
-			USING ERRCODE = 'insufficient_privilege';
+	ent := crm._trigger_table_ok('crm.trg_duplicate_check()', TG_NAME, TG_RELID, TG_ARGV, '{contact,lead,account}');
+	IF TG_LEVEL <> 'STATEMENT' OR TG_WHEN <> 'AFTER' THEN
+		RAISE EXCEPTION 'crm.trg_duplicate_check() must be fired as an AFTER statement trigger'
+			USING ERRCODE = 'trigger_protocol_violated';
 	END IF;
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
@@ -938,19 +938,19 @@ COMMENT ON FUNCTION crm.trg_duplicate_check() IS
 
 CREATE TRIGGER crm_60_duplicate_check AFTER INSERT ON crm.contact
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_duplicate_check();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_duplicate_check('contact');
 CREATE TRIGGER crm_60_duplicate_check_update AFTER UPDATE ON crm.contact
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_duplicate_check();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_duplicate_check('contact');
 CREATE TRIGGER crm_60_duplicate_check AFTER INSERT ON crm.lead
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_duplicate_check();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_duplicate_check('lead');
 CREATE TRIGGER crm_60_duplicate_check_update AFTER UPDATE ON crm.lead
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_duplicate_check();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_duplicate_check('lead');
 CREATE TRIGGER crm_60_duplicate_check AFTER INSERT ON crm.account
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_duplicate_check();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_duplicate_check('account');
 CREATE TRIGGER crm_60_duplicate_check_update AFTER UPDATE ON crm.account
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_duplicate_check();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_duplicate_check('account');

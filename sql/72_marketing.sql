@@ -94,10 +94,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'campaign' THEN
-		RAISE EXCEPTION 'crm.trg_campaign_seed_statuses() runs only on crm.campaign, not on %', TG_TABLE_NAME
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm.trg_campaign_seed_statuses()', TG_NAME, TG_RELID, TG_ARGV, '{campaign}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
@@ -111,7 +108,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_campaign_seed_statuses() IS
 	'AFTER INSERT row trigger on crm.campaign: adds the default member statuses (sent, opened, clicked, responded, registered, attended, no_show).';
 CREATE TRIGGER crm_50_seed_statuses AFTER INSERT ON crm.campaign
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_campaign_seed_statuses();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_campaign_seed_statuses('campaign');
 
 CREATE TABLE crm.campaign_member (
 	id			uuid NOT NULL DEFAULT crm.uuid_v7(),
@@ -158,10 +155,7 @@ AS $$
 DECLARE
 	responded boolean;
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'campaign_member' THEN
-		RAISE EXCEPTION 'crm.trg_campaign_member_status() runs only on crm.campaign_member, not on %', TG_TABLE_NAME
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm.trg_campaign_member_status()', TG_NAME, TG_RELID, TG_ARGV, '{campaign_member}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NEW;
 	END IF;
@@ -181,7 +175,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_campaign_member_status() IS
 	'BEFORE INSERT OR UPDATE row trigger on crm.campaign_member: default status, has_responded from the campaign''s status list, first_responded_at set once.';
 CREATE TRIGGER crm_30_member_status BEFORE INSERT OR UPDATE OF status, campaign_id ON crm.campaign_member
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_campaign_member_status();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_campaign_member_status('campaign_member');
 
 -- The opportunity's campaign (the column came with sales).
 ALTER TABLE crm.opportunity ADD CONSTRAINT opportunity_campaign_fkey
@@ -318,10 +312,7 @@ DECLARE
 	cur_order integer;
 	new_order integer;
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'email_event' THEN
-		RAISE EXCEPTION 'crm.trg_email_event() runs only on crm.email_event, not on %', TG_TABLE_NAME
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm.trg_email_event()', TG_NAME, TG_RELID, TG_ARGV, '{email_event}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
@@ -382,7 +373,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_email_event() IS
 	'AFTER INSERT row trigger on crm.email_event: message status, campaign member status (forward only), consent of the contact on unsubscribe/complaint/hard bounce, and an email.<event> event.';
 CREATE TRIGGER crm_50_email_event AFTER INSERT ON crm.email_event
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_email_event();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_email_event('email_event');
 
 -- ---------------------------------------------------------------------------
 -- Marketing lists
@@ -471,10 +462,7 @@ DECLARE
 	bad uuid;
 	path text;
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'marketing_list' THEN
-		RAISE EXCEPTION 'crm.trg_marketing_list_check() runs only on crm.marketing_list, not on %', TG_TABLE_NAME
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm.trg_marketing_list_check()', TG_NAME, TG_RELID, TG_ARGV, '{marketing_list}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NEW;
 	END IF;
@@ -524,7 +512,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_marketing_list_check() IS
 	'BEFORE INSERT OR UPDATE row trigger on crm.marketing_list: valid criteria, member_of naming live lists of the same entity without a cycle, kind and entity fixed.';
 CREATE TRIGGER crm_30_check BEFORE INSERT OR UPDATE ON crm.marketing_list
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_marketing_list_check();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_marketing_list_check('marketing_list');
 -- every backend's per-row list cache is rebuilt after a change of the lists
 CREATE TRIGGER crm_95_lists_changed AFTER INSERT OR UPDATE OR DELETE ON crm.marketing_list
 	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_criteria_catalog();
@@ -539,10 +527,7 @@ DECLARE
 	list_kind text;
 	list_entity text;
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'marketing_list_member' THEN
-		RAISE EXCEPTION 'crm.trg_marketing_list_member_check() runs only on crm.marketing_list_member, not on %', TG_TABLE_NAME
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm.trg_marketing_list_member_check()', TG_NAME, TG_RELID, TG_ARGV, '{marketing_list_member}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NEW;
 	END IF;
@@ -563,7 +548,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_marketing_list_member_check() IS
 	'BEFORE INSERT OR UPDATE row trigger on crm.marketing_list_member: the member is of the list''s entity; refuses manual members of a dynamic list.';
 CREATE TRIGGER crm_30_check BEFORE INSERT OR UPDATE OF list_id, entity, source ON crm.marketing_list_member
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_marketing_list_member_check();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_marketing_list_member_check('marketing_list_member');
 
 -- Per-row maintenance of dynamic lists (src/lists.c): after a contact or a
 -- lead is inserted or updated, and after an account's fields change.

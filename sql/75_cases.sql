@@ -49,10 +49,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'business_calendar' THEN
-		RAISE EXCEPTION 'crm.trg_business_calendar_check() runs only on crm.business_calendar, not on a table "%" outside schema crm', TG_TABLE_NAME
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm.trg_business_calendar_check()', TG_NAME, TG_RELID, TG_ARGV, '{business_calendar}');
 	PERFORM crm._business_calendar_validate(NEW.time_zone, NEW.hours, NEW.holidays, NEW.recurring_holidays);
 	RETURN NEW;
 END;
@@ -60,7 +57,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_business_calendar_check() IS
 	'BEFORE INSERT OR UPDATE row trigger on crm.business_calendar: validates zone, hours and holidays.';
 CREATE TRIGGER crm_30_check BEFORE INSERT OR UPDATE ON crm.business_calendar
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_business_calendar_check();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_business_calendar_check('business_calendar');
 
 -- Every backend caches compiled calendars; a change invalidates them at
 -- commit (and in the changing transaction at its next command).
@@ -145,7 +142,7 @@ AS $$
 DECLARE
 	n bigint;
 BEGIN
-	IF org IS DISTINCT FROM crm._caller_org() THEN
+	IF org IS DISTINCT FROM crm._caller_org('crm.case', 'INSERT') THEN
 		RAISE EXCEPTION 'organization % is not the current organization', org USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	INSERT INTO crm.case_counter AS k (organization_id, last_number) VALUES (org, 1)
@@ -241,10 +238,7 @@ AS $$
 DECLARE
 	at timestamptz;
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'case' THEN
-		RAISE EXCEPTION 'crm.trg_case_before() runs only on crm.case, not on a table "%" outside schema crm', TG_TABLE_NAME
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm.trg_case_before()', TG_NAME, TG_RELID, TG_ARGV, '{case}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NEW;
 	END IF;
@@ -284,7 +278,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_case_before() IS
 	'BEFORE INSERT OR UPDATE row trigger on crm.case: gap-free number (the tenant''s counter row, locked until commit), status_changed_at, resolved_at, closed_at.';
 CREATE TRIGGER crm_30_case BEFORE INSERT OR UPDATE ON crm.case
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_case_before();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_case_before('case');
 
 -- Comments on a case: by an agent (app_user) or by the customer (contact).
 CREATE TABLE crm.case_comment (

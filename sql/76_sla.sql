@@ -72,10 +72,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'sla_policy' THEN
-		RAISE EXCEPTION 'crm.trg_sla_policy_check() runs only on crm.sla_policy, not on a table "%" outside schema crm', TG_TABLE_NAME
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm.trg_sla_policy_check()', TG_NAME, TG_RELID, TG_ARGV, '{sla_policy}');
 	IF NEW.criteria IS NOT NULL AND current_setting('crm.restoring', true) IS DISTINCT FROM 'on' THEN
 		PERFORM crm.criteria_sql(NEW.criteria, 'case');
 	END IF;
@@ -85,7 +82,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_sla_policy_check() IS
 	'BEFORE INSERT OR UPDATE row trigger on crm.sla_policy: the criteria must compile for entity case.';
 CREATE TRIGGER crm_30_check BEFORE INSERT OR UPDATE ON crm.sla_policy
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_sla_policy_check();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_sla_policy_check('sla_policy');
 
 -- ---------------------------------------------------------------------------
 -- Per-case targets
@@ -178,8 +175,9 @@ DECLARE
 	n integer := 0;
 BEGIN
 	-- SECURITY DEFINER (it writes derived rows application roles may only
-	-- read): the caller's own organization only
-	IF org IS DISTINCT FROM crm._caller_org() THEN
+	-- read): the caller's own organization only, for a caller that may
+	-- change cases
+	IF org IS DISTINCT FROM crm._caller_org('crm.case', 'UPDATE') THEN
 		RAISE EXCEPTION 'organization % is not the current organization', org USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	at := least(at, pg_catalog.now());
@@ -235,8 +233,9 @@ DECLARE
 	stopped boolean;
 BEGIN
 	-- SECURITY DEFINER (it writes derived rows application roles may only
-	-- read): the caller's own organization only
-	IF org IS DISTINCT FROM crm._caller_org() THEN
+	-- read): the caller's own organization only, for a caller that may
+	-- change cases
+	IF org IS DISTINCT FROM crm._caller_org('crm.case', 'UPDATE') THEN
 		RAISE EXCEPTION 'organization % is not the current organization', org USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	SELECT x.id, x.status, x.created_at, x.status_changed_at, x.resolved_at, x.deleted_at INTO c
@@ -306,8 +305,9 @@ DECLARE
 	now_stopped boolean;
 BEGIN
 	-- SECURITY DEFINER (it writes derived rows application roles may only
-	-- read): the caller's own organization only
-	IF org IS DISTINCT FROM crm._caller_org() THEN
+	-- read): the caller's own organization only, for a caller that may
+	-- change cases
+	IF org IS DISTINCT FROM crm._caller_org('crm.case', 'UPDATE') THEN
 		RAISE EXCEPTION 'organization % is not the current organization', org USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	SELECT p.pause_statuses INTO pause
@@ -358,10 +358,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'case' THEN
-		RAISE EXCEPTION 'crm.trg_case_sla() runs only on crm.case, not on a table "%" outside schema crm', TG_TABLE_NAME
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm.trg_case_sla()', TG_NAME, TG_RELID, TG_ARGV, '{case}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
@@ -385,7 +382,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_case_sla() IS
 	'AFTER INSERT OR UPDATE row trigger on crm.case: applies the matching SLA policy on insert and when a field policies read changes; pauses, resumes, resolves and reopens the targets on a status change.';
 CREATE TRIGGER crm_40_sla AFTER INSERT OR UPDATE ON crm.case
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_case_sla();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_case_sla('case');
 
 -- A comment at time "at": a public agent comment (by_agent) is a response,
 -- a customer comment starts a next-response clock.
@@ -398,8 +395,9 @@ DECLARE
 	p record;
 BEGIN
 	-- SECURITY DEFINER (it writes derived rows application roles may only
-	-- read): the caller's own organization only
-	IF org IS DISTINCT FROM crm._caller_org() THEN
+	-- read): the caller's own organization only, for a caller that may
+	-- change cases
+	IF org IS DISTINCT FROM crm._caller_org('crm.case', 'UPDATE') THEN
 		RAISE EXCEPTION 'organization % is not the current organization', org USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	IF by_agent THEN
@@ -443,10 +441,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'case_comment' THEN
-		RAISE EXCEPTION 'crm.trg_case_comment_sla() runs only on crm.case_comment, not on a table "%" outside schema crm', TG_TABLE_NAME
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm.trg_case_comment_sla()', TG_NAME, TG_RELID, TG_ARGV, '{case_comment}');
 	IF current_setting('crm.restoring', true) = 'on' OR NEW.deleted_at IS NOT NULL THEN
 		RETURN NULL;
 	END IF;
@@ -461,7 +456,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_case_comment_sla() IS
 	'AFTER INSERT row trigger on crm.case_comment: a public agent comment sets first_response_at and achieves the response targets; a customer comment starts a next-response clock (crm._sla_comment).';
 CREATE TRIGGER crm_40_sla AFTER INSERT ON crm.case_comment
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_case_comment_sla();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_case_comment_sla('case_comment');
 
 -- Due and warning times of the running targets counted in the given
 -- calendars, recomputed (after a calendar edit).
@@ -471,8 +466,9 @@ SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
 	-- SECURITY DEFINER (it writes derived rows application roles may only
-	-- read): the caller's own organization only
-	IF org IS DISTINCT FROM crm._caller_org() THEN
+	-- read): the caller's own organization only, for a caller that may
+	-- change cases
+	IF org IS DISTINCT FROM crm._caller_org('crm.case', 'UPDATE') THEN
 		RAISE EXCEPTION 'organization % is not the current organization', org USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	UPDATE crm.case_sla s
@@ -491,16 +487,14 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
+	tbl name;		-- the logical table: sla_policy or business_calendar
 	r record;
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME NOT IN ('sla_policy', 'business_calendar') THEN
-		RAISE EXCEPTION 'crm.trg_sla_config_changed() runs only on crm.sla_policy and crm.business_calendar, not on a table "%" outside schema crm', TG_TABLE_NAME
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	tbl := crm._trigger_table_ok('crm.trg_sla_config_changed()', TG_NAME, TG_RELID, TG_ARGV, '{sla_policy,business_calendar}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
-	IF TG_TABLE_NAME = 'business_calendar' THEN
+	IF tbl = 'business_calendar' THEN
 		PERFORM crm._sla_recompute(crm.current_org(), ARRAY(SELECT n.id FROM crm_new n));
 		RETURN NULL;
 	END IF;
@@ -517,11 +511,11 @@ $$;
 COMMENT ON FUNCTION crm.trg_sla_config_changed() IS
 	'AFTER statement trigger on crm.sla_policy and crm.business_calendar: recomputes the targets of the open cases a changed policy or calendar concerns.';
 CREATE TRIGGER crm_96_sla_recompute AFTER UPDATE ON crm.business_calendar
-	REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_sla_config_changed();
+	REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_sla_config_changed('business_calendar');
 CREATE TRIGGER crm_96_sla_recompute_insert AFTER INSERT ON crm.sla_policy
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_sla_config_changed();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_sla_config_changed('sla_policy');
 CREATE TRIGGER crm_96_sla_recompute_update AFTER UPDATE ON crm.sla_policy
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_sla_config_changed();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_sla_config_changed('sla_policy');
 
 -- ---------------------------------------------------------------------------
 -- The sweep

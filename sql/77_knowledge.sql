@@ -52,10 +52,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 BEGIN
-	IF TG_TABLE_SCHEMA <> 'crm' OR TG_TABLE_NAME <> 'knowledge_article' THEN
-		RAISE EXCEPTION 'crm.trg_knowledge_article() runs only on crm.knowledge_article, not on a table "%" outside schema crm', TG_TABLE_NAME
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	PERFORM crm._trigger_table_ok('crm.trg_knowledge_article()', TG_NAME, TG_RELID, TG_ARGV, '{knowledge_article}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
 		RETURN NEW;
 	END IF;
@@ -75,7 +72,7 @@ $$;
 COMMENT ON FUNCTION crm.trg_knowledge_article() IS
 	'BEFORE INSERT OR UPDATE row trigger on crm.knowledge_article: version (1, then +1 per change of title or body), published_at.';
 CREATE TRIGGER crm_30_version BEFORE INSERT OR UPDATE ON crm.knowledge_article
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_knowledge_article();
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_knowledge_article('knowledge_article');
 
 -- Articles linked to cases (the article that solved it, one sent to the
 -- customer).

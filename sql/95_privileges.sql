@@ -90,8 +90,12 @@ DECLARE
 		'crm.sla_sweep(timestamptz)', 'crm.sla_compliance(date, date, text)', 'crm.check_case_sla()',
 		'crm.suggest_articles(uuid, integer)'];
 	caller_rights_support constant text[] := ARRAY[
-		-- crm.merge, crm.subject_erase: who calls, for which organization
-		'crm._invoking_role()', 'crm._caller_org()',
+		-- who calls, for which organization, with which privilege (the
+		-- SECURITY DEFINER functions below, and crm.merge's and
+		-- crm.subject_erase's owner's steps)
+		'crm._invoking_role()', 'crm._caller_org()', 'crm._caller_org(regclass, text)',
+		-- the table check of every PL/pgSQL trigger function (catalog only)
+		'crm._trigger_table_ok(text, name, oid, text[], text[])',
 		-- catalog lookups and SQL builders (no table data)
 		'crm._qualified(regclass)', 'crm._referencing_keys(regclass)',
 		'crm._merge_collision_sql(regclass, name, name)', 'crm._pii_columns()',
@@ -117,14 +121,21 @@ DECLARE
 		'crm._business_add_usec(timestamptz, bigint, uuid)', 'crm._business_usec(timestamptz, timestamptz, uuid)',
 		'crm._business_calendar_validate(text, jsonb, date[], text[])',
 		'crm._sla_at(timestamptz, numeric, numeric, uuid)', 'crm._sla_stopped(text, text[])',
-		-- (the next four SECURITY DEFINER, each checking crm._caller_org())
+		-- (the next six SECURITY DEFINER, each checking with
+		-- crm._caller_org(tbl, privilege) that the caller acts for that
+		-- organization and may INSERT or UPDATE crm.case)
 		'crm._next_case_number(uuid)', 'crm._sla_settle(uuid, uuid, timestamptz)', 'crm._sla_apply(uuid, uuid)',
 		'crm._sla_status(uuid, uuid, text, text, timestamptz)', 'crm._sla_comment(uuid, uuid, timestamptz, boolean)',
 		'crm._sla_recompute(uuid, uuid[])',
-		-- SECURITY DEFINER, each checking the caller's organization and
-		-- UPDATE privilege itself (sql/66_merge.sql, sql/67_privacy.sql)
-		'crm._audit_write(regclass, uuid, text, jsonb, jsonb)', 'crm._audit_scrub(regclass, uuid[], text)',
-		'crm._erasure_write(uuid, text, text, jsonb)', 'crm._subject_hash(uuid, text)'];
+		-- the salted hash of crm.erasure_lookup (a pure function)
+		'crm._subject_hash(uuid, text)'];
+	-- Not on either list, on purpose: the writers of crm.audit_log and
+	-- crm.erasure_log (crm._audit_write, crm._audit_scrub,
+	-- crm._erasure_write) and the steps of crm.merge and crm.subject_erase
+	-- (crm._merge_run/_record, crm._subject_erase_run/_record).  Those two
+	-- public functions reach them through src/owner_step.c, which checks no
+	-- EXECUTE privilege; an application role that could call a writer itself
+	-- could forge MERGE entries (which erasure follows) or erasure records.
 BEGIN
 	FOREACH f IN ARRAY public_api || caller_rights_support LOOP
 		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f::regprocedure);

@@ -23,7 +23,10 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -32,22 +35,51 @@
 #include "error_hints.h"
 #include "trigger_support.h"
 
-/* Whether a relation lives in schema crm and is owned by crm's owner. */
-bool
-crm_relation_is_own(Relation rel)
+/* Whether a relation in schema relnamespace, owned by relowner, is crm's own. */
+static bool
+crm_class_is_own(Oid relnamespace, Oid relowner)
 {
 	Oid			nsp = get_namespace_oid("crm", true);
 	HeapTuple	tup;
 	Oid			owner;
 
-	if (!OidIsValid(nsp) || RelationGetNamespace(rel) != nsp)
+	if (!OidIsValid(nsp) || relnamespace != nsp)
 		return false;
 	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
 	if (!HeapTupleIsValid(tup))
 		return false;
 	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
 	ReleaseSysCache(tup);
-	return rel->rd_rel->relowner == owner;
+	return relowner == owner;
+}
+
+/* Whether a relation lives in schema crm and is owned by crm's owner. */
+bool
+crm_relation_is_own(Relation rel)
+{
+	return crm_class_is_own(RelationGetNamespace(rel), rel->rd_rel->relowner);
+}
+
+/* The error of a trigger function fired on a relation that is not crm's own. */
+static void
+crm_refuse_relation(const char *fname, const char *relname, Oid relnamespace, Oid relowner)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s refuses to run on table \"%s\"", fname, relname),
+			 errdetail("The table is in schema %s, owned by %s; crm's trigger functions work only on crm's own tables (in schema crm, owned by the owner of schema crm).",
+					   get_namespace_name(relnamespace), GetUserNameFromId(relowner, false)),
+			 errhint("Drop this trigger.")));
+}
+
+/* The error of a trigger that does not give its function an argument it needs. */
+static void
+crm_refuse_missing_arg(const char *tgname, const char *relname, const char *fname, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg("trigger \"%s\" on \"%s\" gives %s no %s", tgname, relname, fname, what),
+			 errhint("Create crm's triggers with crm._setup_tenant_table().")));
 }
 
 /* A readable name of the events a trigger function accepts. */
@@ -110,14 +142,8 @@ crm_trigger_check(FunctionCallInfo fcinfo, const char *fname, int kinds)
 				 errmsg("%s must be fired as %s", fname, crm_trigger_kinds_text(kinds))));
 
 	if (!crm_relation_is_own(td->tg_relation))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("%s refuses to run on table \"%s\"", fname,
-						RelationGetRelationName(td->tg_relation)),
-				 errdetail("The table is in schema %s, owned by %s; crm's trigger functions work only on crm's own tables (in schema crm, owned by the owner of schema crm).",
-						   get_namespace_name(RelationGetNamespace(td->tg_relation)),
-						   GetUserNameFromId(td->tg_relation->rd_rel->relowner, false)),
-				 errhint("Drop this trigger.")));
+		crm_refuse_relation(fname, RelationGetRelationName(td->tg_relation),
+							RelationGetNamespace(td->tg_relation), td->tg_relation->rd_rel->relowner);
 	crm_error_hints_prepare();
 	return td;
 }
@@ -129,12 +155,89 @@ crm_trigger_arg(TriggerData *td, int argno, const char *fname, const char *what)
 	Trigger    *tg = td->tg_trigger;
 
 	if (tg->tgnargs <= argno || tg->tgargs[argno] == NULL || tg->tgargs[argno][0] == '\0')
+		crm_refuse_missing_arg(tg->tgname, RelationGetRelationName(td->tg_relation), fname, what);
+	return tg->tgargs[argno];
+}
+
+/*
+ * crm._trigger_table_ok(fname, tg_name, tg_relid, tg_argv, allowed): the
+ * checks of crm_trigger_check and crm_trigger_arg for crm's PL/pgSQL
+ * trigger functions, which call it first with their TG_NAME, TG_RELID and
+ * TG_ARGV.  The relation must be crm's own; its logical table name is the
+ * trigger's first argument (on Citus the trigger fires on shards, whose
+ * names and OIDs differ from the logical table's), one of "allowed" (NULL:
+ * any).  Returns that name.
+ */
+PG_FUNCTION_INFO_V1(trigger_table_ok);
+Datum
+trigger_table_ok(PG_FUNCTION_ARGS)
+{
+	const char *fname = PG_ARGISNULL(0) ? "crm's trigger function" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *tgname = PG_ARGISNULL(1) ? "?" : NameStr(*PG_GETARG_NAME(1));
+	Oid			relid = PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2);
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Form_pg_class form;
+	char	   *relname;
+	char	   *logical = NULL;
+	Name		result;
+
+	if (!HeapTupleIsValid(tup))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("trigger \"%s\" on \"%s\" gives %s no %s",
-						tg->tgname, RelationGetRelationName(td->tg_relation), fname, what),
-				 errhint("Create crm's triggers with crm._setup_tenant_table().")));
-	return tg->tgargs[argno];
+				 errmsg("%s: relation with OID %u does not exist", fname, relid),
+				 errhint("Call crm._trigger_table_ok() with TG_RELID from a trigger function.")));
+	form = (Form_pg_class) GETSTRUCT(tup);
+	relname = pstrdup(NameStr(form->relname));
+	if (!crm_class_is_own(form->relnamespace, form->relowner))
+		crm_refuse_relation(fname, relname, form->relnamespace, form->relowner);
+	ReleaseSysCache(tup);
+
+	/* the logical table name: the first trigger argument */
+	if (!PG_ARGISNULL(3))
+	{
+		ArrayType  *argv = PG_GETARG_ARRAYTYPE_P(3);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(argv, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		if (n > 0 && !nulls[0])
+			logical = text_to_cstring(DatumGetTextPP(elems[0]));
+	}
+	if (logical == NULL || logical[0] == '\0')
+		crm_refuse_missing_arg(tgname, relname, fname, "logical table name");
+
+	if (!PG_ARGISNULL(4))
+	{
+		ArrayType  *allowed = PG_GETARG_ARRAYTYPE_P(4);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		int			i;
+		StringInfoData list;
+
+		deconstruct_array(allowed, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		initStringInfo(&list);
+		for (i = 0; i < n; i++)
+		{
+			char	   *a;
+
+			if (nulls[i])
+				continue;
+			a = text_to_cstring(DatumGetTextPP(elems[i]));
+			if (strcmp(a, logical) == 0)
+				break;
+			appendStringInfo(&list, "%scrm.%s", list.len > 0 ? ", " : "", a);
+		}
+		if (i == n)
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("%s works only on %s, not on crm.%s", fname, list.data, logical),
+					 errdetail("Trigger \"%s\" on \"%s\" names crm.%s as its table.", tgname, relname, logical)));
+	}
+	result = (Name) palloc0(NAMEDATALEN);
+	namestrcpy(result, logical);
+	PG_RETURN_NAME(result);
 }
 
 /* See trigger_support.h. */

@@ -66,10 +66,9 @@ for r in $ROLES; do psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" >/dev/nul
 # ---------------------------------------------------------------------------
 psql -X -q -d postgres -c "CREATE DATABASE $SRC" -c "CREATE ROLE crm_dr_admin" -c "CREATE ROLE crm_dr_user" >/dev/null
 
-populate=$(cat "$ROOT/test/scripts/populate.sql")
 DR_CONTACTS=${DR_CONTACTS:-100000}
 started=$(date +%s)
-if psql -X -q -d "$SRC" -v contacts="$DR_CONTACTS" <<<"$populate" >"$WORK/populate.log" 2>&1; then
+if psql -X -q -d "$SRC" -v contacts="$DR_CONTACTS" -f "$ROOT/test/scripts/populate.sql" >"$WORK/populate.log" 2>&1; then
 	echo "info  populated with $DR_CONTACTS bulk contacts in $(( $(date +%s) - started )) s" 
 	pass "source database populated as non-superuser roles"
 else

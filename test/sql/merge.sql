@@ -302,17 +302,28 @@ SELECT first_name, last_name, email, status, converted_at IS NOT NULL AS convert
 SELECT count(*) AS lead_activities FROM crm.activity WHERE lead_id = :'l2';
 RESET ROLE;
 
--- The audit-entry helper cannot be used to forge history: only MERGE and
--- ERASE, only for existing records of one's tenant, only with UPDATE on the
--- table.
+-- MERGE entries cannot be forged, not even in one's own tenant (erasure
+-- follows them: a made-up "merged_into" would pull a record into another
+-- person's erasure).  Only crm.merge and crm.subject_erase reach the
+-- audit-entry writer (src/owner_step.c); an application role cannot call
+-- it, nor the merge's own two steps.
 SET ROLE crm_merge_admin;
-SELECT crm._audit_write('crm.contact', :'c1', 'UPDATE', NULL, '{"last_name": "forged"}');
-SELECT crm._audit_write('crm.contact', :'cb', 'MERGE', NULL, '{}');
-SELECT crm._audit_write('crm.outbox', :'c1', 'MERGE', NULL, '{}');
+SELECT crm._audit_write('crm.contact', :'c1', 'MERGE', NULL, jsonb_build_object('merged_into', :'c2'));
+SELECT crm._merge_record(jsonb_build_object('table', 'crm.contact'::regclass::oid, 'summary', '{}',
+		'entries', jsonb_build_array(jsonb_build_object('row_id', :'c1', 'new_values', jsonb_build_object('merged_into', :'c2')))));
+SELECT crm._merge_run('crm.contact', :'c1', ARRAY[:'c2']::uuid[], '{}');
 RESET ROLE;
 SET ROLE crm_merge_reader;
 SELECT crm._audit_write('crm.contact', :'c1', 'MERGE', NULL, '{}');
 RESET ROLE;
+-- The writer's own checks stay (seen here by the owner): only MERGE and
+-- ERASE entries, only for existing records of the current tenant, only in
+-- audited tables.
+SELECT crm._audit_write('crm.contact', :'c1', 'UPDATE', NULL, '{"last_name": "forged"}');
+SELECT crm._audit_write('crm.contact', :'cb', 'MERGE', NULL, '{}');
+SELECT crm._audit_write('crm.outbox', :'c1', 'MERGE', NULL, '{}');
+SELECT count(*) AS forged_merge_entries FROM crm.audit_log
+ WHERE row_id = :'c1' AND action = 'MERGE' AND new_values ->> 'merged_into' = :'c2';
 -- ... and application roles still cannot write the audit log directly.
 SET ROLE crm_merge_admin;
 INSERT INTO crm.audit_log (table_name, row_id, action) VALUES ('contact', :'c1', 'MERGE');

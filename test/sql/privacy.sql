@@ -271,13 +271,21 @@ SELECT count(*) AS found_in_b FROM crm.erasure_lookup('zelphina.q@quorrigan-mail
 SET crm.organization_id = :'org_a';
 
 -- The proof cannot be forged or edited by application roles: the erasure
--- log is read-only, its writer refuses while the address is still present,
--- and the audit scrubber refuses records that were not anonymised.
+-- log is read-only, and its writer and the audit scrubber are reached only
+-- through crm.subject_erase (src/owner_step.c), as are its two steps.
 INSERT INTO crm.erasure_log (subject_hash, reason) VALUES (repeat('0', 64), 'forged');
 UPDATE crm.erasure_log SET reason = 'edited';
 SELECT crm._erasure_write(crm.uuid_v7(), 'other.person@example.com', 'forged', '{}');
 SELECT crm._audit_scrub('crm.contact', ARRAY[:'other']::uuid[], 'other.person@example.com');
+SELECT crm._subject_erase_record(jsonb_build_object('erasure_id', crm.uuid_v7(), 'subject_key', 'nobody@example.com',
+															  'reason', 'forged', 'records', '{}', 'erase', '[]', 'scrub', '[]'));
+SELECT crm._subject_erase_run('other.person@example.com', 'forged');
 RESET ROLE;
+-- The writers' own checks stay (seen here by the owner): no erasure record
+-- while the address is still present, no scrub of records that were not
+-- anonymised.
+SELECT crm._erasure_write(crm.uuid_v7(), 'other.person@example.com', 'forged', '{}');
+SELECT crm._audit_scrub('crm.contact', ARRAY[:'other']::uuid[], 'other.person@example.com');
 RESET crm.organization_id;
 
 -- crm.pii_column is global: remove this test's registrations with its table

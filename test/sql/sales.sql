@@ -11,10 +11,13 @@ SELECT crm.create_organization('Other Sales Org') AS other \gset
 -- row-level security): an admin configures, a rep sells.
 DROP ROLE IF EXISTS crm_sales_admin;
 DROP ROLE IF EXISTS crm_sales_rep;
+DROP ROLE IF EXISTS crm_sales_reader;
 CREATE ROLE crm_sales_admin;
 CREATE ROLE crm_sales_rep;
+CREATE ROLE crm_sales_reader;
 SELECT crm.grant_access('crm_sales_admin', 'admin');
 SELECT crm.grant_access('crm_sales_rep', 'user');
+SELECT crm.grant_access('crm_sales_reader', 'readonly');
 SET ROLE crm_sales_admin;
 SET crm.organization_id = :'org';
 INSERT INTO crm.app_user (name, email) VALUES ('Rita Rep', 'rita@sales.example') RETURNING id AS rita \gset
@@ -274,9 +277,24 @@ SELECT count(*) AS other_deals FROM crm.opportunity;
 SELECT sum(opportunity_count) AS other_pipeline FROM crm.pipeline_summary();
 RESET ROLE;
 SET crm.organization_id = :'org';
+-- A readonly role reads the pipeline, but folds nothing: the fold runs as
+-- the owner (it writes the roll-up) and refuses a caller that may not
+-- change opportunities (42501).
+SET ROLE crm_sales_reader;
+SELECT sum(opportunity_count) > 0 AS reader_reads_pipeline FROM crm.pipeline_summary();
+SELECT crm.fold_pipeline_rollup();
+DO $$
+BEGIN
+	PERFORM crm.fold_pipeline_rollup();
+EXCEPTION WHEN insufficient_privilege THEN
+	RAISE WARNING 'refused with SQLSTATE %', SQLSTATE;
+END;
+$$;
+RESET ROLE;
 SELECT * FROM crm.verify() WHERE "check" IN ('pipeline_rollup', 'opportunity_history');
 SELECT crm.revoke_access('crm_sales_admin');
 SELECT crm.revoke_access('crm_sales_rep');
+SELECT crm.revoke_access('crm_sales_reader');
 -- A tenant created by a session that has an actor: the seeded pipeline is a
 -- system write, not attributed to a user of another organization.
 SELECT current_setting('crm.user_id') = :'rita' AS acting_as_rita;

@@ -313,6 +313,120 @@ SELECT count(*) AS forged_entries FROM crm.audit_log
  WHERE row_id IN ('5ec00000-0000-7000-8000-0000000000c1', '5ec00000-0000-7000-8000-0000000000c2');
 
 -- ---------------------------------------------------------------------------
+-- 3b. The sweep: every trigger function of crm, from the catalog, on a table
+-- of an application role's own that has every column of crm's tables (the
+-- same names and types), attached exactly as crm attaches it to its first
+-- table (timing, events, columns, transition tables, arguments).  The role
+-- cannot attach any of them; attached by a superuser and fired by the role,
+-- acting for B with rows that name A, each one refuses with a clear error
+-- -- none runs, none crashes -- and no crm table changes.
+-- ---------------------------------------------------------------------------
+CREATE TEMP TABLE sweep_before AS
+SELECT c.relname, (xpath('/row/h/text()', query_to_xml(format('SELECT md5(coalesce(string_agg(x::text, '','' ORDER BY x::text), '''')) AS h FROM crm.%I x', c.relname), false, true, '')))[1]::text AS h
+  FROM pg_class c WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'r';
+-- one trigger definition per event of each function, from crm's own tables
+CREATE TEMP TABLE sweep_trigger AS
+SELECT DISTINCT ON (p.oid, t.tgtype & 60) p.oid::regproc::text AS fn, t.tgname::text, t.tgtype,
+	   regexp_replace(pg_get_triggerdef(t.oid), ' ON crm\.\S+ ', ' ON pg_temp.hostile ') AS def,
+	   (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = t.tgrelid AND a.attnum = t.tgattr[0]) AS update_of
+  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid
+ WHERE c.relnamespace = 'crm'::regnamespace AND NOT t.tgisinternal
+   AND p.pronamespace = 'crm'::regnamespace AND p.prorettype = 'trigger'::regtype
+ ORDER BY p.oid, t.tgtype & 60, c.relname, t.tgname;
+SELECT count(DISTINCT fn) = (SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'crm'::regnamespace
+							   AND p.prorettype = 'trigger'::regtype) AS every_trigger_function_swept
+  FROM sweep_trigger;
+GRANT SELECT ON sweep_trigger TO PUBLIC;
+CREATE TEMP TABLE sweep_result (fn text, event text, outcome text);
+GRANT ALL ON sweep_result TO PUBLIC;
+SET ROLE sec_user;
+DO $$
+DECLARE
+	cols text;
+BEGIN
+	SELECT string_agg(format('%I %s', x.attname, x.typ), ', ' ORDER BY x.attname) INTO cols
+	  FROM (SELECT DISTINCT ON (a.attname) a.attname, format_type(a.atttypid, a.atttypmod) AS typ
+			  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+			 WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+			 ORDER BY a.attname, c.relname) x;
+	EXECUTE format('CREATE TEMP TABLE hostile (%s)', cols);
+END;
+$$;
+INSERT INTO hostile (organization_id, id) VALUES (:'org_a', '5ec00000-0000-7000-8000-0000000000d1');
+-- the role itself: refused
+DO $$
+DECLARE
+	t record;
+BEGIN
+	FOR t IN SELECT * FROM sweep_trigger LOOP
+		BEGIN
+			EXECUTE t.def;
+			INSERT INTO sweep_result VALUES (t.fn, 'attach', 'ATTACHED');
+		EXCEPTION WHEN OTHERS THEN
+			INSERT INTO sweep_result VALUES (t.fn, 'attach', SQLSTATE);
+		END;
+	END LOOP;
+END;
+$$;
+RESET ROLE;
+SELECT outcome, count(DISTINCT fn) AS functions FROM sweep_result WHERE event = 'attach' GROUP BY 1;
+-- attached by the superuser, fired by the role for each event
+DO $$
+DECLARE
+	t record;
+	ev text;
+BEGIN
+	FOR t IN SELECT * FROM sweep_trigger ORDER BY fn, tgtype LOOP
+		EXECUTE t.def;
+		FOREACH ev IN ARRAY ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'] LOOP
+			CONTINUE WHEN t.tgtype & CASE ev WHEN 'INSERT' THEN 4 WHEN 'DELETE' THEN 8 WHEN 'UPDATE' THEN 16 ELSE 32 END = 0;
+			BEGIN
+				SET LOCAL ROLE sec_user;
+				PERFORM set_config('crm.organization_id', '5ec0b0b0-0000-7000-8000-00000000000b', true);
+				EXECUTE CASE ev
+					WHEN 'INSERT' THEN 'INSERT INTO hostile (organization_id, id) VALUES (''5ec0a0a0-0000-7000-8000-00000000000a'', gen_random_uuid())'
+					WHEN 'UPDATE' THEN format('UPDATE hostile SET %1$I = %1$I', coalesce(t.update_of, 'organization_id'))
+					WHEN 'DELETE' THEN 'DELETE FROM hostile'
+					ELSE 'TRUNCATE hostile' END;
+				RESET ROLE;		-- (what it did stays, for the check below)
+				INSERT INTO sweep_result VALUES (t.fn, ev, 'RAN');
+			EXCEPTION WHEN OTHERS THEN
+				INSERT INTO sweep_result VALUES (t.fn, ev, SQLSTATE || ' ' || SQLERRM);
+			END;
+		END LOOP;
+		EXECUTE format('DROP TRIGGER %I ON pg_temp.hostile', t.tgname);
+	END LOOP;
+END;
+$$;
+SELECT fn, string_agg(DISTINCT event, ', ' ORDER BY event) AS events, outcome
+  FROM sweep_result WHERE event <> 'attach' GROUP BY fn, outcome ORDER BY fn, outcome;
+-- no crm table changed
+SELECT c.relname FROM pg_class c JOIN sweep_before b USING (relname)
+ WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'r'
+   AND (xpath('/row/h/text()', query_to_xml(format('SELECT md5(coalesce(string_agg(x::text, '','' ORDER BY x::text), '''')) AS h FROM crm.%I x', c.relname), false, true, '')))[1]::text
+	   IS DISTINCT FROM b.h;
+DROP TABLE hostile, sweep_trigger, sweep_result, sweep_before;
+
+-- Where the checks do not refuse: a table of crm's own under another name,
+-- as a shard of crm.quote is on Citus (quote_102008: same schema and owner,
+-- another name and OID).  The quote trigger identifies its table by the
+-- logical name its trigger argument gives, so it numbers the quote.
+SET crm.organization_id = :'org_a';
+CREATE TABLE crm.quote_102008 (LIKE crm.quote INCLUDING DEFAULTS);
+CREATE TRIGGER crm_30_quote BEFORE INSERT OR UPDATE OR DELETE ON crm.quote_102008
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_quote('quote');
+INSERT INTO crm.quote_102008 (name) VALUES ('On a shard') RETURNING number, status;
+-- given another logical name than the function works on, it refuses
+DROP TRIGGER crm_30_quote ON crm.quote_102008;
+CREATE TRIGGER crm_30_quote BEFORE INSERT ON crm.quote_102008
+	FOR EACH ROW EXECUTE FUNCTION crm.trg_quote('quote_102008');
+INSERT INTO crm.quote_102008 (name) VALUES ('On a shard');
+DROP TRIGGER crm_30_quote ON crm.quote_102008;
+DELETE FROM crm.quote_102008;
+DROP TABLE crm.quote_102008;
+DELETE FROM crm.quote_counter WHERE organization_id = :'org_a';
+
+-- ---------------------------------------------------------------------------
 -- 4. A tenant limit binds the members of the limited role (S3), also
 -- through nested groups, as current user and as session user; limits only
 -- narrow (an unrestricted grant as well does not lift them).
