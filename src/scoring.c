@@ -72,9 +72,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
-#include "utils/plancache.h"
 #include "utils/rel.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 #include "utils/uuid.h"
@@ -330,51 +328,20 @@ score_run(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, Datum *ar
 
 /*
  * score_run for the statements that look rows up by key, whose generic
- * plan is made with enable_seqscan off.  That plan is made once per
- * backend, possibly while a table is still empty (a scoring backend's first
- * statement, the first batch of a COPY before any tally row exists), when a
- * sequential scan looks free -- and it would stay, scanning the whole table
- * once per record or per statement.  Only the planning runs with the
- * setting (what the statement runs in turn, such as foreign-key checks, is
- * planned as usual): the plan is fetched from the plan cache under it, as
- * the owner and with the search_path owner-rights statements run under
- * (the plan cache plans again under another role or path), and then
- * executed; the relations it locked stay locked, so no invalidation can
- * make the execution plan it again.
+ * plan is made with enable_seqscan off (crm_spi_execute_as_lookups): it is
+ * made once per backend, possibly while a table is still empty (a scoring
+ * backend's first statement, the first batch of a COPY before any tally row
+ * exists).
  */
 static void
 score_run_lookups(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, Datum *args,
 				  const char *nulls, Oid owner, int expected, const char *what)
 {
-	SPIPlanPtr	plan = score_keep(slot, sql, nargs, argtypes);
-	int			path_level = NewGUCNestLevel();
-	int			plan_level;
-	Oid			save_userid;
-	int			save_sec;
-	CachedPlan *volatile cplan = NULL;
+	int			rc = crm_spi_execute_as_lookups(owner, score_keep(slot, sql, nargs, argtypes),
+												args, nulls, false, 0);
 
-	(void) set_config_option("search_path", "pg_catalog, crm, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	plan_level = NewGUCNestLevel();
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-	PG_TRY();
-	{
-		cplan = SPI_plan_get_cached_plan(plan);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
-	if (cplan == NULL)
-		elog(ERROR, "SPI_plan_get_cached_plan failed");
-	ReleaseCachedPlan(cplan, CurrentResourceOwner);
-	AtEOXact_GUC(true, plan_level);
-	score_run(slot, sql, nargs, argtypes, args, nulls, owner, expected, what);
-	AtEOXact_GUC(true, path_level);
+	if (rc != expected)
+		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(rc));
 }
 
 static int

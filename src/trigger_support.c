@@ -27,6 +27,8 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/plancache.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 
 #include "error_hints.h"
@@ -223,6 +225,49 @@ crm_spi_execute_as(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
+	return rc;
+}
+
+/*
+ * See trigger_support.h.  The plan is fetched from the plan cache under the
+ * setting, as the owner and with the search_path owner-rights statements run
+ * under (the plan cache plans again under another role or path), and then
+ * executed; the relations it locked stay locked, so no invalidation can
+ * make the execution plan it again.
+ */
+int
+crm_spi_execute_as_lookups(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
+						   bool read_only, long count)
+{
+	int			path_level = NewGUCNestLevel();
+	int			plan_level;
+	Oid			save_userid;
+	int			save_sec;
+	CachedPlan *volatile cplan = NULL;
+	int			rc;
+
+	(void) set_config_option("search_path", "pg_catalog, crm, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	plan_level = NewGUCNestLevel();
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	PG_TRY();
+	{
+		cplan = SPI_plan_get_cached_plan(plan);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	if (cplan == NULL)
+		elog(ERROR, "SPI_plan_get_cached_plan failed");
+	ReleaseCachedPlan(cplan, CurrentResourceOwner);
+	AtEOXact_GUC(true, plan_level);
+	rc = crm_spi_execute_as(owner, plan, values, nulls, read_only, count);
+	AtEOXact_GUC(true, path_level);
 	return rc;
 }
 

@@ -64,6 +64,19 @@ extern int	crm_trigger_column(Relation rel, const char *name, Oid typid, bool re
 extern int	crm_spi_execute_as(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
 							   bool read_only, long count);
 
+/*
+ * crm_spi_execute_as for a kept generic plan (CURSOR_OPT_GENERIC_PLAN) that
+ * looks rows up by key: its plan is made with enable_seqscan off.  A
+ * generic plan is made once per backend, possibly while a table is still
+ * empty or small by its statistics, when a sequential scan looks free -- and
+ * it would stay, scanning the whole table once per record (the first bulk
+ * update after a load, auditing each row against the whole audit log).
+ * Only the planning runs with the setting: what the statement runs in turn
+ * (foreign-key checks) is planned as usual.  The caller is connected to SPI.
+ */
+extern int	crm_spi_execute_as_lookups(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
+									   bool read_only, long count);
+
 /* The owner of a relation. */
 extern Oid	crm_relation_owner(Oid relid);
 
