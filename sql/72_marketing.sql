@@ -405,6 +405,8 @@ CREATE TABLE crm.marketing_list (
 	updated_by	uuid,
 	deleted_at	timestamptz,
 	CONSTRAINT marketing_list_pkey PRIMARY KEY (organization_id, id),
+	-- (the key of a member's list and its entity: marketing_list_member_list_fkey)
+	CONSTRAINT marketing_list_entity_key UNIQUE (organization_id, id, entity),
 	CONSTRAINT marketing_list_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT marketing_list_owner_fkey FOREIGN KEY (organization_id, owner_id) REFERENCES crm.app_user (organization_id, id),
 	CONSTRAINT marketing_list_name_not_blank CHECK (pg_catalog.btrim(name) <> ''),
@@ -437,8 +439,9 @@ CREATE TABLE crm.marketing_list_member (
 	removed_at	timestamptz,
 	CONSTRAINT marketing_list_member_pkey PRIMARY KEY (organization_id, list_id, member_id),
 	CONSTRAINT marketing_list_member_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
-	CONSTRAINT marketing_list_member_list_fkey FOREIGN KEY (organization_id, list_id)
-		REFERENCES crm.marketing_list (organization_id, id) ON DELETE CASCADE,
+	-- a member is of its list's entity (a list's entity never changes)
+	CONSTRAINT marketing_list_member_list_fkey FOREIGN KEY (organization_id, list_id, entity)
+		REFERENCES crm.marketing_list (organization_id, id, entity) ON DELETE CASCADE,
 	CONSTRAINT marketing_list_member_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES crm.contact (organization_id, id),
 	CONSTRAINT marketing_list_member_lead_fkey FOREIGN KEY (organization_id, lead_id) REFERENCES crm.lead (organization_id, id),
 	CONSTRAINT marketing_list_member_entity_matches CHECK (CASE entity WHEN 'contact' THEN contact_id IS NOT NULL AND lead_id IS NULL
@@ -530,7 +533,9 @@ CREATE TRIGGER crm_95_lists_changed AFTER INSERT OR UPDATE OR DELETE ON crm.mark
 	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_criteria_catalog();
 
 -- Static and snapshot lists hold members added by hand; a dynamic list
--- holds what its criteria select.
+-- holds what its criteria select.  (The entity is the foreign key's to
+-- check: rows written from criteria, a refresh's thousands, skip this
+-- trigger.)
 CREATE FUNCTION crm.trg_marketing_list_member_check() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, crm, pg_temp
@@ -561,9 +566,9 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.trg_marketing_list_member_check() IS
-	'BEFORE INSERT OR UPDATE row trigger on crm.marketing_list_member: the member is of the list''s entity; refuses manual members of a dynamic list.';
+	'BEFORE INSERT OR UPDATE row trigger on crm.marketing_list_member, for manual members: the member is of the list''s entity; refuses manual members of a dynamic list.';
 CREATE TRIGGER crm_30_check BEFORE INSERT OR UPDATE OF list_id, entity, source ON crm.marketing_list_member
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_marketing_list_member_check();
+	FOR EACH ROW WHEN (NEW.source = 'manual') EXECUTE FUNCTION crm.trg_marketing_list_member_check();
 
 -- Maintenance of dynamic lists as records change (src/lists.c): after each
 -- INSERT and UPDATE statement on contact and lead (set-based, from the
