@@ -94,7 +94,8 @@
 
 #define LISTS_FNAME "crm.trg_list_membership()"
 #define LISTS_CACHE_SIZE 8
-#define LISTS_BATCH 10000		/* membership changes written per statement */
+#define LISTS_BATCH 10000		/* a trigger's membership changes written per statement */
+#define LISTS_REFRESH_BATCH 1000000 /* a refresh's */
 
 /* One dynamic list, as the trigger sees it. */
 typedef struct ListDef
@@ -138,7 +139,8 @@ static Oid	list_table_oid = InvalidOid;
 static SPIPlanPtr load_plan = NULL;
 static SPIPlanPtr lock_plan = NULL;
 static SPIPlanPtr state_plan = NULL;
-static SPIPlanPtr write_plans[2] = {NULL, NULL};	/* contact, lead */
+static SPIPlanPtr join_plans[2] = {NULL, NULL};	/* contact, lead */
+static SPIPlanPtr leave_plan = NULL;
 static SPIPlanPtr contacts_plan = NULL;
 
 /* Relcache invalidation of crm.marketing_list (or of everything). */
@@ -491,8 +493,250 @@ lists_row_matches(ListDef *l, const ListCols *c, HeapTuple row, TupleDesc desc, 
 }
 
 /* ---------------------------------------------------------------------
+ * Membership changes on their way into crm.marketing_list_member (a
+ * ListWriter), shared by the triggers and crm._list_refresh.
+ *
+ * A batch is written by one INSERT of all its joins (new rows inserted,
+ * departed ones re-opened by ON CONFLICT) and one UPDATE per list of its
+ * departures, each writing an outbox event for every row it changed in
+ * the same statement.  No statement joins the batch with the member table:
+ * the joins go through the primary key's conflict check, the departures
+ * through an index scan of (tenant, list, member_id = ANY (ids)).  Their
+ * plans are generic and made without sequential scans once per backend,
+ * so they stay index lookups whatever the statistics said when they were
+ * made (a join planned while the table looked empty could scan the batch
+ * once per member row).
+ * ---------------------------------------------------------------------
+ */
+
+/* One change: a person joins or leaves a list. */
+typedef struct ListChange
+{
+	pg_uuid_t	list;
+	pg_uuid_t	person;
+	bool		join;
+} ListChange;
+
+typedef struct ListWriter
+{
+	pg_uuid_t	org;
+	bool		lead;			/* the lists hold leads (else contacts) */
+	Oid			owner;			/* as whom (InvalidOid: the caller) */
+	bool		lock;			/* KEY SHARE the lists' rows before writing */
+	int			n;
+	int			cap;
+	ListChange *changes;
+	uint64		joined;			/* rows changed so far */
+	uint64		left;
+} ListWriter;
+
+static void
+lists_writer_init(ListWriter *w, const pg_uuid_t *org, bool lead, Oid owner, bool lock, int cap,
+				  MemoryContext cxt)
+{
+	memset(w, 0, sizeof(*w));
+	w->org = *org;
+	w->lead = lead;
+	w->owner = owner;
+	w->lock = lock;
+	w->cap = cap;
+	w->changes = MemoryContextAlloc(cxt, sizeof(ListChange) * cap);
+}
+
+/* Run a kept statement of the writer (connected to SPI). */
+static void
+lists_exec(const ListWriter *w, SPIPlanPtr plan, Datum *args, int expected, const char *what)
+{
+	int			rc = crm_spi_execute_as_lookups(w->owner, plan, args, NULL, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(rc));
+}
+
+/* A uuid[] of n uuids, in the current memory context. */
+static Datum
+lists_uuid_array(const pg_uuid_t *ids, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		elems[i] = UUIDPGetDatum(&ids[i]);
+	return PointerGetDatum(construct_array(elems, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/*
+ * Lock the rows of lists (KEY SHARE, in id order): a refresh of one of
+ * them in flight is waited for, a later one waits for this transaction.
+ * Connected to SPI.
+ */
+static void
+lists_lock(const ListWriter *w, const pg_uuid_t *lists, int n)
+{
+	Oid			argtypes[2] = {UUIDOID, UUIDARRAYOID};
+	Datum		args[2];
+
+	args[0] = UUIDPGetDatum(&w->org);
+	args[1] = lists_uuid_array(lists, n);
+	lists_exec(w, lists_keep(&lock_plan,
+							 "SELECT 1 FROM crm.marketing_list l WHERE l.organization_id = $1"
+							 " AND l.id = ANY ($2) ORDER BY l.id FOR KEY SHARE OF l",
+							 2, argtypes),
+			   args, SPI_OK_SELECT, "locking crm.marketing_list");
+}
+
+/* Changes in (list, departures after joins, person) order. */
+static int
+lists_change_cmp(const void *a, const void *b)
+{
+	const ListChange *x = (const ListChange *) a;
+	const ListChange *y = (const ListChange *) b;
+	int			c = memcmp(&x->list, &y->list, UUID_LEN);
+
+	if (c != 0)
+		return c;
+	if (x->join != y->join)
+		return x->join ? -1 : 1;
+	return memcmp(&x->person, &y->person, UUID_LEN);
+}
+
+/* The count a writing statement returns. */
+static uint64
+lists_count(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_processed != 1 || SPI_gettypeid(SPI_tuptable->tupdesc, 1) != INT8OID)
+		elog(ERROR, "writing crm.marketing_list_member: unexpected result");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : (uint64) DatumGetInt64(d);
+}
+
+/* Write the batch (see above) and start an empty one. */
+static void
+lists_writer_flush(ListWriter *w)
+{
+	Oid			jtypes[3] = {UUIDOID, UUIDARRAYOID, UUIDARRAYOID};
+	Oid			ltypes[4] = {UUIDOID, UUIDOID, UUIDARRAYOID, TEXTOID};
+	Datum		args[4];
+	pg_uuid_t  *lists;
+	pg_uuid_t  *ids;
+	pg_uuid_t  *persons;
+	int			nlists = 0;
+	int			njoins = 0;
+	int			i;
+
+	if (w->n == 0)
+		return;
+	/* (everything allocated from here on goes with SPI_finish) */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	qsort(w->changes, w->n, sizeof(ListChange), lists_change_cmp);
+	lists = palloc(sizeof(pg_uuid_t) * w->n);
+	ids = palloc(sizeof(pg_uuid_t) * w->n);
+	persons = palloc(sizeof(pg_uuid_t) * w->n);
+	for (i = 0; i < w->n; i++)
+	{
+		if (i == 0 || memcmp(&w->changes[i].list, &w->changes[i - 1].list, UUID_LEN) != 0)
+			lists[nlists++] = w->changes[i].list;
+		if (w->changes[i].join)
+		{
+			ids[njoins] = w->changes[i].list;
+			persons[njoins++] = w->changes[i].person;
+		}
+	}
+	if (w->lock)
+		lists_lock(w, lists, nlists);
+
+	args[0] = UUIDPGetDatum(&w->org);
+	if (njoins > 0)
+	{
+		args[1] = lists_uuid_array(ids, njoins);
+		args[2] = lists_uuid_array(persons, njoins);
+		lists_exec(w, lists_keep(&join_plans[w->lead ? 1 : 0],
+								 w->lead ?
+								 "WITH ins AS ("
+								 "  INSERT INTO crm.marketing_list_member AS m (organization_id, list_id, entity, lead_id, source)"
+								 "  SELECT $1, u.list_id, 'lead', u.member_id, 'criteria'"
+								 "    FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(list_id, member_id)"
+								 "  ON CONFLICT (organization_id, list_id, member_id) DO UPDATE"
+								 "  SET removed_at = NULL, added_at = pg_catalog.now(), source = 'criteria'"
+								 "  WHERE m.removed_at IS NOT NULL RETURNING m.list_id, m.member_id),"
+								 " ev AS ("
+								 "  INSERT INTO crm.outbox (organization_id, event_type, entity, entity_id, payload)"
+								 "  SELECT $1, 'list.joined', 'lead', i.member_id, pg_catalog.jsonb_build_object('list_id', i.list_id)"
+								 "    FROM ins i)"
+								 " SELECT pg_catalog.count(*) FROM ins" :
+								 "WITH ins AS ("
+								 "  INSERT INTO crm.marketing_list_member AS m (organization_id, list_id, entity, contact_id, source)"
+								 "  SELECT $1, u.list_id, 'contact', u.member_id, 'criteria'"
+								 "    FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(list_id, member_id)"
+								 "  ON CONFLICT (organization_id, list_id, member_id) DO UPDATE"
+								 "  SET removed_at = NULL, added_at = pg_catalog.now(), source = 'criteria'"
+								 "  WHERE m.removed_at IS NOT NULL RETURNING m.list_id, m.member_id),"
+								 " ev AS ("
+								 "  INSERT INTO crm.outbox (organization_id, event_type, entity, entity_id, payload)"
+								 "  SELECT $1, 'list.joined', 'contact', i.member_id, pg_catalog.jsonb_build_object('list_id', i.list_id)"
+								 "    FROM ins i)"
+								 " SELECT pg_catalog.count(*) FROM ins",
+								 3, jtypes),
+				   args, SPI_OK_SELECT, "writing the joins of marketing lists");
+		w->joined += lists_count();
+	}
+	/* the departures, list by list */
+	args[3] = CStringGetTextDatum(w->lead ? "lead" : "contact");
+	for (i = 0; i < w->n;)
+	{
+		int			k = 0;
+
+		while (i < w->n && w->changes[i].join)
+			i++;
+		if (i == w->n)
+			break;
+		args[1] = UUIDPGetDatum(&w->changes[i].list);
+		while (i + k < w->n && memcmp(&w->changes[i + k].list, &w->changes[i].list, UUID_LEN) == 0)
+		{
+			persons[k] = w->changes[i + k].person;
+			k++;
+		}
+		args[2] = lists_uuid_array(persons, k);
+		lists_exec(w, lists_keep(&leave_plan,
+								 "WITH del AS ("
+								 "  UPDATE crm.marketing_list_member m SET removed_at = pg_catalog.now()"
+								 "   WHERE m.organization_id = $1 AND m.list_id = $2 AND m.member_id = ANY ($3)"
+								 "     AND m.removed_at IS NULL"
+								 "  RETURNING m.member_id),"
+								 " ev AS ("
+								 "  INSERT INTO crm.outbox (organization_id, event_type, entity, entity_id, payload)"
+								 "  SELECT $1, 'list.left', $4, d.member_id, pg_catalog.jsonb_build_object('list_id', $2)"
+								 "    FROM del d)"
+								 " SELECT pg_catalog.count(*) FROM del",
+								 4, ltypes),
+				   args, SPI_OK_SELECT, "writing the departures of marketing lists");
+		w->left += lists_count();
+		i += k;
+	}
+	SPI_finish();
+	w->n = 0;
+}
+
+/* Queue a change (a join or a departure); the batch is written when full. */
+static void
+lists_writer_add(ListWriter *w, const pg_uuid_t *list, const pg_uuid_t *person, bool join)
+{
+	ListChange *c = &w->changes[w->n];
+
+	c->list = *list;
+	c->person = *person;
+	c->join = join;
+	if (++w->n == w->cap)
+		lists_writer_flush(w);
+}
+
+/* ---------------------------------------------------------------------
  * One statement's membership changes (a ListRun): decided person by
- * person, written in batches.
+ * person, in dependency order, and queued to a writer.
  * ---------------------------------------------------------------------
  */
 
@@ -512,21 +756,13 @@ typedef struct ListMember
 typedef struct ListRun
 {
 	ListSet    *s;
-	bool		lead;			/* the lists hold leads (else contacts) */
 	bool		inserted;		/* the persons are new rows: nobody's members */
-	Oid			owner;			/* as whom membership is read and written */
 	MemoryContext cxt;
 	bool	   *stateful;		/* per list: decided against "state" */
 	HTAB	   *state;			/* (list, person) -> stored member or not */
 	bool	   *touched;		/* per list: the current person's change concerns it */
 	bool	   *changed;		/* per list: its membership changes for the person */
-	/* the batch of changes not written yet */
-	int			n;
-	pg_uuid_t  *lists;
-	pg_uuid_t  *persons;
-	bool	   *joins;
-	bool	   *pending;		/* per list: has a change in the batch */
-	uint64		written;		/* changes written */
+	ListWriter w;
 } ListRun;
 
 static void
@@ -537,21 +773,16 @@ lists_run_start(ListRun *r, ListSet *s, const char *entity, Oid owner)
 
 	memset(r, 0, sizeof(*r));
 	r->s = s;
-	r->lead = strcmp(entity, "lead") == 0;
-	r->owner = owner;
 	r->cxt = AllocSetContextCreate(CurrentMemoryContext, "crm list membership", ALLOCSET_DEFAULT_SIZES);
 	r->stateful = MemoryContextAllocZero(r->cxt, sizeof(bool) * n);
 	r->touched = MemoryContextAllocZero(r->cxt, sizeof(bool) * n);
 	r->changed = MemoryContextAllocZero(r->cxt, sizeof(bool) * n);
-	r->pending = MemoryContextAllocZero(r->cxt, sizeof(bool) * n);
-	r->lists = MemoryContextAlloc(r->cxt, sizeof(pg_uuid_t) * LISTS_BATCH);
-	r->persons = MemoryContextAlloc(r->cxt, sizeof(pg_uuid_t) * LISTS_BATCH);
-	r->joins = MemoryContextAlloc(r->cxt, sizeof(bool) * LISTS_BATCH);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(ListKey);
 	ctl.entrysize = sizeof(ListMember);
 	ctl.hcxt = r->cxt;
 	r->state = hash_create("crm list membership state", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	lists_writer_init(&r->w, &s->org, strcmp(entity, "lead") == 0, owner, true, LISTS_BATCH, r->cxt);
 }
 
 /* Is the person a member of the list, as far as the statement knows? */
@@ -579,40 +810,6 @@ lists_state_set(ListRun *r, const pg_uuid_t *list, const pg_uuid_t *person, bool
 	m->member = member;
 }
 
-/* A uuid[] of n uuids, in the current memory context. */
-static Datum
-lists_uuid_array(const pg_uuid_t *ids, int n)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-	int			i;
-
-	for (i = 0; i < n; i++)
-		elems[i] = UUIDPGetDatum(&ids[i]);
-	return PointerGetDatum(construct_array(elems, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-}
-
-/*
- * Lock the rows of lists (KEY SHARE, in id order): a refresh of one of
- * them in flight is waited for, a later one waits for this transaction.
- * Connected to SPI.
- */
-static void
-lists_lock(ListRun *r, const pg_uuid_t *lists, int n)
-{
-	Oid			argtypes[2] = {UUIDOID, UUIDARRAYOID};
-	Datum		args[2];
-
-	args[0] = UUIDPGetDatum(&r->s->org);
-	args[1] = lists_uuid_array(lists, n);
-	if (crm_spi_execute_as_lookups(r->owner,
-						   lists_keep(&lock_plan,
-									  "SELECT 1 FROM crm.marketing_list l WHERE l.organization_id = $1"
-									  " AND l.id = ANY ($2) ORDER BY l.id FOR KEY SHARE OF l",
-									  2, argtypes),
-						   args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "locking crm.marketing_list failed");
-}
-
 /*
  * Read which of the persons are stored members of which of the lists into
  * the state table, the lists locked first: the statement's decisions about
@@ -630,18 +827,16 @@ lists_state_load(ListRun *r, const pg_uuid_t *lists, int nlists, const pg_uuid_t
 		return;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	lists_lock(r, lists, nlists);
+	lists_lock(&r->w, lists, nlists);
 	args[0] = UUIDPGetDatum(&r->s->org);
 	args[1] = lists_uuid_array(lists, nlists);
 	args[2] = lists_uuid_array(persons, npersons);
-	if (crm_spi_execute_as_lookups(r->owner,
-						   lists_keep(&state_plan,
-									  "SELECT m.list_id, m.member_id FROM pg_catalog.unnest($3) p(id)"
-									  " JOIN crm.marketing_list_member m ON m.organization_id = $1"
-									  " AND m.list_id = ANY ($2) AND m.member_id = p.id AND m.removed_at IS NULL",
-									  3, argtypes),
-						   args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "reading crm.marketing_list_member failed");
+	lists_exec(&r->w, lists_keep(&state_plan,
+								 "SELECT m.list_id, m.member_id FROM crm.marketing_list_member m"
+								 " WHERE m.organization_id = $1 AND m.list_id = ANY ($2) AND m.member_id = ANY ($3)"
+								 "   AND m.removed_at IS NULL",
+								 3, argtypes),
+			   args, SPI_OK_SELECT, "reading crm.marketing_list_member");
 	tt = SPI_tuptable;
 	if (SPI_gettypeid(tt->tupdesc, 1) != UUIDOID || SPI_gettypeid(tt->tupdesc, 2) != UUIDOID)
 		elog(ERROR, "crm.marketing_list_member has unexpected column types");
@@ -656,105 +851,6 @@ lists_state_load(ListRun *r, const pg_uuid_t *lists, int nlists, const pg_uuid_t
 			lists_state_set(r, DatumGetUUIDP(l), DatumGetUUIDP(p), true);
 	}
 	SPI_finish();
-}
-
-/*
- * Write the batch: the lists' rows locked, then one statement inserting
- * (or re-opening) the joins, stamping the departures and writing an event
- * for each row it changed.  A change that is none (a join of a member, a
- * departure of a non-member) changes no row and emits nothing.
- */
-static void
-lists_flush(ListRun *r)
-{
-	Oid			argtypes[4] = {UUIDOID, UUIDARRAYOID, UUIDARRAYOID, BOOLARRAYOID};
-	Datum		args[4];
-	pg_uuid_t  *locked;
-	int			nlocked = 0;
-	Datum	   *joins;
-	int			i;
-
-	if (r->n == 0)
-		return;
-	/* (everything allocated from here on goes with SPI_finish) */
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	locked = palloc(sizeof(pg_uuid_t) * r->s->n);
-	for (i = 0; i < r->s->n; i++)
-		if (r->pending[i])
-		{
-			locked[nlocked++] = r->s->lists[i].id;
-			r->pending[i] = false;
-		}
-	joins = palloc(sizeof(Datum) * r->n);
-	for (i = 0; i < r->n; i++)
-		joins[i] = BoolGetDatum(r->joins[i]);
-	lists_lock(r, locked, nlocked);
-	args[0] = UUIDPGetDatum(&r->s->org);
-	args[1] = lists_uuid_array(r->lists, r->n);
-	args[2] = lists_uuid_array(r->persons, r->n);
-	args[3] = PointerGetDatum(construct_array(joins, r->n, BOOLOID, 1, true, TYPALIGN_CHAR));
-	if (crm_spi_execute_as_lookups(r->owner,
-						   lists_keep(&write_plans[r->lead ? 1 : 0],
-									  r->lead ?
-									  "WITH c AS (SELECT u.list_id, u.member_id, u.joins"
-									  "   FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4))"
-									  "     AS u(list_id, member_id, joins)),"
-									  " ins AS ("
-									  "  INSERT INTO crm.marketing_list_member AS m (organization_id, list_id, entity, lead_id, source)"
-									  "  SELECT $1, c.list_id, 'lead', c.member_id, 'criteria' FROM c WHERE c.joins"
-									  "  ON CONFLICT (organization_id, list_id, member_id) DO UPDATE"
-									  "  SET removed_at = NULL, added_at = pg_catalog.now(), source = 'criteria'"
-									  "  WHERE m.removed_at IS NOT NULL RETURNING m.list_id, m.member_id),"
-									  " del AS ("
-									  "  UPDATE crm.marketing_list_member m SET removed_at = pg_catalog.now() FROM c"
-									  "   WHERE NOT c.joins AND m.organization_id = $1 AND m.list_id = c.list_id"
-									  "     AND m.member_id = c.member_id AND m.removed_at IS NULL"
-									  "  RETURNING m.list_id, m.member_id),"
-									  " ev AS ("
-									  "  INSERT INTO crm.outbox (organization_id, event_type, entity, entity_id, payload)"
-									  "  SELECT $1, 'list.joined', 'lead', i.member_id, pg_catalog.jsonb_build_object('list_id', i.list_id) FROM ins i"
-									  "  UNION ALL"
-									  "  SELECT $1, 'list.left', 'lead', d.member_id, pg_catalog.jsonb_build_object('list_id', d.list_id) FROM del d)"
-									  " SELECT (SELECT pg_catalog.count(*) FROM ins), (SELECT pg_catalog.count(*) FROM del)" :
-									  "WITH c AS (SELECT u.list_id, u.member_id, u.joins"
-									  "   FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4))"
-									  "     AS u(list_id, member_id, joins)),"
-									  " ins AS ("
-									  "  INSERT INTO crm.marketing_list_member AS m (organization_id, list_id, entity, contact_id, source)"
-									  "  SELECT $1, c.list_id, 'contact', c.member_id, 'criteria' FROM c WHERE c.joins"
-									  "  ON CONFLICT (organization_id, list_id, member_id) DO UPDATE"
-									  "  SET removed_at = NULL, added_at = pg_catalog.now(), source = 'criteria'"
-									  "  WHERE m.removed_at IS NOT NULL RETURNING m.list_id, m.member_id),"
-									  " del AS ("
-									  "  UPDATE crm.marketing_list_member m SET removed_at = pg_catalog.now() FROM c"
-									  "   WHERE NOT c.joins AND m.organization_id = $1 AND m.list_id = c.list_id"
-									  "     AND m.member_id = c.member_id AND m.removed_at IS NULL"
-									  "  RETURNING m.list_id, m.member_id),"
-									  " ev AS ("
-									  "  INSERT INTO crm.outbox (organization_id, event_type, entity, entity_id, payload)"
-									  "  SELECT $1, 'list.joined', 'contact', i.member_id, pg_catalog.jsonb_build_object('list_id', i.list_id) FROM ins i"
-									  "  UNION ALL"
-									  "  SELECT $1, 'list.left', 'contact', d.member_id, pg_catalog.jsonb_build_object('list_id', d.list_id) FROM del d)"
-									  " SELECT (SELECT pg_catalog.count(*) FROM ins), (SELECT pg_catalog.count(*) FROM del)",
-									  4, argtypes),
-						   args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "writing crm.marketing_list_member failed");
-	SPI_finish();
-	r->written += r->n;
-	r->n = 0;
-}
-
-/* Queue a change of list i for a person (a join or a departure). */
-static void
-lists_queue(ListRun *r, int i, const pg_uuid_t *person, bool join)
-{
-	r->lists[r->n] = r->s->lists[i].id;
-	r->persons[r->n] = *person;
-	r->joins[r->n] = join;
-	r->pending[i] = true;
-	if (++r->n == LISTS_BATCH)
-		lists_flush(r);
 }
 
 /*
@@ -808,7 +904,7 @@ lists_person(ListRun *r, const ListCols *c, TupleDesc desc, HeapTuple row, HeapT
 				continue;
 		}
 		r->changed[i] = true;
-		lists_queue(r, i, person, want);
+		lists_writer_add(&r->w, &l->id, person, want);
 	}
 }
 
@@ -816,7 +912,7 @@ lists_person(ListRun *r, const ListCols *c, TupleDesc desc, HeapTuple row, HeapT
 static void
 lists_run_end(ListRun *r)
 {
-	lists_flush(r);
+	lists_writer_flush(&r->w);
 	MemoryContextDelete(r->cxt);
 }
 
@@ -1315,30 +1411,110 @@ lists_want_sql(const ListRow *l, int extra, int *nargs, Oid **types, Datum **val
 	return s.data;
 }
 
+/*
+ * The difference between a dynamic list's stored members and what its
+ * criteria select, as SQL returning (member_id, wanted): wanted people
+ * who are not current members, and current members who are not wanted.
+ * A full join (hashed or merged, never a nested loop over both sides,
+ * whatever the statistics of a freshly filled list say).
+ */
+static char *
+lists_diff_sql(const ListRow *l, bool ordered, int *nargs, Oid **types, Datum **values)
+{
+	int			lp;
+	char	   *want = lists_want_sql(l, 0, nargs, types, values, &lp);
+
+	return psprintf("WITH want AS (%s),"
+					" have AS (SELECT m.member_id AS id FROM crm.marketing_list_member m"
+					"           WHERE m.organization_id = $1 AND m.list_id = $%d AND m.removed_at IS NULL)"
+					" SELECT coalesce(w.id, h.id), w.id IS NOT NULL FROM want w FULL JOIN have h ON h.id = w.id"
+					"  WHERE w.id IS NULL OR h.id IS NULL%s",
+					want, lp, ordered ? " ORDER BY 1" : "");
+}
+
+/*
+ * Run the difference of a list (as the caller), handing each row to "fn";
+ * the rows come in chunks from a cursor.
+ */
+static void
+lists_diff_each(const ListRow *l, bool ordered, void (*fn) (void *ctx, Datum id, bool wanted), void *ctx)
+{
+	int			nargs;
+	Oid		   *types;
+	Datum	   *values;
+	char	   *sql = lists_diff_sql(l, ordered, &nargs, &types, &values);
+	Portal		portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values, NULL, true, CURSOR_OPT_NO_SCROLL);
+
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		if (SPI_gettypeid(SPI_tuptable->tupdesc, 1) != UUIDOID || SPI_gettypeid(SPI_tuptable->tupdesc, 2) != BOOLOID)
+			elog(ERROR, "marketing list difference: unexpected column types");
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		n1,
+						n2;
+			Datum		id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &n1);
+			Datum		wanted = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &n2);
+
+			if (!n1 && !n2)
+				fn(ctx, id, DatumGetBool(wanted));
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+}
+
+/* Collect a refresh's difference. */
+typedef struct ListDiff
+{
+	MemoryContext cxt;
+	int			n;
+	int			cap;
+	pg_uuid_t  *ids;
+	bool	   *wanted;
+} ListDiff;
+
+static void
+lists_diff_collect(void *ctx, Datum id, bool wanted)
+{
+	ListDiff   *d = (ListDiff *) ctx;
+
+	if (d->n == d->cap)
+	{
+		d->cap = d->cap ? d->cap * 2 : 1024;
+		d->ids = d->ids ? repalloc_huge(d->ids, sizeof(pg_uuid_t) * d->cap)
+			: MemoryContextAllocHuge(d->cxt, sizeof(pg_uuid_t) * d->cap);
+		d->wanted = d->wanted ? repalloc_huge(d->wanted, sizeof(bool) * d->cap)
+			: MemoryContextAllocHuge(d->cxt, sizeof(bool) * d->cap);
+	}
+	d->ids[d->n] = *DatumGetUUIDP(id);
+	d->wanted[d->n++] = wanted;
+}
+
 PG_FUNCTION_INFO_V1(lists_refresh);
 /*
  * SQL: crm._list_refresh(list_id uuid, OUT joined bigint, OUT "left" bigint):
- * lock the current tenant's dynamic list and apply the difference between
- * its stored members and what its criteria select, in one statement; the
- * counts of joins and departures.
+ * lock the current tenant's dynamic list FOR UPDATE and write the
+ * difference between its stored members and what its criteria select (one
+ * query); joins and departures go through a ListWriter (as the caller),
+ * with their events.  The counts of the rows changed.
  */
 Datum
 lists_refresh(PG_FUNCTION_ARGS)
 {
 	TupleDesc	rdesc;
 	ListRow		l;
-	int			nargs;
-	Oid		   *types;
-	Datum	   *values;
-	int			lp;
-	char	   *want;
-	StringInfoData sql;
+	ListDiff	d;
+	ListWriter	w;
 	Datum		result[2];
 	bool		rnulls[2] = {false, false};
-	bool		isnull;
 	MemoryContext cxt = CurrentMemoryContext;
-	const char *ent;
-	const char *col;
+	int			i;
 
 	if (get_call_result_type(fcinfo, NULL, &rdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "crm._list_refresh must return a record");
@@ -1354,68 +1530,30 @@ lists_refresh(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("marketing list \"%s\" is a %s list: only dynamic lists are refreshed", l.name, l.kind)));
-	want = lists_want_sql(&l, 1, &nargs, &types, &values, &lp);
-	/* one more parameter: the events' payload, the same for every event */
-	nargs++;
-	types[nargs - 1] = JSONBOID;
-	values[nargs - 1] = DirectFunctionCall1(jsonb_in,
-											CStringGetDatum(psprintf("{\"list_id\": \"%s\"}",
-																	 DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&l.id))))));
-	ent = l.lead ? "lead" : "contact";
-	col = l.lead ? "lead_id" : "contact_id";
-
-	/*
-	 * want: who should be a member; stored: every row of the list, current
-	 * or departed.  Their full join (hashed or merged, never a nested loop
-	 * over both sides, whatever the statistics of a freshly filled list
-	 * say) gives the difference: people never in the list are inserted,
-	 * departed ones re-opened and leavers stamped by one UPDATE, and an
-	 * event written for each.  The list's row is locked FOR UPDATE, so no
-	 * other writer adds rows of it meanwhile; ON CONFLICT turns a row
-	 * committed after a REPEATABLE READ snapshot into a serialization
-	 * failure rather than a duplicate.
-	 */
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "WITH want AS MATERIALIZED (%s),"
-					 " stored AS MATERIALIZED ("
-					 "  SELECT m.member_id AS id, m.removed_at IS NULL AS current FROM crm.marketing_list_member m"
-					 "   WHERE m.organization_id = $1 AND m.list_id = $%d),"
-					 " diff AS MATERIALIZED ("
-					 "  SELECT coalesce(w.id, s.id) AS id, w.id IS NOT NULL AS wanted, s.id IS NOT NULL AS stored"
-					 "    FROM want w FULL JOIN stored s ON s.id = w.id"
-					 "   WHERE (w.id IS NULL AND s.current) OR (w.id IS NOT NULL AND s.current IS NOT TRUE)),"
-					 " ins AS ("
-					 "  INSERT INTO crm.marketing_list_member AS m (organization_id, list_id, entity, %s, source)"
-					 "  SELECT $1, $%d, '%s', d.id, 'criteria' FROM diff d WHERE d.wanted AND NOT d.stored"
-					 "  ON CONFLICT (organization_id, list_id, member_id) DO UPDATE"
-					 "  SET removed_at = NULL, added_at = pg_catalog.now(), source = 'criteria' WHERE m.removed_at IS NOT NULL"
-					 "  RETURNING m.member_id),"
-					 " upd AS ("
-					 "  UPDATE crm.marketing_list_member m"
-					 "     SET removed_at = CASE WHEN d.wanted THEN NULL ELSE pg_catalog.now() END,"
-					 "         added_at = CASE WHEN d.wanted THEN pg_catalog.now() ELSE m.added_at END"
-					 "    FROM diff d"
-					 "   WHERE d.stored AND m.organization_id = $1 AND m.list_id = $%d AND m.member_id = d.id"
-					 "     AND (m.removed_at IS NULL) IS DISTINCT FROM d.wanted"
-					 "  RETURNING m.member_id, d.wanted),"
-					 " ev AS ("
-					 "  INSERT INTO crm.outbox (organization_id, event_type, entity, entity_id, payload)"
-					 "  SELECT $1, 'list.joined', '%s', i.member_id, $%d FROM ins i"
-					 "  UNION ALL"
-					 "  SELECT $1, CASE WHEN u.wanted THEN 'list.joined' ELSE 'list.left' END, '%s', u.member_id, $%d FROM upd u)"
-					 " SELECT (SELECT pg_catalog.count(*) FROM ins) + (SELECT pg_catalog.count(*) FROM upd WHERE upd.wanted),"
-					 "        (SELECT pg_catalog.count(*) FROM upd WHERE NOT upd.wanted)",
-					 want, lp, col, lp, ent, lp, ent, nargs, ent, nargs);
-	if (SPI_execute_with_args(sql.data, nargs, types, values, NULL, false, 0) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "refreshing marketing list failed");
-	if (SPI_gettypeid(SPI_tuptable->tupdesc, 1) != INT8OID || SPI_gettypeid(SPI_tuptable->tupdesc, 2) != INT8OID)
-		elog(ERROR, "refreshing marketing list: unexpected result types");
-	result[0] = Int64GetDatum(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
-	result[1] = Int64GetDatum(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)));
+	memset(&d, 0, sizeof(d));
+	d.cxt = cxt;
+	lists_diff_each(&l, false, lists_diff_collect, &d);
 	SPI_finish();
+
+	/* (the list's row is locked FOR UPDATE already: no KEY SHARE) */
+	lists_writer_init(&w, &l.org, l.lead, InvalidOid, false, Max(Min(d.n, LISTS_REFRESH_BATCH), 1), cxt);
+	for (i = 0; i < d.n; i++)
+		lists_writer_add(&w, &l.id, &d.ids[i], d.wanted[i]);
+	lists_writer_flush(&w);
+	result[0] = Int64GetDatum((int64) w.joined);
+	result[1] = Int64GetDatum((int64) w.left);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(rdesc), result, rnulls)));
+}
+
+/* Hand a difference's row to the SRF's tuplestore. */
+static void
+lists_diff_put(void *ctx, Datum id, bool wanted)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) ctx;
+	Datum		row[2] = {id, BoolGetDatum(wanted)};
+	bool		nulls[2] = {false, false};
+
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, nulls);
 }
 
 PG_FUNCTION_INFO_V1(lists_diff);
@@ -1430,12 +1568,6 @@ lists_diff(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ListRow		l;
-	int			nargs;
-	Oid		   *types;
-	Datum	   *values;
-	int			lp;
-	char	   *sql;
-	Portal		portal;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (PG_ARGISNULL(0))
@@ -1443,40 +1575,8 @@ lists_diff(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	lists_read_list(PG_GETARG_DATUM(0), false, CurrentMemoryContext, &l);
-	if (strcmp(l.kind, "dynamic") != 0 || l.criteria == NULL)
-	{
-		SPI_finish();
-		return (Datum) 0;
-	}
-	sql = lists_want_sql(&l, 0, &nargs, &types, &values, &lp);
-	sql = psprintf("WITH want AS MATERIALIZED (%s),"
-				   " have AS (SELECT m.member_id AS id FROM crm.marketing_list_member m"
-				   "           WHERE m.organization_id = $1 AND m.list_id = $%d AND m.removed_at IS NULL)"
-				   " SELECT coalesce(w.id, h.id), w.id IS NOT NULL FROM want w FULL JOIN have h ON h.id = w.id"
-				   "  WHERE w.id IS NULL OR h.id IS NULL ORDER BY 1",
-				   sql, lp);
-	portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values, NULL, true, CURSOR_OPT_NO_SCROLL);
-	for (;;)
-	{
-		uint64		i;
-
-		SPI_cursor_fetch(portal, true, 10000);
-		if (SPI_processed == 0)
-			break;
-		if (SPI_gettypeid(SPI_tuptable->tupdesc, 1) != UUIDOID || SPI_gettypeid(SPI_tuptable->tupdesc, 2) != BOOLOID)
-			elog(ERROR, "crm._list_diff: unexpected column types");
-		for (i = 0; i < SPI_processed; i++)
-		{
-			Datum		row[2];
-			bool		nulls[2];
-
-			row[0] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &nulls[0]);
-			row[1] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &nulls[1]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, nulls);
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(portal);
+	if (strcmp(l.kind, "dynamic") == 0 && l.criteria != NULL)
+		lists_diff_each(&l, true, lists_diff_put, rsinfo);
 	SPI_finish();
 	return (Datum) 0;
 }
