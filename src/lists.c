@@ -1,7 +1,7 @@
 /*
  * lists.c
  *		Dynamic marketing lists: membership kept current by C triggers as
- *		records change, and brought up to date by one set-based statement.
+ *		records change, and brought up to date set-based by a refresh.
  *
  *	crm.trg_list_membership(entity)
  *		AFTER INSERT and AFTER UPDATE ... FOR EACH STATEMENT with transition
@@ -19,10 +19,11 @@
  * the statement's transition tables once, compares each row's watched
  * columns, evaluates the touched lists in memory on the old and the new row
  * (no query), and collects the joins and departures; they are written
- * together, a batch of up to LISTS_BATCH at a time, by one statement that
- * inserts or re-opens the joins, stamps the departures' removed_at and
- * writes a list.joined / list.left outbox event for each row it changed.
- * An update that changes no watched column costs a few datum comparisons.
+ * together, a batch of up to LISTS_BATCH at a time (a ListWriter): one
+ * INSERT inserts or re-opens the joins, one UPDATE per list stamps the
+ * departures' removed_at, each writing a list.joined / list.left outbox
+ * event for every row it changed.  An update that changes no watched column
+ * costs a few datum comparisons.
  *
  * Lists of lists (member_of) are processed in dependency order, person by
  * person; a list is re-evaluated when its own columns changed or an input
@@ -48,12 +49,13 @@
  *
  * crm._list_refresh compiles the list's criteria into a SQL predicate
  * (crm_criteria_predicate: every value a parameter, identifiers quoted from
- * the field catalog) and applies the whole difference in one statement: the
+ * the field catalog) and computes the whole difference in one query: the
  * wanted set (criteria, liveness, consent, stored membership of the lists it
  * reads, an explicit tenant filter beside row-level security) full-joined
- * with the stored rows, new members inserted, departed ones re-opened and
- * leavers stamped in one INSERT and one UPDATE, their events in one INSERT.
- * It runs as the caller.
+ * with the current members.  The difference goes through the triggers'
+ * writer: the joins in one INSERT, the departures in one UPDATE, with their
+ * events.  It runs as the caller.  crm._list_diff lists the same difference
+ * for crm.verify().
  *
  * The cache of one (tenant, entity)'s lists lives for the backend and is
  * rebuilt after any change of crm.marketing_list (its statement trigger
@@ -156,26 +158,16 @@ lists_relcache_callback(Datum arg, Oid relid)
 }
 
 /*
- * A kept plan, prepared on first use.  The plans whose parameters are
- * arrays are generic from the start: a custom plan estimates the unnest at
- * the array's true length and always looks cheaper than the generic one
- * (estimated at a few rows), so the plan cache would plan them again on
- * every execution; their shape does not depend on the number of rows.
+ * A kept plan, prepared on first use, generic from the start: a custom plan
+ * estimates an unnest at the array's true length and always looks cheaper
+ * than the generic one (estimated at a few rows), so the plan cache would
+ * plan the statements again on every execution; their shape does not
+ * depend on the number of rows.
  */
-static SPIPlanPtr
+static inline SPIPlanPtr
 lists_keep(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		*slot = plan;
-	}
-	return *slot;
+	return crm_spi_keep(slot, sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 }
 
 /* The attribute numbers of named columns of a descriptor (unknown: none). */
@@ -617,7 +609,7 @@ lists_count(void)
 static void
 lists_writer_flush(ListWriter *w)
 {
-	Oid			jtypes[3] = {UUIDOID, UUIDARRAYOID, UUIDARRAYOID};
+	Oid			jtypes[4] = {UUIDOID, UUIDARRAYOID, UUIDARRAYOID, TEXTOID};
 	Oid			ltypes[4] = {UUIDOID, UUIDOID, UUIDARRAYOID, TEXTOID};
 	Datum		args[4];
 	pg_uuid_t  *lists;
@@ -650,42 +642,34 @@ lists_writer_flush(ListWriter *w)
 		lists_lock(w, lists, nlists);
 
 	args[0] = UUIDPGetDatum(&w->org);
+	args[3] = CStringGetTextDatum(w->lead ? "lead" : "contact");
 	if (njoins > 0)
 	{
+		SPIPlanPtr *slot = &join_plans[w->lead ? 1 : 0];
+
+		/* (the two plans differ in the person's column: contact_id or lead_id) */
+		if (*slot == NULL)
+			(void) lists_keep(slot,
+							  psprintf("WITH ins AS ("
+									   "  INSERT INTO crm.marketing_list_member AS m (organization_id, list_id, entity, %s, source)"
+									   "  SELECT $1, u.list_id, $4, u.member_id, 'criteria'"
+									   "    FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(list_id, member_id)"
+									   "  ON CONFLICT (organization_id, list_id, member_id) DO UPDATE"
+									   "  SET removed_at = NULL, added_at = pg_catalog.now(), source = 'criteria'"
+									   "  WHERE m.removed_at IS NOT NULL RETURNING m.list_id, m.member_id),"
+									   " ev AS ("
+									   "  INSERT INTO crm.outbox (organization_id, event_type, entity, entity_id, payload)"
+									   "  SELECT $1, 'list.joined', $4, i.member_id, pg_catalog.jsonb_build_object('list_id', i.list_id)"
+									   "    FROM ins i)"
+									   " SELECT pg_catalog.count(*) FROM ins",
+									   w->lead ? "lead_id" : "contact_id"),
+							  4, jtypes);
 		args[1] = lists_uuid_array(ids, njoins);
 		args[2] = lists_uuid_array(persons, njoins);
-		lists_exec(w, lists_keep(&join_plans[w->lead ? 1 : 0],
-								 w->lead ?
-								 "WITH ins AS ("
-								 "  INSERT INTO crm.marketing_list_member AS m (organization_id, list_id, entity, lead_id, source)"
-								 "  SELECT $1, u.list_id, 'lead', u.member_id, 'criteria'"
-								 "    FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(list_id, member_id)"
-								 "  ON CONFLICT (organization_id, list_id, member_id) DO UPDATE"
-								 "  SET removed_at = NULL, added_at = pg_catalog.now(), source = 'criteria'"
-								 "  WHERE m.removed_at IS NOT NULL RETURNING m.list_id, m.member_id),"
-								 " ev AS ("
-								 "  INSERT INTO crm.outbox (organization_id, event_type, entity, entity_id, payload)"
-								 "  SELECT $1, 'list.joined', 'lead', i.member_id, pg_catalog.jsonb_build_object('list_id', i.list_id)"
-								 "    FROM ins i)"
-								 " SELECT pg_catalog.count(*) FROM ins" :
-								 "WITH ins AS ("
-								 "  INSERT INTO crm.marketing_list_member AS m (organization_id, list_id, entity, contact_id, source)"
-								 "  SELECT $1, u.list_id, 'contact', u.member_id, 'criteria'"
-								 "    FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(list_id, member_id)"
-								 "  ON CONFLICT (organization_id, list_id, member_id) DO UPDATE"
-								 "  SET removed_at = NULL, added_at = pg_catalog.now(), source = 'criteria'"
-								 "  WHERE m.removed_at IS NOT NULL RETURNING m.list_id, m.member_id),"
-								 " ev AS ("
-								 "  INSERT INTO crm.outbox (organization_id, event_type, entity, entity_id, payload)"
-								 "  SELECT $1, 'list.joined', 'contact', i.member_id, pg_catalog.jsonb_build_object('list_id', i.list_id)"
-								 "    FROM ins i)"
-								 " SELECT pg_catalog.count(*) FROM ins",
-								 3, jtypes),
-				   args, SPI_OK_SELECT, "writing the joins of marketing lists");
+		lists_exec(w, *slot, args, SPI_OK_SELECT, "writing the joins of marketing lists");
 		w->joined += lists_count();
 	}
 	/* the departures, list by list */
-	args[3] = CStringGetTextDatum(w->lead ? "lead" : "contact");
 	for (i = 0; i < w->n;)
 	{
 		int			k = 0;
