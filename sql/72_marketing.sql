@@ -396,6 +396,8 @@ CREATE TABLE crm.marketing_list (
 	updated_by	uuid,
 	deleted_at	timestamptz,
 	CONSTRAINT marketing_list_pkey PRIMARY KEY (organization_id, id),
+	-- (the key of a member's list and its entity: marketing_list_member_list_fkey)
+	CONSTRAINT marketing_list_entity_key UNIQUE (organization_id, id, entity),
 	CONSTRAINT marketing_list_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
 	CONSTRAINT marketing_list_owner_fkey FOREIGN KEY (organization_id, owner_id) REFERENCES crm.app_user (organization_id, id),
 	CONSTRAINT marketing_list_name_not_blank CHECK (pg_catalog.btrim(name) <> ''),
@@ -428,8 +430,9 @@ CREATE TABLE crm.marketing_list_member (
 	removed_at	timestamptz,
 	CONSTRAINT marketing_list_member_pkey PRIMARY KEY (organization_id, list_id, member_id),
 	CONSTRAINT marketing_list_member_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
-	CONSTRAINT marketing_list_member_list_fkey FOREIGN KEY (organization_id, list_id)
-		REFERENCES crm.marketing_list (organization_id, id) ON DELETE CASCADE,
+	-- a member is of its list's entity (a list's entity never changes)
+	CONSTRAINT marketing_list_member_list_fkey FOREIGN KEY (organization_id, list_id, entity)
+		REFERENCES crm.marketing_list (organization_id, id, entity) ON DELETE CASCADE,
 	CONSTRAINT marketing_list_member_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES crm.contact (organization_id, id),
 	CONSTRAINT marketing_list_member_lead_fkey FOREIGN KEY (organization_id, lead_id) REFERENCES crm.lead (organization_id, id),
 	CONSTRAINT marketing_list_member_entity_matches CHECK (CASE entity WHEN 'contact' THEN contact_id IS NOT NULL AND lead_id IS NULL
@@ -518,7 +521,9 @@ CREATE TRIGGER crm_95_lists_changed AFTER INSERT OR UPDATE OR DELETE ON crm.mark
 	FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_criteria_catalog();
 
 -- Static and snapshot lists hold members added by hand; a dynamic list
--- holds what its criteria select.
+-- holds what its criteria select.  (The entity is the foreign key's to
+-- check: rows written from criteria, a refresh's thousands, skip this
+-- trigger.)
 CREATE FUNCTION crm.trg_marketing_list_member_check() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, crm, pg_temp
@@ -546,21 +551,29 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.trg_marketing_list_member_check() IS
-	'BEFORE INSERT OR UPDATE row trigger on crm.marketing_list_member: the member is of the list''s entity; refuses manual members of a dynamic list.';
+	'BEFORE INSERT OR UPDATE row trigger on crm.marketing_list_member, for manual members: the member is of the list''s entity; refuses manual members of a dynamic list.';
 CREATE TRIGGER crm_30_check BEFORE INSERT OR UPDATE OF list_id, entity, source ON crm.marketing_list_member
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_marketing_list_member_check('marketing_list_member');
+	FOR EACH ROW WHEN (NEW.source = 'manual') EXECUTE FUNCTION crm.trg_marketing_list_member_check('marketing_list_member');
 
--- Per-row maintenance of dynamic lists (src/lists.c): after a contact or a
--- lead is inserted or updated, and after an account's fields change.
+-- Maintenance of dynamic lists as records change (src/lists.c): after each
+-- INSERT and UPDATE statement on contact and lead (set-based, from the
+-- transition tables), and after an account's fields change.  Named crm_70_*
+-- so that they fire before the statement triggers that update the same rows
+-- again (fit score, routing): those nested updates are then evaluated
+-- against the rows this statement wrote.
 CREATE FUNCTION crm.trg_list_membership() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'lists_membership_trigger'
 	LANGUAGE C;
 COMMENT ON FUNCTION crm.trg_list_membership() IS
-	'AFTER INSERT OR UPDATE row trigger on contact and lead (argument: the entity), and AFTER UPDATE on account (argument account): evaluates the changed row against only the dynamic lists whose fields the change touches (criteria evaluator), writes joins and departures and emits list.joined / list.left.';
-CREATE TRIGGER crm_70_lists AFTER INSERT OR UPDATE ON crm.contact
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_list_membership('contact');
-CREATE TRIGGER crm_70_lists AFTER INSERT OR UPDATE ON crm.lead
-	FOR EACH ROW EXECUTE FUNCTION crm.trg_list_membership('lead');
+	'AFTER INSERT and AFTER UPDATE statement trigger with transition tables on contact and lead (argument: the entity), AFTER UPDATE row trigger on account (argument account): evaluates the changed rows against only the dynamic lists whose fields the change touches (criteria evaluator, lists of lists in dependency order), writes the joins and departures set-based and emits list.joined / list.left.';
+CREATE TRIGGER crm_70_lists_insert AFTER INSERT ON crm.contact
+	REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_list_membership('contact');
+CREATE TRIGGER crm_70_lists_update AFTER UPDATE ON crm.contact
+	REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_list_membership('contact');
+CREATE TRIGGER crm_70_lists_insert AFTER INSERT ON crm.lead
+	REFERENCING NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_list_membership('lead');
+CREATE TRIGGER crm_70_lists_update AFTER UPDATE ON crm.lead
+	REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new FOR EACH STATEMENT EXECUTE FUNCTION crm.trg_list_membership('lead');
 CREATE TRIGGER crm_70_lists AFTER UPDATE ON crm.account
 	FOR EACH ROW EXECUTE FUNCTION crm.trg_list_membership('account');
 
@@ -606,27 +619,21 @@ END;
 $$;
 COMMENT ON FUNCTION crm._list(uuid, boolean) IS 'Internal: the current tenant''s live list (optionally locked FOR UPDATE), or no_data_found.';
 
--- The members a dynamic list should have now, as SQL over $1 criteria,
--- $2 tenant, $3 member_of (used by refresh and the verify check).
-CREATE FUNCTION crm._list_want_sql(entity text, respect_consent boolean)
-RETURNS text
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, crm, pg_temp
-AS $$
-BEGIN
-	RETURN format(
-		'SELECT s.id FROM crm.criteria_select($1, %1$L, NULL) s(id)'
-		' JOIN crm.%1$I t ON t.organization_id = $2 AND t.id = s.id'
-		' WHERE %2$s'
-		'   AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest($3) d(list_id)'
-		'                    WHERE NOT EXISTS (SELECT 1 FROM crm.marketing_list_member m'
-		'                                       WHERE m.organization_id = $2 AND m.list_id = d.list_id'
-		'                                         AND m.member_id = s.id AND m.removed_at IS NULL))',
-		entity,
-		CASE WHEN respect_consent AND entity = 'contact' THEN 'NOT t.do_not_email AND t.unsubscribed_at IS NULL' ELSE 'true' END);
-END;
-$$;
-COMMENT ON FUNCTION crm._list_want_sql(text, boolean) IS 'Internal: SQL of the members a dynamic list should have (criteria, consent, member_of read from stored membership).';
+-- One dynamic list's difference, set-based (src/lists.c): its criteria
+-- compiled into a SQL predicate (every value a parameter), with liveness,
+-- consent, the stored membership of the lists it reads and an explicit
+-- tenant filter, as the caller (row-level security applies).
+CREATE FUNCTION crm._list_refresh(list_id uuid, OUT joined bigint, OUT "left" bigint)
+	AS 'MODULE_PATHNAME', 'lists_refresh'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION crm._list_refresh(uuid) IS
+	'Internal (crm.refresh_list): locks the current tenant''s dynamic list and applies the difference between its stored members and its criteria in one statement (joins inserted or re-opened, departures stamped removed_at, list.joined / list.left events); the counts.';
+CREATE FUNCTION crm._list_diff(list_id uuid)
+RETURNS TABLE (member_id uuid, wanted boolean)
+	AS 'MODULE_PATHNAME', 'lists_diff'
+	LANGUAGE C STABLE;
+COMMENT ON FUNCTION crm._list_diff(uuid) IS
+	'Internal (crm.check_list_membership): the people whose stored membership of the current tenant''s dynamic list differs from its criteria (wanted: they should be members), in id order.';
 
 -- Bring a dynamic list up to date: only the difference is written (joins
 -- inserted or re-opened, departures closed with removed_at), each emitting
@@ -640,43 +647,13 @@ AS $$
 DECLARE
 	l crm.marketing_list;
 	org uuid := crm.current_org();
-	want text;
 BEGIN
 	l := crm._list(refresh_list.list_id, true);
 	IF l.kind <> 'dynamic' THEN
 		RAISE EXCEPTION 'marketing list "%" is a % list: only dynamic lists are refreshed', l.name, l.kind
 			USING ERRCODE = 'wrong_object_type';
 	END IF;
-	want := crm._list_want_sql(l.entity, l.respect_consent);
-	EXECUTE format(
-		'WITH want AS MATERIALIZED (%1$s),
-		 have AS MATERIALIZED (
-			SELECT c.member_id AS id FROM crm.marketing_list_member c
-			 WHERE c.organization_id = $2 AND c.list_id = $4 AND c.removed_at IS NULL),
-		 -- set differences (hashed or sorted, never a nested loop over
-		 -- both sides, whatever the statistics of a freshly filled list say)
-		 joining AS (SELECT id FROM want EXCEPT SELECT id FROM have),
-		 leaving AS (SELECT id FROM have EXCEPT SELECT id FROM want),
-		 ins AS (
-			INSERT INTO crm.marketing_list_member AS m (organization_id, list_id, entity, %2$I, source, added_at)
-			SELECT $2, $4, %3$L, j.id, ''criteria'', pg_catalog.now() FROM joining j
-			ON CONFLICT (organization_id, list_id, member_id)
-			DO UPDATE SET removed_at = NULL, added_at = EXCLUDED.added_at, source = ''criteria''
-			RETURNING m.member_id),
-		 del AS (
-			UPDATE crm.marketing_list_member m SET removed_at = pg_catalog.now()
-			  FROM leaving x
-			 WHERE m.organization_id = $2 AND m.list_id = $4 AND m.member_id = x.id AND m.removed_at IS NULL
-			RETURNING m.member_id),
-		 ev AS (
-			INSERT INTO crm.outbox (organization_id, event_type, entity, entity_id, payload)
-			SELECT $2, ''list.joined'', %3$L, i.member_id, pg_catalog.jsonb_build_object(''list_id'', $4) FROM ins i
-			UNION ALL
-			SELECT $2, ''list.left'', %3$L, d.member_id, pg_catalog.jsonb_build_object(''list_id'', $4) FROM del d)
-		 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM del)',
-		want, l.entity || '_id', l.entity)
-	INTO joined, "left"
-	USING l.criteria, org, l.member_of, l.id;
+	SELECT r.joined, r."left" INTO joined, "left" FROM crm._list_refresh(l.id) r;
 	UPDATE crm.marketing_list m SET refreshed_at = pg_catalog.now()
 	 WHERE m.organization_id = org AND m.id = l.id;
 	RETURN NEXT;
@@ -873,7 +850,6 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, crm, pg_temp
 AS $$
 DECLARE
-	l crm.marketing_list;
 	x record;
 BEGIN
 	-- membership is checked for the current organization (criteria read its
@@ -882,19 +858,12 @@ BEGIN
 		RETURN;
 	END IF;
 	FOR x IN SELECT * FROM crm._lists_in_order() LOOP
-		SELECT * INTO l FROM crm.marketing_list m WHERE m.organization_id = crm.current_org() AND m.id = x.list_id;
-		RETURN QUERY EXECUTE format(
-			'WITH want AS MATERIALIZED (%1$s),
-			 have AS (SELECT m.member_id AS id FROM crm.marketing_list_member m
-					   WHERE m.organization_id = $2 AND m.list_id = $4 AND m.removed_at IS NULL)
-			 SELECT %2$L::text, coalesce(w.id, h.id),
-					CASE WHEN w.id IS NULL THEN ''not a member of list '' ELSE ''a member of list '' END || $4::text,
-					CASE WHEN h.id IS NULL THEN ''not a member'' ELSE ''a member'' END
-			   FROM want w FULL JOIN have h ON h.id = w.id
-			  WHERE w.id IS NULL OR h.id IS NULL
-			  ORDER BY 2',
-			crm._list_want_sql(l.entity, l.respect_consent), l.entity)
-		USING l.criteria, l.organization_id, l.member_of, l.id;
+		RETURN QUERY
+		SELECT l.entity, d.member_id,
+			   CASE WHEN d.wanted THEN 'a member of list ' ELSE 'not a member of list ' END || l.id::text,
+			   CASE WHEN d.wanted THEN 'not a member' ELSE 'a member' END
+		  FROM crm.marketing_list l CROSS JOIN LATERAL crm._list_diff(l.id) d
+		 WHERE l.organization_id = crm.current_org() AND l.id = x.list_id;
 	END LOOP;
 END;
 $$;

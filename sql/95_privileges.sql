@@ -116,7 +116,7 @@ DECLARE
 		'crm._list_price(uuid, uuid, uuid, char, date)',
 		'crm._score_at(uuid, uuid[], timestamptz, boolean)', 'crm._score_parts(uuid, uuid[], timestamptz, boolean)',
 		'crm._engagement_tally(uuid, uuid[], timestamptz)', 'crm._fit_tally(uuid, text, uuid[])',
-		'crm._list(uuid, boolean)', 'crm._list_want_sql(text, boolean)', 'crm._lists_in_order()',
+		'crm._list(uuid, boolean)', 'crm._list_refresh(uuid)', 'crm._list_diff(uuid)', 'crm._lists_in_order()',
 		-- the SLA engine, called by the case triggers as the writing role
 		'crm._business_add_usec(timestamptz, bigint, uuid)', 'crm._business_usec(timestamptz, timestamptz, uuid)',
 		'crm._business_calendar_validate(text, jsonb, date[], text[])',

@@ -536,9 +536,12 @@ crit_statement(CritWork *w, const char *what, const char *tail)
 	return s.data;
 }
 
-/* Types and values of $1 (the tenant) and the compiled parameters, plus extra. */
+/*
+ * Types and values of $1 (the tenant "tenant") and the compiled parameters,
+ * plus room for "extra" more, in the current memory context.
+ */
 static void
-crit_params(CritWork *w, int extra, Oid **types, Datum **values)
+crit_params(CritWork *w, const pg_uuid_t *tenant, int extra, Oid **types, Datum **values)
 {
 	int			n = w->out.nparams + 1 + extra;
 	pg_uuid_t  *org = palloc(sizeof(pg_uuid_t));
@@ -546,7 +549,7 @@ crit_params(CritWork *w, int extra, Oid **types, Datum **values)
 
 	*types = palloc(sizeof(Oid) * n);
 	*values = palloc0(sizeof(Datum) * n);
-	*org = crm_current_org_uuid();
+	*org = *tenant;
 	(*types)[0] = UUIDOID;
 	(*values)[0] = UUIDPGetDatum(org);
 	for (i = 0; i < w->out.nparams; i++)
@@ -658,6 +661,7 @@ criteria_select(PG_FUNCTION_ARGS)
 	char	   *sql;
 	Portal		portal;
 	bool		limited = !PG_ARGISNULL(2);
+	pg_uuid_t	org;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -668,7 +672,8 @@ criteria_select(PG_FUNCTION_ARGS)
 				 errmsg("lim must not be negative"),
 				 errhint("Pass NULL for all matching records.")));
 	w = crit_work(PG_GETARG_JSONB_P(0), PG_GETARG_TEXT_PP(1));
-	crit_params(w, limited ? 1 : 0, &types, &values);
+	org = crm_current_org_uuid();
+	crit_params(w, &org, limited ? 1 : 0, &types, &values);
 	nargs = w->out.nparams + 1 + (limited ? 1 : 0);
 	if (limited)
 	{
@@ -1391,6 +1396,16 @@ crm_criteria_eval_tuple(CrmCriteria *c, HeapTuple row, TupleDesc desc, const pg_
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(c->evalcxt);
 	return t;
+}
+
+/* crm_criteria_predicate: see criteria.h. */
+const char *
+crm_criteria_predicate(const CrmCriteria *c, const pg_uuid_t *org, int extra,
+					   int *nargs, Oid **types, Datum **values)
+{
+	crit_params(c->w, org, extra, types, values);
+	*nargs = c->w->out.nparams + 1;
+	return pstrdup(c->w->out.sql);
 }
 
 /* crm_criteria_free: see criteria.h. */

@@ -68,6 +68,20 @@ extern const CrmCriteriaReads *crm_criteria_reads(const CrmCriteria *c);
 extern CritTruth crm_criteria_eval_tuple(CrmCriteria *c, HeapTuple row, TupleDesc desc,
 										 const pg_uuid_t *org);
 
+/*
+ * The document as a SQL predicate for set work (a list's refresh, its
+ * check): the compiler's output, over crm.<entity> with alias t, in which
+ * $1 is the tenant and every value of the document is a parameter $2 ..
+ * $(*nargs); identifiers come quoted from the field catalog, never from the
+ * document's text.  *types and *values (palloc'd in the current context,
+ * with room for "extra" more parameters after them, for the caller's own
+ * statement) hold the parameters, $1 set to org.  The predicate filters
+ * neither by tenant nor by deleted_at: the caller's statement does, with
+ * an explicit organization_id = $1 beside row-level security.
+ */
+extern const char *crm_criteria_predicate(const CrmCriteria *c, const pg_uuid_t *org, int extra,
+										  int *nargs, Oid **types, Datum **values);
+
 /* Free a handle. */
 extern void crm_criteria_free(CrmCriteria *c);
 

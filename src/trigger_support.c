@@ -305,7 +305,8 @@ crm_spi_execute_as(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
 	int			nest;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	if (OidIsValid(owner))
+		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 	PG_TRY();
 	{
 		/*
@@ -350,7 +351,8 @@ crm_spi_execute_lookup_as(Oid owner, SPIPlanPtr plan, Datum *values, const char 
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	if (OidIsValid(owner))
+		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 	PG_TRY();
 	{
 		cplan = SPI_plan_get_cached_plan(plan);

@@ -59,7 +59,10 @@ extern int	crm_trigger_column(Relation rel, const char *name, Oid typid, bool re
  * the audit log or looking up a referenced row), with row-level security
  * not forced; every such query filters by organization itself.  The
  * statement runs under search_path pg_catalog, crm, pg_temp, whatever the
- * caller's path (see search_path.sh).  The caller is connected to SPI.  Returns SPI_execute_plan's result.
+ * caller's path (see search_path.sh).  With owner InvalidOid, the statement
+ * runs as the current user, under row-level security (only the path is
+ * pinned).  The caller is connected to SPI.  Returns SPI_execute_plan's
+ * result.
  */
 extern int	crm_spi_execute_as(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
 							   bool read_only, long count);

@@ -327,7 +327,9 @@ SELECT c.relname, (xpath('/row/h/text()', query_to_xml(format('SELECT md5(coales
 -- one trigger definition per event of each function, from crm's own tables
 CREATE TEMP TABLE sweep_trigger AS
 SELECT DISTINCT ON (p.oid, t.tgtype & 60) p.oid::regproc::text AS fn, t.tgname::text, t.tgtype,
-	   regexp_replace(pg_get_triggerdef(t.oid), ' ON crm\.\S+ ', ' ON pg_temp.hostile ') AS def,
+	   -- (a WHEN clause is dropped: the attacker writes their own trigger)
+	   regexp_replace(regexp_replace(pg_get_triggerdef(t.oid), ' ON crm\.\S+ ', ' ON pg_temp.hostile '),
+					  ' WHEN \(.*\) EXECUTE ', ' EXECUTE ') AS def,
 	   (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = t.tgrelid AND a.attnum = t.tgattr[0]) AS update_of
   FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid
  WHERE c.relnamespace = 'crm'::regnamespace AND NOT t.tgisinternal
