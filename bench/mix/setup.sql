@@ -87,8 +87,8 @@ END;
 $$;
 INSERT INTO crm.engagement_event (lead_id, event_type, occurred_at, properties, source, url)
 SELECT l.id, (ARRAY['page_view', 'page_view', 'email_open', 'email_click', 'pricing_viewed', 'resource_downloaded', 'webinar_attended'])
-				[1 + floor(7 * bench.rnd(g * 1000003 + hashtext(l.id::text), 701))::int],
-	   now() - bench.rnd(g * 1000003 + hashtext(l.id::text), 702) * interval '90 days', '{}', 'web',
+				[1 + floor(7 * bench.rnd(g * 1000003::bigint + hashtext(l.id::text), 701))::int],
+	   now() - bench.rnd(g * 1000003::bigint + hashtext(l.id::text), 702) * interval '90 days', '{}', 'web',
 	   'https://example.com/p/' || g
   FROM crm.lead l, generate_series(1, 3) g
  WHERE l.organization_id = :'mix_org' AND l.deleted_at IS NULL;
