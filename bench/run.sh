@@ -16,6 +16,8 @@
 #                      well over the ~45 minute budget on a 2-core machine)
 #   BENCH_ROUNDS       passes over each query's parameter set (default 3)
 #   BENCH_PGBENCH_SECONDS  duration of each pgbench run (default 20)
+#   BENCH_PGBENCH_ROUNDS   pgbench runs per side and client count, crm and
+#                      bare alternating; the median counts (default 3)
 #   BENCH_CLIENTS      pgbench client counts (default "1 8 32")
 #   BENCH_DOC          where the report goes (default doc/benchmarks.md)
 #   BENCH_PLPGSQL      1 (default): figure e also with the audit trigger in PL/pgSQL
@@ -36,6 +38,7 @@ BENCH_SMALL=${BENCH_SMALL:-$((BENCH_SCALE / 20 > 100 ? BENCH_SCALE / 20 : 100))}
 BENCH_ACTIVITIES=${BENCH_ACTIVITIES:-2}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_PGBENCH_SECONDS=${BENCH_PGBENCH_SECONDS:-20}
+BENCH_PGBENCH_ROUNDS=${BENCH_PGBENCH_ROUNDS:-3}
 BENCH_CLIENTS=${BENCH_CLIENTS:-"1 8 32"}
 BENCH_DOC=${BENCH_DOC:-$CRM_ROOT/doc/benchmarks.md}
 BENCH_FIGURES=${BENCH_FIGURES:-"a b c d e f g"}
@@ -271,20 +274,32 @@ fi
 # crm tables under RLS vs bare tables; runs alternate crm/bare.
 # ---------------------------------------------------------------------------
 if want f; then
-say "f. pgbench mix ($(mix_describe)), ${BENCH_PGBENCH_SECONDS}s each"
+say "f. pgbench mix ($(mix_describe)), ${BENCH_PGBENCH_SECONDS}s each, $BENCH_PGBENCH_ROUNDS rounds"
+# One pgbench run of SIDE at C clients, round R: prints its tps.
+mix_run() { # SIDE C R
+	local side=$1 c=$2 r=$3 log=$OUT/pgbench.$1.c$2.r$3.log failed
+	PGUSER=$BENCH_ROLE PGOPTIONS="-c crm.organization_id=$BIG_ORG -c crm.user_id=$BIG_ACTOR" \
+		pgbench -n -M prepared -c "$c" -j "$((c < 2 ? c : 2))" -T "$BENCH_PGBENCH_SECONDS" --max-tries=10 \
+		$(mix_defines "$BENCH_DB") $(mix_scripts "$side") \
+		"$BENCH_DB" >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log")
+	[ "${failed:-0}" != 0 ] && warn "pgbench $side c=$c round $r: $failed failed transactions"
+	sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log" | tail -n 1
+}
+# The median of the arguments.
+median_of() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# Rounds alternate crm and bare, so that a burst of other work on the shared
+# machine disturbs both sides alike; each side's median counts.
 for c in $BENCH_CLIENTS; do
-	for side in crm bare; do
-		log=$OUT/pgbench.$side.c$c.log
-		PGUSER=$BENCH_ROLE PGOPTIONS="-c crm.organization_id=$BIG_ORG -c crm.user_id=$BIG_ACTOR" \
-			pgbench -n -M prepared -c "$c" -j "$((c < 2 ? c : 2))" -T "$BENCH_PGBENCH_SECONDS" --max-tries=10 \
-			$(mix_defines "$BENCH_DB") $(mix_scripts $side) \
-			"$BENCH_DB" >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
-		tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log" | tail -n 1)
-		failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log")
-		[ "${failed:-0}" != 0 ] && warn "pgbench $side c=$c: $failed failed transactions"
-		[ $side = crm ] && s=crm || s=baseline
-		record f "f. pgbench mix, $c client$([ "$c" = 1 ] || echo s)" "$s" "$tps" tps "bare tables, same mix + organization_id filter" "" "" "$BENCH_PGBENCH_SECONDS"
+	crm_tps=() bare_tps=()
+	for r in $(seq 1 "$BENCH_PGBENCH_ROUNDS"); do
+		crm_tps+=("$(mix_run crm "$c" "$r")")
+		bare_tps+=("$(mix_run bare "$c" "$r")")
 	done
+	echo "    f. $c client(s): crm tps ${crm_tps[*]}; bare tps ${bare_tps[*]}" >&2
+	label="f. pgbench mix, $c client$([ "$c" = 1 ] || echo s)"
+	record f "$label" crm "$(median_of "${crm_tps[@]}")" tps "bare tables, same mix + organization_id filter" "" "" "$BENCH_PGBENCH_ROUNDS"
+	record f "$label" baseline "$(median_of "${bare_tps[@]}")" tps "bare tables, same mix + organization_id filter" "" "" "$BENCH_PGBENCH_ROUNDS"
 done
 
 fi
@@ -377,7 +392,7 @@ $([ -s "$OUT/warnings.txt" ] && printf '\nWarnings (plans: EXPLAIN ANALYZE of ea
 
 ## Run
 
-- Command: \`$cmd\` (bench/run.sh; BENCH_ROUNDS=$BENCH_ROUNDS, BENCH_PGBENCH_SECONDS=$BENCH_PGBENCH_SECONDS, BENCH_CLIENTS="$BENCH_CLIENTS", BENCH_ACTIVITIES=$BENCH_ACTIVITIES, BENCH_SMALL=$BENCH_SMALL)
+- Command: \`$cmd\` (bench/run.sh; BENCH_ROUNDS=$BENCH_ROUNDS, BENCH_PGBENCH_SECONDS=$BENCH_PGBENCH_SECONDS, BENCH_PGBENCH_ROUNDS=$BENCH_PGBENCH_ROUNDS, BENCH_CLIENTS="$BENCH_CLIENTS", BENCH_ACTIVITIES=$BENCH_ACTIVITIES, BENCH_SMALL=$BENCH_SMALL)
 - Date: $run_date; whole run $total s (data generation $gen_seconds s)
 - Machine: $(nproc) cores ($cpu), $mem memory; PostgreSQL $pgver; crm $(sed -n "s/^default_version = '\(.*\)'/\1/p" "$CRM_ROOT/crm.control") at commit $(git -C "$CRM_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$CRM_ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')
 - The machine is shared: other work runs at the same time, so absolute times are noisy; every figure is therefore given as a ratio to a baseline measured in the same run, interleaved with it.
@@ -396,7 +411,7 @@ $tenants
 - **d**: one multi-row INSERT of 200 accounts and one of 1,000 contacts (ids from crm.uuid_v7(), custom fields, tags) by the application role; median of 7 imports.
 - **e**: COPY of the big tenant's contacts and activities from a CSV file as the superuser (COPY FROM a file needs it; row-level security does not apply to it), with a CHECKPOINT before each: into the crm tables with all triggers, into the bare copies, and, before those and rolled back, into the crm tables with the insert audit trigger swapped for a PL/pgSQL statement-level trigger with transition tables doing the same job (\`bench/sql/30_plpgsql_audit.sql\`: an entry without the row per inserted record, into crm.audit_log). Target: crm ≤ 1.3 × bare.
 - **g** (\`bench/sql/60_types.sql\`): the big tenant's email addresses and phone numbers copied into plain tables, once as crm.email / crm.phone and once as text; index build time (one run each) and the median of equality lookups: crm.email's case-insensitive \`=\` (with a text parameter in another case) against the usual \`lower(email) = lower(\$1)\` with a lower() expression index, and crm.phone parsing what people type (\`+1 415-555-0100\` style, crm.phone(\$1, 'US')) against an E.164 text column given exactly the stored text.
-- **f**: \`pgbench -M prepared --max-tries=10\` over the Unix socket as the application role, the OLTP mix of \`bench/mix/\` (\`mix.conf\`: $(mix_describe)); $BENCH_OPPS deals in the measured tenant (\`bench/mix/setup.sql\`); BENCH_PGBENCH_SECONDS per run, crm and bare alternating at each client count. Aim: crm ≥ 0.7 × bare.
+- **f**: \`pgbench -M prepared --max-tries=10\` over the Unix socket as the application role, the OLTP mix of \`bench/mix/\` (\`mix.conf\`: $(mix_describe)); $BENCH_OPPS deals in the measured tenant (\`bench/mix/setup.sql\`); BENCH_PGBENCH_SECONDS per run, BENCH_PGBENCH_ROUNDS runs per side, crm and bare alternating at each client count, the median tps of each side reported (the logs of every run are in bench/out/pgbench.SIDE.cCLIENTS.rROUND.log). Aim: crm ≥ 0.7 × bare.
 DOC
 [ -n "$kept" ] && printf '\n%s\n' "$kept" >>"$BENCH_DOC"
 say "wrote ${BENCH_DOC#$CRM_ROOT/}"

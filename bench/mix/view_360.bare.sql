@@ -1,5 +1,6 @@
 -- pgbench (bare): read the 360° view of a random contact of the big tenant
--- (the query of figure c).
+-- (the query of figure c, with the contact's open cases and the state of
+-- their SLA targets).
 \set k random(1, :n)
 SELECT jsonb_build_object(
         'contact', to_jsonb(c) - 'search_vector',
@@ -9,6 +10,24 @@ SELECT jsonb_build_object(
                          FROM bare.contact o
                         WHERE o.organization_id = c.organization_id AND o.account_id = c.account_id
                           AND o.id <> c.id AND o.deleted_at IS NULL),
+        'open_cases', (SELECT coalesce(jsonb_agg(jsonb_build_object('case_number', k.case_number, 'subject', k.subject,
+                                            'status', k.status, 'priority', k.priority, 'sla',
+                                            (SELECT jsonb_agg(jsonb_build_object('target', v.target, 'state',
+                                                        CASE WHEN v.achieved_at IS NOT NULL THEN 'achieved'
+                                                             WHEN v.breached_at IS NOT NULL OR v.due_at <= now() AND v.paused_since IS NULL THEN 'breached'
+                                                             WHEN v.paused_since IS NOT NULL THEN 'paused'
+                                                             WHEN v.warned_at IS NOT NULL OR v.warn_at <= now() THEN 'at_risk'
+                                                             ELSE 'on_track' END,
+                                                        'due_at', v.due_at,
+                                                        'minutes_left', CASE WHEN v.achieved_at IS NULL THEN
+                                                             floor(extract(epoch FROM v.due_at - coalesce(v.paused_since, now())) / 60) END)
+                                                     ORDER BY v.target)
+                                               FROM bare.case_sla v
+                                              WHERE v.organization_id = k.organization_id AND v.case_id = k.id))
+                                        ORDER BY k.created_at DESC), '[]')
+                         FROM bare.case k
+                        WHERE k.organization_id = c.organization_id AND k.contact_id = c.id AND k.deleted_at IS NULL
+                          AND k.status NOT IN ('resolved', 'closed')),
         'activities', (SELECT coalesce(jsonb_agg(x ORDER BY x.activity_at DESC), '[]')
                          FROM (SELECT v.id, v.type, v.subject, v.status, v.activity_at, v.owner_id
                                  FROM bare.activity v

@@ -1,5 +1,6 @@
 -- pgbench (crm): read the 360° view of a random contact of the big tenant
--- (the query of figure c).
+-- (the query of figure c, with the contact's open cases and the state of
+-- their SLA targets).
 \set k random(1, :n)
 SELECT jsonb_build_object(
         'contact', to_jsonb(c) - 'search_vector',
@@ -9,6 +10,16 @@ SELECT jsonb_build_object(
                          FROM crm.contact o
                         WHERE o.organization_id = c.organization_id AND o.account_id = c.account_id
                           AND o.id <> c.id AND o.deleted_at IS NULL),
+        'open_cases', (SELECT coalesce(jsonb_agg(jsonb_build_object('case_number', k.case_number, 'subject', k.subject,
+                                            'status', k.status, 'priority', k.priority, 'sla',
+                                            (SELECT jsonb_agg(jsonb_build_object('target', v.target, 'state', v.state, 'due_at', v.due_at,
+                                                                                 'minutes_left', v.minutes_left) ORDER BY v.target)
+                                               FROM crm.v_case_sla v
+                                              WHERE v.organization_id = k.organization_id AND v.case_id = k.id))
+                                        ORDER BY k.created_at DESC), '[]')
+                         FROM crm.case k
+                        WHERE k.organization_id = c.organization_id AND k.contact_id = c.id AND k.deleted_at IS NULL
+                          AND k.status NOT IN ('resolved', 'closed')),
         'activities', (SELECT coalesce(jsonb_agg(x ORDER BY x.activity_at DESC), '[]')
                          FROM (SELECT v.id, v.type, v.subject, v.status, v.activity_at, v.owner_id
                                  FROM crm.activity v

@@ -208,3 +208,48 @@ BEGIN
 	RETURN times;
 END;
 $$;
+
+-- The baseline's bare copies (schema bare, created by the caller): for each
+-- crm table of tbls, bare.<name> with the same columns, defaults, generated
+-- columns, CHECK constraints and indexes, and the same foreign keys, pointed
+-- at the bare copy of the referenced table when there is one (of this call
+-- or an earlier one) or at crm.organization; foreign keys to tables that
+-- have no bare copy (stages, territories, SLA policies, ...) are left out.
+-- No triggers, no row-level security.  With org, the organization's rows are
+-- copied over (tables in the order given: referenced tables first).
+CREATE FUNCTION bench.make_bare(tbls text[], org uuid DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+	t text;
+	fk record;
+BEGIN
+	FOREACH t IN ARRAY tbls LOOP
+		EXECUTE format('CREATE TABLE bare.%I (LIKE crm.%I INCLUDING ALL)', t, t);
+	END LOOP;
+	FOREACH t IN ARRAY tbls LOOP
+		FOR fk IN
+			SELECT c.conname, pg_get_constraintdef(c.oid) AS def, r.relname AS ref, c.confrelid::regclass::text AS ref_name
+			  FROM pg_constraint c JOIN pg_class r ON r.oid = c.confrelid
+			 WHERE c.conrelid = format('crm.%I', t)::regclass AND c.contype = 'f'
+			 ORDER BY c.conname
+		LOOP
+			IF to_regclass(format('bare.%I', fk.ref)) IS NOT NULL THEN
+				EXECUTE format('ALTER TABLE bare.%I ADD CONSTRAINT %I %s', t, fk.conname,
+							   replace(fk.def, 'REFERENCES ' || fk.ref_name || '(', format('REFERENCES bare.%I(', fk.ref)));
+			ELSIF fk.ref = 'organization' THEN
+				EXECUTE format('ALTER TABLE bare.%I ADD CONSTRAINT %I %s', t, fk.conname, fk.def);
+			END IF;
+		END LOOP;
+	END LOOP;
+	IF org IS NOT NULL THEN
+		FOREACH t IN ARRAY tbls LOOP
+			EXECUTE format('INSERT INTO bare.%I (%s) SELECT %2$s FROM crm.%1$I WHERE organization_id = %3$L',
+						   t, (SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+								WHERE attrelid = format('crm.%I', t)::regclass AND attnum > 0 AND NOT attisdropped
+								  AND attgenerated = ''),
+						   org);
+		END LOOP;
+	END IF;
+END;
+$$;

@@ -48,6 +48,7 @@ backend_memory() {
 	done
 }
 
+load_from=$(psql -X -At -d "$DB" -c "SELECT now()")
 began=$(date +%s)
 PGUSER=$ROLE PGOPTIONS="-c crm.organization_id=$ORG -c crm.user_id=$ACTOR" \
 	pgbench -n -M prepared -c "$SOAK_CLIENTS" -j 2 -T "$SOAK_SECONDS" --max-tries=10 \
@@ -56,10 +57,12 @@ bench_pid=$!
 elapsed() { echo $(( $(date +%s) - began )); }
 
 # crm.verify() in one REPEATABLE READ snapshot, so that all its checks see
-# the same committed state.
+# the same committed state; with the loaded tenant set, as checks of the
+# current organization (list membership) check nothing without one.
 verify_once() {
 	psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" >"$WORK/verify.out" 2>&1 <<SQL
 BEGIN ISOLATION LEVEL REPEATABLE READ;
+SET LOCAL crm.organization_id = '$ORG';
 SELECT "check" || ' ' || coalesce(entity, '') || ' ' || coalesce(id::text, '') || ': expected ' || coalesce(expected, '') || ', actual ' || coalesce(actual, '') FROM crm.verify();
 COMMIT;
 SQL
@@ -103,6 +106,20 @@ if ! verify_once || [ -s "$WORK/verify.out" ]; then
 	echo "crm.verify() after the load:"; head -n 20 "$WORK/verify.out"
 fi
 
+# What the load gave crm.verify() to check: leads routed and scored, SLA
+# targets of the cases opened, list joins and departures.
+read -r routed scored targets joined departed < <(psql -X -At -F ' ' -d "$DB" -c "
+	SELECT (SELECT count(*) FROM crm.routing_decision d WHERE d.organization_id = '$ORG' AND d.decided_at >= '$load_from'),
+		   (SELECT count(*) FROM crm.score s JOIN crm.lead l ON l.organization_id = s.organization_id AND l.id = s.lead_id
+			 WHERE s.organization_id = '$ORG' AND l.created_at >= '$load_from'
+			   AND EXISTS (SELECT 1 FROM crm.score_tally t JOIN crm.scoring_rule r ON r.organization_id = t.organization_id AND r.id = t.rule_id
+							WHERE t.organization_id = s.organization_id AND t.record_id = s.record_id AND r.kind = 'engagement')),
+		   (SELECT count(*) FROM crm.case_sla t JOIN crm.case c ON c.organization_id = t.organization_id AND c.id = t.case_id
+			 WHERE t.organization_id = '$ORG' AND c.created_at >= '$load_from'),
+		   (SELECT count(*) FROM crm.marketing_list_member m WHERE m.organization_id = '$ORG' AND m.added_at >= '$load_from'),
+		   (SELECT count(*) FROM crm.marketing_list_member m WHERE m.organization_id = '$ORG' AND m.removed_at >= '$load_from')")
+echo "derived data the load wrote: ${routed:-?} leads routed, ${scored:-?} scored from their events, ${targets:-?} SLA targets, ${joined:-?} list joins, ${departed:-?} departures"
+
 tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$WORK/pgbench.log" | tail -n 1)
 txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$WORK/pgbench.log")
 nfailed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$WORK/pgbench.log")
@@ -116,6 +133,10 @@ sampled=$(join "$WORK/mem.start" "$WORK/mem.end" | wc -l)
 check "pgbench ran to the end without an aborted client (exit $bench_rc)" test "$bench_rc" = 0
 check "no failed transaction (${nfailed:-?}; retried serialization failures/deadlocks: ${retried:-?})" test "${nfailed:-x}" = 0
 check "crm.verify() empty in all $runs runs" test "$drift" = 0
+check "the load routed and scored leads, opened cases with SLA targets, and moved people in and out of lists" \
+	test "${routed:-0}" -gt 0 -a "${scored:-0}" -gt 0 -a "${targets:-0}" -gt 0 -a "${joined:-0}" -gt 0 -a "${departed:-0}" -gt 0
+check "crm.verify() has checks for scores, SLA state and list membership" \
+	test "$(psql -X -At -d "$DB" -c "SELECT count(*) FROM crm.verify_check WHERE name IN ('scores', 'case_sla', 'list_membership')")" = 3
 check "memory of the $sampled load backends sampled at start and end" test "$sampled" -ge 1
 check "no backend's private memory grew by more than $SOAK_MEM_GROWTH_KB kB (largest growth $growth kB)" \
 	test "$growth" -le "$SOAK_MEM_GROWTH_KB"
