@@ -137,6 +137,7 @@ static HTAB *move_plans = NULL;	/* close a stint and open the next, with 0-2
 
 #define STAGE_PLAN_BY_ID	0
 #define STAGE_PLAN_FIRST	1
+#define STAGE_PLAN_STAGE_ONLY 2	/* by id, without the organization's currency */
 
 #define TRACK_PLAN_CLOSE	0
 #define TRACK_PLAN_LAST_END	1
@@ -237,7 +238,8 @@ typedef struct StageInfo
 	bool		is_closed;
 	bool		is_won;
 	char	   *name;
-	Datum		currency;		/* the organization's default currency */
+	Datum		currency;		/* the organization's default currency; 0
+								 * when not asked for */
 } StageInfo;
 
 /*
@@ -247,7 +249,7 @@ typedef struct StageInfo
  */
 static bool
 stage_lookup(TriggerData *td, Oid owner, Datum org, Datum pipeline, bool pipeline_null,
-			 Datum stage, bool stage_null, StageInfo *out)
+			 Datum stage, bool stage_null, bool need_currency, StageInfo *out)
 {
 	Oid			tgoid = td->tg_trigger->tgoid;
 	SPIPlanPtr	plan;
@@ -265,16 +267,26 @@ stage_lookup(TriggerData *td, Oid owner, Datum org, Datum pipeline, bool pipelin
 	" WHERE s.organization_id OPERATOR(pg_catalog.=) $1"
 
 	args[0] = org;
-	if (!stage_null)
+	if (!stage_null && !need_currency)
 	{
-		plan = opp_prepare(crm_plan_slot(&stage_plans, "crm stage plans", tgoid, 2, STAGE_PLAN_BY_ID),
+		/* the usual update: the row has its currency, the stage is given */
+		plan = opp_prepare(crm_plan_slot(&stage_plans, "crm stage plans", tgoid, 3, STAGE_PLAN_STAGE_ONLY),
+						   "SELECT s.id, s.pipeline_id, s.default_probability, s.forecast_category, s.is_closed,"
+						   " s.is_won, s.name, NULL::pg_catalog.bpchar FROM crm.pipeline_stage s"
+						   " WHERE s.organization_id OPERATOR(pg_catalog.=) $1 AND s.id OPERATOR(pg_catalog.=) $2",
+						   2, (Oid[2]) {UUIDOID, UUIDOID});
+		args[1] = stage;
+	}
+	else if (!stage_null)
+	{
+		plan = opp_prepare(crm_plan_slot(&stage_plans, "crm stage plans", tgoid, 3, STAGE_PLAN_BY_ID),
 						   STAGE_COLUMNS " AND s.id OPERATOR(pg_catalog.=) $2",
 						   2, (Oid[2]) {UUIDOID, UUIDOID});
 		args[1] = stage;
 	}
 	else
 	{
-		plan = opp_prepare(crm_plan_slot(&stage_plans, "crm stage plans", tgoid, 2, STAGE_PLAN_FIRST),
+		plan = opp_prepare(crm_plan_slot(&stage_plans, "crm stage plans", tgoid, 3, STAGE_PLAN_FIRST),
 						   STAGE_COLUMNS
 						   " AND s.pipeline_id OPERATOR(pg_catalog.=) COALESCE($2,"
 						   "  (SELECT p.id FROM crm.pipeline p WHERE p.organization_id OPERATOR(pg_catalog.=) $1"
@@ -300,7 +312,8 @@ stage_lookup(TriggerData *td, Oid owner, Datum org, Datum pipeline, bool pipelin
 	out->is_closed = DatumGetBool(SPI_getbinval(row, desc, 5, &isnull));
 	out->is_won = DatumGetBool(SPI_getbinval(row, desc, 6, &isnull));
 	out->name = TextDatumGetCString(SPI_datumTransfer(SPI_getbinval(row, desc, 7, &isnull), false, -1));
-	out->currency = SPI_datumTransfer(SPI_getbinval(row, desc, 8, &isnull), false, -1);
+	out->currency = SPI_getbinval(row, desc, 8, &isnull);
+	out->currency = isnull ? (Datum) 0 : SPI_datumTransfer(out->currency, false, -1);
 	return true;
 }
 
@@ -322,7 +335,8 @@ pipeline_opportunity_stage(PG_FUNCTION_ARGS)
 				stage;
 	bool		isnull,
 				pipeline_null,
-				stage_null;
+				stage_null,
+				currency_null;
 	StageInfo	st;
 	TimestampTz now = GetCurrentStatementStartTimestamp();
 	bool		was_closed = false;
@@ -402,10 +416,12 @@ pipeline_opportunity_stage(PG_FUNCTION_ARGS)
 		was_won = DatumGetBool(heap_getattr(old, c->is_won, desc, &isnull)) && !isnull;
 	}
 
+	(void) heap_getattr(tup, c->currency, desc, &currency_null);
+
 	owner = rel->rd_rel->relowner;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (!stage_lookup(td, owner, org, pipeline, pipeline_null, stage, stage_null, &st))
+	if (!stage_lookup(td, owner, org, pipeline, pipeline_null, stage, stage_null, currency_null, &st))
 	{
 		SPI_finish();
 		if (!stage_null)
@@ -438,12 +454,11 @@ pipeline_opportunity_stage(PG_FUNCTION_ARGS)
 	cols[n] = c->stage;
 	vals[n] = st.id;
 	nulls[n++] = false;
-	(void) heap_getattr(tup, c->currency, desc, &isnull);
-	if (isnull)
+	if (currency_null)
 	{
 		cols[n] = c->currency;
 		vals[n] = st.currency;
-		nulls[n++] = false;
+		nulls[n++] = st.currency == (Datum) 0;	/* (NOT NULL reports it) */
 	}
 
 	/* the overrides: writing probability (forecast_category) sets them */
