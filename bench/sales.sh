@@ -18,8 +18,10 @@
 #      one owner between two stages (two hot buckets): crm's per-backend
 #      slot rows, the shared-row alternative (crm.rollup_shared_rows = on:
 #      one row per bucket, row locks until commit), and the bare copy.
-# Environment: BENCH_SALES_OPPS, BENCH_PGBENCH_SECONDS (default 15),
-# CRM_PGPORT, CRM_PGDIR.
+# Environment: BENCH_SALES_OPPS, BENCH_PGBENCH_SECONDS (default 15: the
+# seconds of each figure, in BENCH_SALES_SLICES interleaved slices, default
+# 5), CRM_PGPORT, CRM_PGDIR; BENCH_SALES_GENERATE_ONLY=1 stops after the data
+# and the pgbench scripts and leaves the cluster running (bench/sales_ab.sh).
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 export CRM_PGDIR=${CRM_PGDIR:-$(cd "$BENCH_DIR/.." && pwd)/.pg-bench-sales}
@@ -146,14 +148,6 @@ stints=$(su -c "SELECT count(*) FROM crm.opportunity_stage_history")
 buckets=$(su -c "SELECT count(*) FROM crm.pipeline_rollup")
 echo "generated in ${gen_s}s: $opps opportunities, $stints stints, $buckets roll-up rows; crm.verify() drift: $drift" | tee "$OUT/summary.txt"
 
-app() { PGOPTIONS="-c crm.organization_id=$org" psql -X -q -A -t -v ON_ERROR_STOP=1 -U $ROLE -d $DB "$@"; }
-groupby="SELECT stage_id, currency, count(*), sum(amount), sum(expected_revenue) FROM crm.opportunity WHERE organization_id = crm.current_org() AND pipeline_id = (SELECT id FROM crm.pipeline WHERE is_default) AND deleted_at IS NULL GROUP BY 1, 2"
-summary_ms=$(app -c "SELECT public.bench_ms('SELECT * FROM crm.pipeline_summary()', 200)")
-bycur_ms=$(app -c "SELECT public.bench_ms('SELECT * FROM crm.pipeline_summary_by_currency()', 200)")
-groupby_ms=$(app -c "SELECT public.bench_ms(\$q\$$groupby\$q\$, 3)")
-asof_ms=$(app -c "SELECT public.bench_ms(\$q\$SELECT * FROM crm.pipeline_as_of(now() - interval '1 year')\$q\$, 3)")
-same=$(app -c "SELECT count(*) FROM (SELECT stage_id, currency, opportunity_count, amount, weighted_amount FROM crm.pipeline_summary_by_currency() WHERE opportunity_count > 0 EXCEPT $groupby) d")
-
 nopen=$(su -c "SELECT count(*) FROM public.bench_open")
 nhot=$(su -c "SELECT count(*) FROM public.bench_hot")
 cat >"$OUT/crm_move.sql" <<SQL
@@ -172,28 +166,65 @@ UPDATE crm.opportunity SET stage_id = (SELECT id FROM public.bench_stage WHERE k
 SQL
 sed 's/crm\.opportunity/bare.opportunity/' "$OUT/crm_hot.sql" >"$OUT/bare_hot.sql"
 
-tps() { # clients script [extra options] -> "tps failed"
-	local c=$1 f=$2
-	shift 2
-	PGOPTIONS="-c crm.organization_id=$org $*" pgbench -n -U $ROLE -c "$c" -j 2 -T "$SECS" --max-tries=1000 -f "$OUT/$f" $DB >"$OUT/$f.$c.$(echo "$*" | tr -c 'a-z0-9' _).out" 2>&1 || true
-	local o="$OUT/$f.$c.$(echo "$*" | tr -c 'a-z0-9' _).out"
-	printf '%s %s %s\n' "$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$o" | head -1)" \
-		"$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$o")" \
-		"$(sed -n 's/^number of transactions retried: \([0-9]*\).*/\1/p' "$o")"
+
+if [ "${BENCH_SALES_GENERATE_ONLY:-0}" = 1 ]; then
+	# for bench/sales_ab.sh: leave the cluster running with the data and the
+	# pgbench scripts, and say how to reach it
+	cat >"$OUT/env" <<ENV
+export PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER
+BENCH_ORG=$org
+BENCH_DB=$DB
+BENCH_ROLE=$ROLE
+BENCH_PGDATA=$PGDATA_DIR
+ENV
+	trap - EXIT
+	exit 0
+fi
+
+app() { PGOPTIONS="-c crm.organization_id=$org" psql -X -q -A -t -v ON_ERROR_STOP=1 -U $ROLE -d $DB "$@"; }
+groupby="SELECT stage_id, currency, count(*), sum(amount), sum(expected_revenue) FROM crm.opportunity WHERE organization_id = crm.current_org() AND pipeline_id = (SELECT id FROM crm.pipeline WHERE is_default) AND deleted_at IS NULL GROUP BY 1, 2"
+summary_ms=$(app -c "SELECT public.bench_ms('SELECT * FROM crm.pipeline_summary()', 200)")
+bycur_ms=$(app -c "SELECT public.bench_ms('SELECT * FROM crm.pipeline_summary_by_currency()', 200)")
+groupby_ms=$(app -c "SELECT public.bench_ms(\$q\$$groupby\$q\$, 3)")
+asof_ms=$(app -c "SELECT public.bench_ms(\$q\$SELECT * FROM crm.pipeline_as_of(now() - interval '1 year')\$q\$, 3)")
+same=$(app -c "SELECT count(*) FROM (SELECT stage_id, currency, opportunity_count, amount, weighted_amount FROM crm.pipeline_summary_by_currency() WHERE opportunity_count > 0 EXCEPT $groupby) d")
+
+# Each configuration runs SLICES times for SECS / SLICES seconds, the
+# configurations of a series in turn (crm, bare, twin, crm, bare, twin, ...):
+# on a shared machine the load changes within seconds, and interleaved
+# slices see about the same load.  A figure is the mean of its slices' tps.
+SLICES=${BENCH_SALES_SLICES:-5}
+SLICE_SECS=$(( SECS / SLICES > 2 ? SECS / SLICES : 2 ))
+declare -A tps_sum failed_sum retried_sum
+slice() { # key clients script [setting]: one slice, added to key's sums
+	local key=$1 c=$2 f=$3 opt=${4:-} o="$OUT/$1.out"
+	[ -n "$opt" ] && su -c "ALTER ROLE $ROLE SET $opt" >/dev/null
+	PGOPTIONS="-c crm.organization_id=$org" pgbench -n -U $ROLE -c "$c" -j 2 -T "$SLICE_SECS" --max-tries=1000 -f "$OUT/$f" $DB >"$o" 2>&1 || true
+	[ -n "$opt" ] && su -c "ALTER ROLE $ROLE RESET ${opt%% *}" >/dev/null
+	tps_sum[$key]=$(awk -v a="${tps_sum[$key]:-0}" -v b="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$o" | head -1)" 'BEGIN { printf "%.3f", a + b }')
+	failed_sum[$key]=$(( ${failed_sum[$key]:-0} + $(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$o" | head -1) + 0 ))
+	retried_sum[$key]=$(( ${retried_sum[$key]:-0} + $(sed -n 's/^number of transactions retried: \([0-9]*\).*/\1/p' "$o" | head -1) + 0 ))
 }
-say "stage changes, one client"
-read -r crm1 _ _ < <(tps 1 crm_move.sql)
-read -r bare1 _ _ < <(tps 1 bare_move.sql)
-read -r twin1 _ _ < <(tps 1 twin_move.sql)
-# the shared-row alternative: superuser-only setting, given to the role for the run
+mean() { awk -v a="${tps_sum[$1]}" -v n="$SLICES" 'BEGIN { printf "%.0f", a / n }'; }
+say "stage changes, one client ($SLICES slices of ${SLICE_SECS}s each)"
+for i in $(seq 1 "$SLICES"); do
+	slice crm1 1 crm_move.sql
+	slice bare1 1 bare_move.sql
+	slice twin1 1 twin_move.sql
+done
+crm1=$(mean crm1) bare1=$(mean bare1) twin1=$(mean twin1)
+# the shared-row alternative: superuser-only setting, given to the role for its slices
 declare -A hot
 for c in 8 32; do
 	say "hot buckets, $c clients"
-	hot[crm$c]=$(tps $c crm_hot.sql)
-	su -c "ALTER ROLE $ROLE SET crm.rollup_shared_rows = on" >/dev/null
-	hot[shared$c]=$(tps $c crm_hot.sql)
-	su -c "ALTER ROLE $ROLE RESET crm.rollup_shared_rows" >/dev/null
-	hot[bare$c]=$(tps $c bare_hot.sql)
+	for i in $(seq 1 "$SLICES"); do
+		slice crm$c "$c" crm_hot.sql
+		slice shared$c "$c" crm_hot.sql "crm.rollup_shared_rows = on"
+		slice bare$c "$c" bare_hot.sql
+	done
+	for k in crm shared bare; do
+		hot[$k$c]="$(mean $k$c) ${failed_sum[$k$c]} ${retried_sum[$k$c]}"
+	done
 done
 drift_after=$(su -c "SELECT count(*) FROM crm.verify() WHERE \"check\" IN ('pipeline_rollup', 'opportunity_history')")
 

@@ -262,6 +262,15 @@ COMMENT ON TYPE crm.uuid_multirange IS 'Multirange of crm.uuid_range (made with 
 COMMENT ON FUNCTION crm.uuid_multirange() IS 'Constructor of an empty crm.uuid_multirange (made with the range type; unused).';
 COMMENT ON FUNCTION crm.uuid_multirange(crm.uuid_range) IS 'Constructor of crm.uuid_multirange from one range (made with the range type; unused).';
 COMMENT ON FUNCTION crm.uuid_multirange(crm.uuid_range[]) IS 'Constructor of crm.uuid_multirange from ranges (made with the range type; unused).';
+-- The exclusion constraints put a uuid in as uuid_point(u): the same value
+-- as uuid_range(u, u, '[]'), from a C function of crm's library (the
+-- executor finds the range type's own constructor by a linear search among
+-- all built-in functions whenever it sets up an index expression calling it:
+-- twice per history statement).
+CREATE FUNCTION crm.uuid_point(uuid) RETURNS crm.uuid_range
+	AS 'MODULE_PATHNAME', 'pipeline_uuid_point'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.uuid_point(uuid) IS 'The crm.uuid_range holding one uuid, [u, u] (= crm.uuid_range(u, u, ''[]'')): how the exclusion constraints compare uuids for equality in GiST.';
 
 CREATE TABLE crm.opportunity_stage_history (
 	id			uuid NOT NULL DEFAULT crm.uuid_v7(),
@@ -293,8 +302,8 @@ CREATE TABLE crm.opportunity_stage_history (
 		REFERENCES crm.pipeline_stage (organization_id, pipeline_id, id),
 	CONSTRAINT opportunity_stage_history_valid_bounded_below CHECK (NOT pg_catalog.lower_inf(valid) AND NOT pg_catalog.isempty(valid)),
 	CONSTRAINT opportunity_stage_history_no_overlap EXCLUDE USING gist (
-		crm.uuid_range(opportunity_id, opportunity_id, '[]') WITH OPERATOR(pg_catalog.=),
-		crm.uuid_range(organization_id, organization_id, '[]') WITH OPERATOR(pg_catalog.=),
+		crm.uuid_point(opportunity_id) WITH OPERATOR(pg_catalog.=),
+		crm.uuid_point(organization_id) WITH OPERATOR(pg_catalog.=),
 		valid WITH OPERATOR(pg_catalog.&&))
 );
 CREATE INDEX opportunity_stage_history_opportunity_idx ON crm.opportunity_stage_history (organization_id, opportunity_id, pg_catalog.lower(valid));

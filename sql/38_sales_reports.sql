@@ -143,8 +143,8 @@ CREATE TABLE crm.sales_quota (
 	-- one quota per user (or team) and day: a forecast period sums the
 	-- quotas inside it, so overlapping ones would count twice
 	CONSTRAINT sales_quota_no_overlap EXCLUDE USING gist (
-		crm.uuid_range(organization_id, organization_id, '[]') WITH OPERATOR(pg_catalog.=),
-		crm.uuid_range(coalesce(user_id, team_id), coalesce(user_id, team_id), '[]') WITH OPERATOR(pg_catalog.=),
+		crm.uuid_point(organization_id) WITH OPERATOR(pg_catalog.=),
+		crm.uuid_point(coalesce(user_id, team_id)) WITH OPERATOR(pg_catalog.=),
 		daterange(period_start, period_end, '[]') WITH OPERATOR(pg_catalog.&&))
 );
 CREATE INDEX sales_quota_user_idx ON crm.sales_quota (organization_id, user_id, period_start) WHERE user_id IS NOT NULL;

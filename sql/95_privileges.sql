@@ -65,11 +65,11 @@ DECLARE
 		'crm.criteria_is_system_field(text, text)', 'crm.text_array_overlap(text[], text[])',
 		'crm.text_array_contains(text[], text[])', 'crm.jsonb_contains(jsonb, jsonb)',
 
-		-- sales (the uuid_range constructor sits in the stage history's
-		-- exclusion constraint)
+		-- sales (uuid_point sits in the exclusion constraints of the stage
+		-- history and the quotas, which applications write)
 		'crm.pipeline_summary(uuid, uuid, date, date)', 'crm.pipeline_as_of(timestamptz, uuid)',
 		'crm.fold_pipeline_rollup()', 'crm.check_pipeline_rollup()', 'crm.check_opportunity_history()',
-		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)',
+		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)', 'crm.uuid_point(uuid)',
 		-- lead conversion, quotes (sql/36_conversion.sql, sql/37_quotes.sql)
 		'crm.convert_lead(uuid, uuid, uuid, boolean, text)', 'crm.expire_quotes(date)',
 		'crm.check_quote_totals()', 'crm.check_quote_numbers()',

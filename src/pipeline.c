@@ -44,8 +44,10 @@
 #include "utils/datum.h"
 #include "utils/datetime.h"
 #include "utils/numeric.h"
+#include "utils/rangetypes.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 #include "utils/uuid.h"
 
 #include "crm.h"
@@ -129,15 +131,18 @@ opp_check_table(TriggerData *td, const char *fname)
 /* Kept plans, per trigger OID. */
 static HTAB *stage_plans = NULL;
 static HTAB *track_plans = NULL;
-static HTAB *move_plans = NULL;	/* a move's history and roll-up statements */
+static HTAB *open_plans = NULL;	/* open a stint, with 0-2 roll-up deltas */
+static HTAB *move_plans = NULL;	/* close a stint and open the next, with 0-2
+								 * roll-up deltas */
 
 #define STAGE_PLAN_BY_ID	0
 #define STAGE_PLAN_FIRST	1
+#define STAGE_PLAN_STAGE_ONLY 2	/* by id, without the organization's currency */
 
 #define TRACK_PLAN_CLOSE	0
-#define TRACK_PLAN_OPEN		1
-#define TRACK_PLAN_UPSERT	2
-#define TRACK_PLAN_LAST_END	3
+#define TRACK_PLAN_LAST_END	1
+#define TRACK_PLAN_ROLLUP_1 2	/* one roll-up delta alone */
+#define TRACK_PLAN_ROLLUP_2 3	/* two */
 
 /*
  * A generic plan from the first run: each statement is a look-up or a
@@ -233,7 +238,8 @@ typedef struct StageInfo
 	bool		is_closed;
 	bool		is_won;
 	char	   *name;
-	Datum		currency;		/* the organization's default currency */
+	Datum		currency;		/* the organization's default currency; 0
+								 * when not asked for */
 } StageInfo;
 
 /*
@@ -243,7 +249,7 @@ typedef struct StageInfo
  */
 static bool
 stage_lookup(TriggerData *td, Oid owner, Datum org, Datum pipeline, bool pipeline_null,
-			 Datum stage, bool stage_null, StageInfo *out)
+			 Datum stage, bool stage_null, bool need_currency, StageInfo *out)
 {
 	Oid			tgoid = td->tg_trigger->tgoid;
 	SPIPlanPtr	plan;
@@ -261,16 +267,26 @@ stage_lookup(TriggerData *td, Oid owner, Datum org, Datum pipeline, bool pipelin
 	" WHERE s.organization_id OPERATOR(pg_catalog.=) $1"
 
 	args[0] = org;
-	if (!stage_null)
+	if (!stage_null && !need_currency)
 	{
-		plan = opp_prepare(crm_plan_slot(&stage_plans, "crm stage plans", tgoid, 2, STAGE_PLAN_BY_ID),
+		/* the usual update: the row has its currency, the stage is given */
+		plan = opp_prepare(crm_plan_slot(&stage_plans, "crm stage plans", tgoid, 3, STAGE_PLAN_STAGE_ONLY),
+						   "SELECT s.id, s.pipeline_id, s.default_probability, s.forecast_category, s.is_closed,"
+						   " s.is_won, s.name, NULL::pg_catalog.bpchar FROM crm.pipeline_stage s"
+						   " WHERE s.organization_id OPERATOR(pg_catalog.=) $1 AND s.id OPERATOR(pg_catalog.=) $2",
+						   2, (Oid[2]) {UUIDOID, UUIDOID});
+		args[1] = stage;
+	}
+	else if (!stage_null)
+	{
+		plan = opp_prepare(crm_plan_slot(&stage_plans, "crm stage plans", tgoid, 3, STAGE_PLAN_BY_ID),
 						   STAGE_COLUMNS " AND s.id OPERATOR(pg_catalog.=) $2",
 						   2, (Oid[2]) {UUIDOID, UUIDOID});
 		args[1] = stage;
 	}
 	else
 	{
-		plan = opp_prepare(crm_plan_slot(&stage_plans, "crm stage plans", tgoid, 2, STAGE_PLAN_FIRST),
+		plan = opp_prepare(crm_plan_slot(&stage_plans, "crm stage plans", tgoid, 3, STAGE_PLAN_FIRST),
 						   STAGE_COLUMNS
 						   " AND s.pipeline_id OPERATOR(pg_catalog.=) COALESCE($2,"
 						   "  (SELECT p.id FROM crm.pipeline p WHERE p.organization_id OPERATOR(pg_catalog.=) $1"
@@ -296,7 +312,8 @@ stage_lookup(TriggerData *td, Oid owner, Datum org, Datum pipeline, bool pipelin
 	out->is_closed = DatumGetBool(SPI_getbinval(row, desc, 5, &isnull));
 	out->is_won = DatumGetBool(SPI_getbinval(row, desc, 6, &isnull));
 	out->name = TextDatumGetCString(SPI_datumTransfer(SPI_getbinval(row, desc, 7, &isnull), false, -1));
-	out->currency = SPI_datumTransfer(SPI_getbinval(row, desc, 8, &isnull), false, -1);
+	out->currency = SPI_getbinval(row, desc, 8, &isnull);
+	out->currency = isnull ? (Datum) 0 : SPI_datumTransfer(out->currency, false, -1);
 	return true;
 }
 
@@ -318,7 +335,8 @@ pipeline_opportunity_stage(PG_FUNCTION_ARGS)
 				stage;
 	bool		isnull,
 				pipeline_null,
-				stage_null;
+				stage_null,
+				currency_null;
 	StageInfo	st;
 	TimestampTz now = GetCurrentStatementStartTimestamp();
 	bool		was_closed = false;
@@ -398,10 +416,12 @@ pipeline_opportunity_stage(PG_FUNCTION_ARGS)
 		was_won = DatumGetBool(heap_getattr(old, c->is_won, desc, &isnull)) && !isnull;
 	}
 
+	(void) heap_getattr(tup, c->currency, desc, &currency_null);
+
 	owner = rel->rd_rel->relowner;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (!stage_lookup(td, owner, org, pipeline, pipeline_null, stage, stage_null, &st))
+	if (!stage_lookup(td, owner, org, pipeline, pipeline_null, stage, stage_null, currency_null, &st))
 	{
 		SPI_finish();
 		if (!stage_null)
@@ -434,12 +454,11 @@ pipeline_opportunity_stage(PG_FUNCTION_ARGS)
 	cols[n] = c->stage;
 	vals[n] = st.id;
 	nulls[n++] = false;
-	(void) heap_getattr(tup, c->currency, desc, &isnull);
-	if (isnull)
+	if (currency_null)
 	{
 		cols[n] = c->currency;
 		vals[n] = st.currency;
-		nulls[n++] = false;
+		nulls[n++] = st.currency == (Datum) 0;	/* (NOT NULL reports it) */
 	}
 
 	/* the overrides: writing probability (forecast_category) sets them */
@@ -692,55 +711,55 @@ typedef struct RollupDelta
 	Datum		expected;
 } RollupDelta;
 
-#define ROLLUP_COLUMNS \
-	"INSERT INTO crm.pipeline_rollup AS r (organization_id, pipeline_id, stage_id, owner_id," \
-	" close_month, forecast_category, currency, slot, opportunity_count, amount, expected_revenue)"
-#define ROLLUP_ROW(a, b, c, d, e, f, g, h, i, j, k) \
-	" ($" #a ", $" #b ", $" #c ", $" #d ", pg_catalog.date_trunc('month', $" #e "::pg_catalog.timestamp)::pg_catalog.date," \
-	" $" #f ", $" #g ", $" #h ", $" #i ", $" #j ", $" #k ")"
-#define ROLLUP_CONFLICT \
-	" ON CONFLICT ON CONSTRAINT pipeline_rollup_key DO UPDATE" \
-	" SET opportunity_count = r.opportunity_count OPERATOR(pg_catalog.+) EXCLUDED.opportunity_count," \
-	" amount = r.amount OPERATOR(pg_catalog.+) EXCLUDED.amount," \
-	" expected_revenue = r.expected_revenue OPERATOR(pg_catalog.+) EXCLUDED.expected_revenue"
+#define ROLLUP_NARGS 11			/* parameters per delta */
 
 /*
- * Apply one or two deltas (two: of different buckets, in bucket order) in
- * one statement: a move between buckets costs one statement, not two.  The
- * rows of one INSERT are inserted, or their conflicting rows locked, in the
- * order of its VALUES, so the fixed bucket order still holds for shared
- * rows.
+ * Append the roll-up upsert of n deltas (n = 1 or 2: of different buckets,
+ * in bucket order) whose parameters begin after $first.  A move between
+ * buckets costs one statement, not two.  The rows of one INSERT are
+ * inserted, or their conflicting rows locked, in the order of its VALUES,
+ * so the fixed bucket order still holds for shared rows.
  */
 static void
-rollup_apply(Oid tgoid, Oid owner, const RollupDelta *d, int n)
+rollup_sql(StringInfo buf, int n, int first)
 {
-	SPIPlanPtr	plan;
-	Datum		args[22];
-	char		nulls[22];
-	Oid			argtypes[22];
-	static const Oid rowtypes[11] = {UUIDOID, UUIDOID, UUIDOID, UUIDOID, DATEOID, TEXTOID, BPCHAROID,
-	INT4OID, INT8OID, NUMERICOID, NUMERICOID};
-	int			rc;
+	appendStringInfoString(buf,
+						   "INSERT INTO crm.pipeline_rollup AS r (organization_id, pipeline_id, stage_id, owner_id,"
+						   " close_month, forecast_category, currency, slot, opportunity_count, amount, expected_revenue)"
+						   " VALUES");
+	for (int i = 0; i < n; i++)
+	{
+		int			p = first + ROLLUP_NARGS * i;
 
-	Assert(n == 1 || n == 2);
-	memcpy(argtypes, rowtypes, sizeof(rowtypes));
-	memcpy(argtypes + 11, rowtypes, sizeof(rowtypes));
-	if (n == 1)
-		plan = opp_prepare(crm_plan_slot(&track_plans, "crm opportunity track plans", tgoid, 4, TRACK_PLAN_UPSERT),
-						   ROLLUP_COLUMNS " VALUES" ROLLUP_ROW(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11) ROLLUP_CONFLICT,
-						   11, argtypes);
-	else
-		plan = opp_prepare(crm_plan_slot(&move_plans, "crm opportunity move plans", tgoid, 2, 1),
-						   ROLLUP_COLUMNS " VALUES" ROLLUP_ROW(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11) ","
-						   ROLLUP_ROW(12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22) ROLLUP_CONFLICT,
-						   22, argtypes);
-	memset(nulls, ' ', sizeof(nulls));
+		appendStringInfo(buf,
+						 "%s ($%d, $%d, $%d, $%d,"
+						 " pg_catalog.date_trunc('month', $%d::pg_catalog.timestamp)::pg_catalog.date,"
+						 " $%d, $%d, $%d, $%d, $%d, $%d)",
+						 i > 0 ? "," : "",
+						 p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8, p + 9, p + 10, p + 11);
+	}
+	appendStringInfoString(buf,
+						   " ON CONFLICT ON CONSTRAINT pipeline_rollup_key DO UPDATE"
+						   " SET opportunity_count = r.opportunity_count OPERATOR(pg_catalog.+) EXCLUDED.opportunity_count,"
+						   " amount = r.amount OPERATOR(pg_catalog.+) EXCLUDED.amount,"
+						   " expected_revenue = r.expected_revenue OPERATOR(pg_catalog.+) EXCLUDED.expected_revenue");
+}
+
+/* The types and values of the parameters of n deltas. */
+static void
+rollup_args(const RollupDelta *d, int n, Oid *types, Datum *args, char *nulls)
+{
+	static const Oid rowtypes[ROLLUP_NARGS] = {UUIDOID, UUIDOID, UUIDOID, UUIDOID, DATEOID, TEXTOID,
+	BPCHAROID, INT4OID, INT8OID, NUMERICOID, NUMERICOID};
+
 	for (int i = 0; i < n; i++)
 	{
 		const OppState *s = d[i].s;
-		Datum	   *a = args + 11 * i;
-		char	   *nl = nulls + 11 * i;
+		Datum	   *a = args + ROLLUP_NARGS * i;
+		char	   *nl = nulls + ROLLUP_NARGS * i;
 
+		memcpy(types + ROLLUP_NARGS * i, rowtypes, sizeof(rowtypes));
+		memset(nl, ' ', ROLLUP_NARGS);
 		a[0] = s->org;
 		a[1] = s->pipeline;
 		a[2] = s->stage;
@@ -757,7 +776,32 @@ rollup_apply(Oid tgoid, Oid owner, const RollupDelta *d, int n)
 		a[9] = d[i].amount;
 		a[10] = d[i].expected;
 	}
-	rc = crm_spi_execute_lookup_as(owner, plan, args, nulls, false, 0);
+}
+
+/* Apply one or two deltas in a statement of their own. */
+static void
+rollup_apply(Oid tgoid, Oid owner, const RollupDelta *d, int n)
+{
+	SPIPlanPtr *slot;
+	Datum		args[2 * ROLLUP_NARGS];
+	char		nulls[2 * ROLLUP_NARGS];
+	Oid			argtypes[2 * ROLLUP_NARGS];
+	int			rc;
+
+	Assert(n == 1 || n == 2);
+	rollup_args(d, n, argtypes, args, nulls);
+	slot = crm_plan_slot(&track_plans, "crm opportunity track plans", tgoid, 4,
+						 n == 1 ? TRACK_PLAN_ROLLUP_1 : TRACK_PLAN_ROLLUP_2);
+	if (*slot == NULL)
+	{
+		StringInfoData sql;
+
+		initStringInfo(&sql);
+		rollup_sql(&sql, n, 0);
+		(void) opp_prepare(slot, sql.data, ROLLUP_NARGS * n, argtypes);
+		pfree(sql.data);
+	}
+	rc = crm_spi_execute_lookup_as(owner, *slot, args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "pipeline roll-up update failed: %s", SPI_result_code_string(rc));
 }
@@ -775,6 +819,25 @@ num_sub(Datum a, Datum b)
 }
 
 /*
+ * Close the open stint of opportunity $2 of tenant $1 at $3 (or just after
+ * its start).  The open stint, if any, is the one that began last (a later
+ * one would overlap it): the look-up reads that one stint through the
+ * (organization_id, opportunity_id, lower(valid)) index, backwards, not all
+ * the opportunity's stints, and the update takes it by its address.  No
+ * other transaction can write the opportunity's stints meanwhile: the
+ * trigger holds the opportunity's row lock.
+ */
+#define HISTORY_CLOSE \
+	"UPDATE crm.opportunity_stage_history h" \
+	" SET valid = pg_catalog.tstzrange(pg_catalog.lower(h.valid)," \
+	"  GREATEST($3, pg_catalog.lower(h.valid) OPERATOR(pg_catalog.+) '1 microsecond'::pg_catalog.interval))" \
+	" WHERE h.ctid OPERATOR(pg_catalog.=) (SELECT l.ctid FROM crm.opportunity_stage_history l" \
+	"  WHERE l.organization_id OPERATOR(pg_catalog.=) $1 AND l.opportunity_id OPERATOR(pg_catalog.=) $2" \
+	"  ORDER BY pg_catalog.lower(l.valid) DESC LIMIT 1)" \
+	" AND h.organization_id OPERATOR(pg_catalog.=) $1 AND h.opportunity_id OPERATOR(pg_catalog.=) $2" \
+	" AND pg_catalog.upper_inf(h.valid)"
+
+/*
  * Close the open stint of an opportunity at "at" (or just after its start);
  * returns the end, or "at" when there was none.
  */
@@ -787,12 +850,7 @@ history_close(Oid tgoid, Oid owner, const OppState *s, TimestampTz at)
 	bool		isnull;
 
 	plan = opp_prepare(crm_plan_slot(&track_plans, "crm opportunity track plans", tgoid, 4, TRACK_PLAN_CLOSE),
-					   "UPDATE crm.opportunity_stage_history h"
-					   " SET valid = pg_catalog.tstzrange(pg_catalog.lower(h.valid),"
-					   "  GREATEST($3, pg_catalog.lower(h.valid) OPERATOR(pg_catalog.+) '1 microsecond'::pg_catalog.interval))"
-					   " WHERE h.organization_id OPERATOR(pg_catalog.=) $1 AND h.opportunity_id OPERATOR(pg_catalog.=) $2"
-					   " AND pg_catalog.upper_inf(h.valid)"
-					   " RETURNING pg_catalog.upper(h.valid)",
+					   HISTORY_CLOSE " RETURNING pg_catalog.upper(h.valid)",
 					   3, (Oid[3]) {UUIDOID, UUIDOID, TIMESTAMPTZOID});
 	rc = crm_spi_execute_lookup_as(owner, plan, args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE_RETURNING)
@@ -833,54 +891,38 @@ history_last_end(Oid tgoid, Oid owner, const OppState *s, TimestampTz at)
 	return DatumGetTimestampTz(v);
 }
 
-#define HISTORY_INSERT \
-	"INSERT INTO crm.opportunity_stage_history (organization_id, opportunity_id, valid," \
-	" pipeline_id, stage_id, from_stage_id, amount, previous_amount, currency, probability," \
-	" previous_probability, is_probability_override, forecast_category, previous_forecast_category," \
-	" close_date, previous_close_date, owner_id, previous_owner_id, changed_by)"
-#define HISTORY_VALUES_REST \
-	" $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+#define HISTORY_NARGS 19
 
 /*
  * Open a stint with the values of "s" from "from"; "prev" the values before,
- * if any.  With "close", one statement first closes the open stint at
+ * if any.  With "close", the statement first closes the open stint at
  * "from" (as history_close) and opens the new one where it ended: a stage
- * change then runs one statement on the history instead of two.  The
- * INSERT's value reads the UPDATE's result, so the UPDATE has finished
- * before the new row is checked against the exclusion constraint (which
- * sees the closed version, not the open one it replaced).
+ * change runs one statement on the history instead of two.  The INSERT's
+ * value reads the UPDATE's result, so the UPDATE has finished before the
+ * new row is checked against the exclusion constraint (which sees the
+ * closed version, not the open one it replaced).
+ *
+ * The nd (0-2) roll-up deltas go into the same statement, as a WITH query
+ * of their own (rollup_sql), run after the history's rows are written: a
+ * stage change then costs one statement for the history and the roll-up,
+ * where each statement has its own executor start and end, snapshot and
+ * command counter increment.
  */
 static void
-history_open(Oid tgoid, Oid owner, const OppState *s, const OppState *prev, TimestampTz from, bool close)
+history_open(Oid tgoid, Oid owner, const OppState *s, const OppState *prev, TimestampTz from, bool close,
+			 const RollupDelta *d, int nd)
 {
-	SPIPlanPtr	plan;
-	Datum		args[19];
-	char		nulls[19];
+	SPIPlanPtr *slot;
+	Datum		args[HISTORY_NARGS + 2 * ROLLUP_NARGS];
+	char		nulls[HISTORY_NARGS + 2 * ROLLUP_NARGS];
 	pg_uuid_t	actor;
 	int			rc;
-	Oid			argtypes[19] = {UUIDOID, UUIDOID, TIMESTAMPTZOID, UUIDOID, UUIDOID, UUIDOID,
-		NUMERICOID, NUMERICOID, BPCHAROID, NUMERICOID, NUMERICOID, BOOLOID,
+	Oid			argtypes[HISTORY_NARGS + 2 * ROLLUP_NARGS] = {UUIDOID, UUIDOID, TIMESTAMPTZOID, UUIDOID,
+		UUIDOID, UUIDOID, NUMERICOID, NUMERICOID, BPCHAROID, NUMERICOID, NUMERICOID, BOOLOID,
 	TEXTOID, TEXTOID, DATEOID, DATEOID, UUIDOID, UUIDOID, UUIDOID};
 
-	if (close)
-		plan = opp_prepare(crm_plan_slot(&move_plans, "crm opportunity move plans", tgoid, 2, 0),
-						   "WITH closed AS (UPDATE crm.opportunity_stage_history h"
-						   " SET valid = pg_catalog.tstzrange(pg_catalog.lower(h.valid),"
-						   "  GREATEST($3, pg_catalog.lower(h.valid) OPERATOR(pg_catalog.+) '1 microsecond'::pg_catalog.interval))"
-						   " WHERE h.organization_id OPERATOR(pg_catalog.=) $1 AND h.opportunity_id OPERATOR(pg_catalog.=) $2"
-						   " AND pg_catalog.upper_inf(h.valid)"
-						   " RETURNING pg_catalog.upper(h.valid) AS t) "
-						   HISTORY_INSERT
-						   " VALUES ($1, $2, pg_catalog.tstzrange(COALESCE((SELECT pg_catalog.max(c.t) FROM closed c), $3), NULL),"
-						   HISTORY_VALUES_REST,
-						   19, argtypes);
-	else
-		plan = opp_prepare(crm_plan_slot(&track_plans, "crm opportunity track plans", tgoid, 4, TRACK_PLAN_OPEN),
-						   HISTORY_INSERT
-						   " VALUES ($1, $2, pg_catalog.tstzrange($3, NULL),"
-						   HISTORY_VALUES_REST,
-						   19, argtypes);
-	memset(nulls, ' ', sizeof(nulls));
+	Assert(nd >= 0 && nd <= 2);
+	memset(nulls, ' ', HISTORY_NARGS);
 	args[0] = s->org;
 	args[1] = s->id;
 	args[2] = TimestampTzGetDatum(from);
@@ -918,7 +960,37 @@ history_open(Oid tgoid, Oid owner, const OppState *s, const OppState *prev, Time
 		args[18] = (Datum) 0;
 		nulls[18] = 'n';
 	}
-	rc = crm_spi_execute_lookup_as(owner, plan, args, nulls, false, 0);
+	rollup_args(d, nd, argtypes + HISTORY_NARGS, args + HISTORY_NARGS, nulls + HISTORY_NARGS);
+
+	slot = close ? crm_plan_slot(&move_plans, "crm opportunity move plans", tgoid, 3, nd)
+		: crm_plan_slot(&open_plans, "crm opportunity open plans", tgoid, 3, nd);
+	if (*slot == NULL)
+	{
+		StringInfoData sql;
+		const char *sep = "WITH ";
+
+		initStringInfo(&sql);
+		if (nd > 0)
+		{
+			appendStringInfoString(&sql, "WITH rollup AS (");
+			rollup_sql(&sql, nd, HISTORY_NARGS);
+			appendStringInfoString(&sql, ")");
+			sep = ", ";
+		}
+		if (close)
+			appendStringInfo(&sql, "%sclosed AS (" HISTORY_CLOSE " RETURNING pg_catalog.upper(h.valid) AS t) ", sep);
+		appendStringInfo(&sql,
+						 " INSERT INTO crm.opportunity_stage_history (organization_id, opportunity_id, valid,"
+						 " pipeline_id, stage_id, from_stage_id, amount, previous_amount, currency, probability,"
+						 " previous_probability, is_probability_override, forecast_category, previous_forecast_category,"
+						 " close_date, previous_close_date, owner_id, previous_owner_id, changed_by)"
+						 " VALUES ($1, $2, pg_catalog.tstzrange(%s, NULL),"
+						 " $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+						 close ? "COALESCE((SELECT pg_catalog.max(c.t) FROM closed c), $3)" : "$3");
+		(void) opp_prepare(slot, sql.data, HISTORY_NARGS + ROLLUP_NARGS * nd, argtypes);
+		pfree(sql.data);
+	}
+	rc = crm_spi_execute_lookup_as(owner, *slot, args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "stage history insert failed: %s", SPI_result_code_string(rc));
 }
@@ -940,6 +1012,8 @@ pipeline_opportunity_track(PG_FUNCTION_ARGS)
 	Oid			owner,
 				tgoid;
 	TimestampTz now = GetCurrentStatementStartTimestamp();
+	RollupDelta d[2] = {{0}};
+	int			nd = 0;
 
 	td = crm_trigger_check(fcinfo, TRACK_FNAME,
 						   CRM_TRIG_AFTER_ROW | CRM_TRIG_INSERT | CRM_TRIG_UPDATE | CRM_TRIG_DELETE);
@@ -968,23 +1042,17 @@ pipeline_opportunity_track(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	/* the roll-up */
+	/* the roll-up deltas */
 	if (has_old && has_new && same_bucket(&o, &n))
 	{
 		/* the same bucket: only the sums move, if anything */
 		if (!numeric_same(n.amount, false, o.amount, false) ||
 			!numeric_same(n.expected, false, o.expected, false))
-		{
-			RollupDelta d = {&n, 0, num_sub(n.amount, o.amount), num_sub(n.expected, o.expected)};
-
-			rollup_apply(tgoid, owner, &d, 1);
-		}
+			d[nd++] = (RollupDelta) {&n, 0, num_sub(n.amount, o.amount), num_sub(n.expected, o.expected)};
 	}
 	else
 	{
 		/* one or two buckets; two in bucket order (see bucket_cmp) */
-		RollupDelta d[2];
-		int			nd = 0;
 		bool		new_first = has_old && has_new && bucket_cmp(&n, &o) < 0;
 
 		if (new_first)
@@ -993,20 +1061,28 @@ pipeline_opportunity_track(PG_FUNCTION_ARGS)
 			d[nd++] = (RollupDelta) {&o, -1, num_neg(o.amount), num_neg(o.expected)};
 		if (has_new && !new_first)
 			d[nd++] = (RollupDelta) {&n, 1, n.amount, n.expected};
-		rollup_apply(tgoid, owner, d, nd);
 	}
 
-	/* the history (a hard delete takes its stints along: ON DELETE CASCADE) */
+	/*
+	 * The history and the roll-up: one statement where a stint opens, two
+	 * where one only closes (a soft delete); a hard delete takes its stints
+	 * along (ON DELETE CASCADE).
+	 */
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-		history_open(tgoid, owner, &n, NULL, now, false);
-	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		history_open(tgoid, owner, &n, NULL, now, false, d, nd);
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && has_new)
 	{
-		if (has_old && has_new)
-			history_open(tgoid, owner, &n, &o, now, true);
-		else if (has_old)
-			(void) history_close(tgoid, owner, &o, now);
+		if (has_old)
+			history_open(tgoid, owner, &n, &o, now, true, d, nd);
 		else
-			history_open(tgoid, owner, &n, NULL, history_last_end(tgoid, owner, &n, now), false);
+			history_open(tgoid, owner, &n, NULL, history_last_end(tgoid, owner, &n, now), false, d, nd);
+	}
+	else
+	{
+		if (nd > 0)
+			rollup_apply(tgoid, owner, d, nd);
+		if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+			(void) history_close(tgoid, owner, &o, now);
 	}
 	SPI_finish();
 	return PointerGetDatum(NULL);
@@ -1026,14 +1102,75 @@ pipeline_uuid_diff(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *a = PG_GETARG_UUID_P(0);
 	pg_uuid_t  *b = PG_GETARG_UUID_P(1);
-	double		va = 0,
-				vb = 0;
+	uint64		ahi = 0,
+				alo = 0,
+				bhi = 0,
+				blo = 0,
+				dhi,
+				dlo;
+	bool		neg;
 	int			i;
 
-	for (i = 0; i < UUID_LEN; i++)
+	for (i = 0; i < 8; i++)
 	{
-		va = va * 256.0 + a->data[i];
-		vb = vb * 256.0 + b->data[i];
+		ahi = (ahi << 8) | a->data[i];
+		alo = (alo << 8) | a->data[i + 8];
+		bhi = (bhi << 8) | b->data[i];
+		blo = (blo << 8) | b->data[i + 8];
 	}
-	PG_RETURN_FLOAT8(va - vb);
+
+	/*
+	 * Subtract exactly, then round: rounding each uuid to a double first
+	 * (53 bits) made all uuids v7 of one millisecond equal, and GiST placed
+	 * the opportunities created in a burst without telling them apart.
+	 */
+	neg = ahi < bhi || (ahi == bhi && alo < blo);
+	if (neg)
+	{
+		dhi = bhi - ahi - (blo < alo ? 1 : 0);
+		dlo = blo - alo;
+	}
+	else
+	{
+		dhi = ahi - bhi - (alo < blo ? 1 : 0);
+		dlo = alo - blo;
+	}
+	PG_RETURN_FLOAT8((neg ? -1.0 : 1.0) * ((double) dhi * 18446744073709551616.0 + (double) dlo));
+}
+
+PG_FUNCTION_INFO_V1(pipeline_uuid_point);
+
+/*
+ * SQL: crm.uuid_point(uuid) returns crm.uuid_range, the range [u, u] holding
+ * one uuid: what crm.uuid_range(u, u, '[]') returns, for the exclusion
+ * constraints that put uuid equality into GiST.  A C function of crm's
+ * library, because the executor looks a range type's own constructor up by
+ * name among all built-in functions (a linear search) each time it sets up
+ * an index expression that calls it: every insert into the stage history,
+ * every close of a stint, paid that search twice.
+ */
+Datum
+pipeline_uuid_point(PG_FUNCTION_ARGS)
+{
+	TypeCacheEntry *typcache = (TypeCacheEntry *) fcinfo->flinfo->fn_extra;
+	RangeBound	lower,
+				upper;
+
+	if (typcache == NULL)
+	{
+		Oid			rngtypid = get_fn_expr_rettype(fcinfo->flinfo);
+
+		if (!OidIsValid(rngtypid))
+			elog(ERROR, "crm.uuid_point() could not determine its result type");
+		typcache = lookup_type_cache(rngtypid, TYPECACHE_RANGE_INFO);
+		if (typcache->rngelemtype == NULL || typcache->rngelemtype->type_id != UUIDOID)
+			elog(ERROR, "crm.uuid_point() must return a range of uuid, not %s", format_type_be(rngtypid));
+		fcinfo->flinfo->fn_extra = typcache;
+	}
+	lower.val = upper.val = PG_GETARG_DATUM(0);
+	lower.infinite = upper.infinite = false;
+	lower.inclusive = upper.inclusive = true;
+	lower.lower = true;
+	upper.lower = false;
+	PG_RETURN_RANGE_P(make_range(typcache, &lower, &upper, false));
 }

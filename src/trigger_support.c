@@ -30,6 +30,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/plancache.h"
 #include "utils/syscache.h"
 
 #include "error_hints.h"
@@ -330,22 +331,44 @@ crm_spi_execute_as(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
 	return rc;
 }
 
-/* See trigger_support.h. */
-int
-crm_spi_execute_lookup_as(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
-						  bool read_only, long count)
+/*
+ * The generic plans crm_spi_execute_lookup_as made with enable_seqscan off,
+ * by plan source: a plan found here, still the source's generic plan and
+ * still valid, can run without the planning set-up.
+ */
+typedef struct CrmLookupPlan
+{
+	CachedPlanSource *source;	/* key */
+	CachedPlan *plan;			/* its generic plan as made by us */
+	int			generation;		/* and that plan's generation */
+} CrmLookupPlan;
+
+static HTAB *lookup_plans = NULL;
+
+/* The plan source of a kept single-statement plan, or NULL. */
+static CachedPlanSource *
+crm_plan_source(SPIPlanPtr plan)
+{
+	List	   *sources = SPI_plan_get_plan_sources(plan);
+
+	return list_length(sources) == 1 ? (CachedPlanSource *) linitial(sources) : NULL;
+}
+
+/*
+ * Plan (if the plan cache must) and fetch the generic plan of "plan" with
+ * enable_seqscan off, as the execution will fetch it: same role, same
+ * search_path (the cache plans again under another).  The relations it
+ * locked stay locked, so no invalidation from another backend can make the
+ * execution plan it again.  Returns the plan, released.
+ */
+static CachedPlan *
+crm_lookup_plan_prepare(Oid owner, SPIPlanPtr plan)
 {
 	int			nest = NewGUCNestLevel();
 	Oid			save_userid;
 	int			save_sec;
 	CachedPlan *volatile cplan = NULL;
 
-	/*
-	 * Fetch the plan from the plan cache as the execution will (same role,
-	 * same search_path: the cache plans again under another), so that it is
-	 * made now if it must be; the relations it locked stay locked, so no
-	 * invalidation can make the execution plan it again.
-	 */
 	(void) set_config_option("search_path", "pg_catalog, crm, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
@@ -366,7 +389,58 @@ crm_spi_execute_lookup_as(Oid owner, SPIPlanPtr plan, Datum *values, const char 
 		elog(ERROR, "SPI_plan_get_cached_plan failed: %s", SPI_result_code_string(SPI_result));
 	ReleaseCachedPlan(cplan, CurrentResourceOwner);
 	AtEOXact_GUC(true, nest);
-	return crm_spi_execute_as(owner, plan, values, nulls, read_only, count);
+	return cplan;
+}
+
+/* See trigger_support.h. */
+int
+crm_spi_execute_lookup_as(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
+						  bool read_only, long count)
+{
+	CachedPlanSource *source = crm_plan_source(plan);
+	CrmLookupPlan *made = NULL;
+	bool		found;
+	int			rc;
+
+	if (source == NULL || !source->is_saved)
+		elog(ERROR, "crm_spi_execute_lookup_as: not a kept single-statement plan");
+	if (lookup_plans == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(CachedPlanSource *);
+		ctl.entrysize = sizeof(CrmLookupPlan);
+		lookup_plans = hash_create("crm lookup plans", 32, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	made = (CrmLookupPlan *) hash_search(lookup_plans, &source, HASH_ENTER, &found);
+	if (!found)
+		made->plan = NULL;
+
+	/*
+	 * The planning set-up (two settings saved and restored, the plan fetched
+	 * once more) is a measurable part of a one-row statement: skip it while
+	 * the generic plan is the one made with it and nothing has invalidated
+	 * it.  An invalidation that arrives after this test (while the execution
+	 * locks the relations) makes the execution plan again without the
+	 * setting; the test after the execution catches that.
+	 */
+	if (!(source->is_valid && source->gplan != NULL && source->gplan == made->plan &&
+		  source->gplan->is_valid && source->gplan->generation == made->generation))
+	{
+		made->plan = crm_lookup_plan_prepare(owner, plan);
+		made->generation = made->plan->generation;
+	}
+	rc = crm_spi_execute_as(owner, plan, values, nulls, read_only, count);
+
+	/*
+	 * A generic plan made during the execution (not by the set-up above) is
+	 * marked invalid, as the plan cache marks one whose relations changed:
+	 * the next call plans it again with enable_seqscan off.
+	 */
+	if (source->gplan != NULL && (source->gplan != made->plan || source->gplan->generation != made->generation))
+		source->gplan->is_valid = false;
+	return rc;
 }
 
 /* See trigger_support.h. */

@@ -79,6 +79,12 @@ extern Oid	crm_relation_owner(Oid relid);
  * backend's life.  Only the planning runs with the setting; the statement's
  * own work (foreign-key checks, triggers) is planned as usual.  The plan
  * must have been prepared with CURSOR_OPT_GENERIC_PLAN (crm_keep_plan).
+ * While the plan source's generic plan is still the valid one this function
+ * made, a call runs it at once (no setting saved and restored, no second
+ * fetch of the plan); a generic plan the plan cache made during an
+ * execution instead (an invalidation that arrived while the execution
+ * locked the relations) is marked invalid afterwards, so it serves that
+ * one execution only and the next call plans it with the setting.
  */
 extern int	crm_spi_execute_lookup_as(Oid owner, SPIPlanPtr plan, Datum *values, const char *nulls,
 									  bool read_only, long count);

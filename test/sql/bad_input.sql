@@ -103,6 +103,7 @@ INSERT INTO bad_case VALUES
 	('(insert)', $$INSERT INTO crm.scoring_rule (group_id, kind, name, points) VALUES (crm.uuid_v7(), 'fit', 'x', 1)$$, '42501'),
 	('refresh_lists', $$SELECT * FROM crm.refresh_lists()$$, '42501'),
 	('uuid_range', $$SELECT crm.uuid_range('00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001')$$, '22000'),
+	('uuid_point', $$SELECT crm.uuid_point('not a uuid')$$, '22P02'),
 	('uuid_multirange', $$SELECT crm.uuid_multirange()$$, '42501'),
 	('(insert)', $$INSERT INTO crm.opportunity (name) VALUES ('no pipeline')$$, '23502'),
 	('(insert)', $$INSERT INTO crm.opportunity (name, stage_id) VALUES ('x', '00000000-0000-7000-8000-000000000001')$$, '23503'),

@@ -152,6 +152,16 @@ RESET ROLE;
 INSERT INTO crm.opportunity_stage_history (opportunity_id, valid, pipeline_id, stage_id, amount, currency,
 										   probability, is_probability_override, forecast_category)
 VALUES (:'alpha', tstzrange(now() - interval '1 day', NULL), :'sales', :'proposal', 1, 'USD', 10, false, 'pipeline');
+-- it compares the uuids as crm.uuid_point(u), which is crm.uuid_range(u, u,
+-- '[]'); GiST places them by their exact difference (rounding each uuid to
+-- a double first made all that share their first 53 bits -- uuids v7 of
+-- one millisecond -- equal)
+SELECT crm.uuid_point(:'alpha') = crm.uuid_range(:'alpha', :'alpha', '[]') AS point_is_range,
+	   crm.uuid_point(NULL) IS NULL AS strict,
+	   crm._uuid_diff('018f0000-0000-7000-8000-000000000002', '018f0000-0000-7000-8000-000000000001') AS next,
+	   crm._uuid_diff('018f0000-0000-7000-8000-000000000001', '018f0000-0000-7000-8000-000000000002') AS previous,
+	   crm._uuid_diff('018f0000-0000-7001-0000-000000000000', '018f0000-0000-7000-ffff-ffffffffffff') AS borrow,
+	   crm._uuid_diff('ffffffff-ffff-ffff-ffff-ffffffffffff', '00000000-0000-0000-0000-000000000000') = 2::float8 ^ 128 AS whole_range;
 SET ROLE crm_sales_admin;
 
 -- A stage in use cannot be deleted (clear error); an unused one can.
