@@ -146,13 +146,17 @@ $$, 'every crm view is security_invoker (RLS applies to the caller)');
 -- table was small could pick it, and every check would then scan the whole
 -- tenant (quadratic bulk loads).  So on referenced tenant tables, every other
 -- btree index leading with organization_id is partial, and only the primary
--- key can serve the check.
+-- key can serve the check.  (A unique key that extends the primary key,
+-- (organization_id, id, ...) as the target of a composite foreign key, finds
+-- the same single row: it is allowed.)
 SELECT is_empty($$
 	SELECT i.indexrelid::regclass FROM pg_index i
 	  JOIN tenant_tables t ON t.oid = i.indrelid
 	  JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
 	 WHERE am.amname = 'btree' AND NOT i.indisprimary AND i.indpred IS NULL
 	   AND (SELECT attname FROM pg_attribute WHERE attrelid = i.indrelid AND attnum = i.indkey[0]) = 'organization_id'
+	   AND NOT (i.indisunique AND i.indnatts > 1
+				AND (SELECT attname FROM pg_attribute WHERE attrelid = i.indrelid AND attnum = i.indkey[1]) = 'id')
 	   AND EXISTS (SELECT 1 FROM pg_constraint k WHERE k.contype = 'f' AND k.confrelid = i.indrelid)
 $$, 'on referenced tenant tables only the primary key (and partial indexes) lead with organization_id, so FK checks always use it');
 
