@@ -198,7 +198,7 @@ typedef struct AuditRelCacheEntry
 static HTAB *audit_rel_cache = NULL;
 
 static void
-audit_relcache_callback(Datum arg, Oid relid)
+audit_relcache_callback(Datum arg pg_attribute_unused(), Oid relid)
 {
 	AuditRelCacheEntry *e;
 
