@@ -311,6 +311,7 @@ DECLARE
 	target text;
 	cur_order integer;
 	new_order integer;
+	etype text;
 BEGIN
 	PERFORM crm._trigger_table_ok('crm.trg_email_event()', TG_NAME, TG_RELID, TG_ARGV, '{email_event}');
 	IF current_setting('crm.restoring', true) = 'on' THEN
@@ -359,10 +360,21 @@ BEGIN
 			END IF;
 		END IF;
 	END IF;
-	-- TODO(engagement): feed engagement scoring here once crm.engagement_event
-	-- lands (issue "engagement scoring"): one engagement row per email event
-	-- (opened, clicked, ...) for the recipient, written in this transaction.
-	-- The event below is the hook until then.
+	-- engagement scoring: an open, a click or an unsubscribe is also an
+	-- engagement event of the recipient (email_open, email_click,
+	-- unsubscribe), scored by the tenant's model in this transaction -- when
+	-- the tenant still has that type (it may have removed it: then the email
+	-- event is not refused for it)
+	etype := CASE NEW.event_type WHEN 'opened' THEN 'email_open' WHEN 'clicked' THEN 'email_click'
+								 WHEN 'unsubscribed' THEN 'unsubscribe' END;
+	IF etype IS NOT NULL AND EXISTS (SELECT 1 FROM crm.engagement_event_type t
+									  WHERE t.organization_id = NEW.organization_id AND t.name = etype) THEN
+		INSERT INTO crm.engagement_event (organization_id, lead_id, contact_id, event_type, occurred_at, properties, source, url)
+		VALUES (NEW.organization_id, msg.lead_id, msg.contact_id, etype, NEW.occurred_at,
+				jsonb_strip_nulls(jsonb_build_object('email_message_id', msg.id, 'email_event_id', NEW.id,
+													 'campaign_id', msg.campaign_id, 'template', msg.template_name)),
+				'email', NEW.url);
+	END IF;
 	PERFORM crm.emit('email.' || NEW.event_type, CASE WHEN msg.contact_id IS NOT NULL THEN 'contact' ELSE 'lead' END,
 					 coalesce(msg.contact_id, msg.lead_id),
 					 jsonb_build_object('email_message_id', msg.id, 'campaign_id', msg.campaign_id, 'url', NEW.url),
@@ -371,7 +383,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.trg_email_event() IS
-	'AFTER INSERT row trigger on crm.email_event: message status, campaign member status (forward only), consent of the contact on unsubscribe/complaint/hard bounce, and an email.<event> event.';
+	'AFTER INSERT row trigger on crm.email_event: message status, campaign member status (forward only), consent of the contact on unsubscribe/complaint/hard bounce, an engagement event (email_open, email_click, unsubscribe) for scoring, and an email.<event> event.';
 CREATE TRIGGER crm_50_email_event AFTER INSERT ON crm.email_event
 	FOR EACH ROW EXECUTE FUNCTION crm.trg_email_event('email_event');
 

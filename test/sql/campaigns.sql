@@ -107,6 +107,14 @@ INSERT INTO crm.email_event (email_message_id, event_type, bounce_type) VALUES (
 INSERT INTO crm.email_event (email_message_id, event_type) VALUES (:'m_cy', 'complained');
 INSERT INTO crm.email_event (email_message_id, event_type, bounce_type) VALUES (:'m_cy', 'opened', 'hard');
 SELECT event_type, entity, payload ->> 'url' AS url FROM crm.outbox WHERE event_type LIKE 'email.%' ORDER BY created_at, id;
+-- opens, clicks and unsubscribes are also engagement events of the
+-- recipient (email_open, email_click, unsubscribe), scored in the same
+-- transaction; the failed "opened" of the lead above wrote none
+SELECT coalesce(contact_id, lead_id) = :'bo' AS bo, event_type, source, url, properties ->> 'template' AS template,
+	   (properties ->> 'email_message_id')::uuid = :'m_bo' AS of_bo_message
+  FROM crm.engagement_event ORDER BY occurred_at, event_type;
+SELECT engagement_score > 0 AS bo_engaged FROM crm.score WHERE record_id = :'bo';
+SELECT "check", count(*) FROM crm.verify() GROUP BY 1 ORDER BY 1;
 -- the hierarchy check of crm.verify() covers campaigns too
 SELECT * FROM crm.verify() WHERE "check" = 'hierarchy_cycles';
 RESET ROLE;
