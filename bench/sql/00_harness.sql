@@ -75,10 +75,13 @@ CREATE TABLE bench.tenant (
 	notes		bigint NOT NULL
 );
 
--- Parameter sets of the timed queries (values picked from the big tenant).
+-- Parameter sets of the timed queries, per tenant (values picked from the
+-- tenant's own records: tenant 0 the big one, tenant 1 the tenth).
 CREATE TABLE bench.param (
-	name		text PRIMARY KEY,
-	vals		text[] NOT NULL
+	t			integer NOT NULL DEFAULT 0,
+	name		text NOT NULL,
+	vals		text[] NOT NULL,
+	PRIMARY KEY (t, name)
 );
 
 -- Every measurement of the run.
