@@ -87,7 +87,7 @@ BEGIN
 		   CASE WHEN s.is_closed AND NOT s.is_won AND bench.rnd(k, salt + 6) < 0.4
 				THEN bench.pick('{Globex,Initech,Umbrella,Hooli}', bench.rnd(k, salt + 7)) END,
 		   c.id, c.account_id,
-		   bench.pick('{"New business","New business","Expansion",Renewal}', bench.rnd(k, salt + 8)),
+		   bench.pick('{new_business,new_business,upsell,renewal,cross_sell}', bench.rnd(k, salt + 8)),
 		   bench.pick('{Web,Referral,Partner,Event,Outbound,Web}', bench.rnd(k, salt + 9)),
 		   CASE WHEN NOT s.is_closed AND bench.rnd(k, salt + 10) < 0.1 THEN round((100 * bench.rnd(k, salt + 11))::numeric) END,
 		   CASE WHEN s.is_closed THEN d.close_date - (20 + 100 * bench.rnd(k, salt + 12))::int ELSE current_date - (100 * bench.rnd(k, salt + 12))::int END

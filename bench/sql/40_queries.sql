@@ -105,7 +105,7 @@ $q$string_agg(concat_ws(':', x.stage, x.opportunity_count, round(x.amount, 2), r
 -- i. The sales dashboard in one statement: pipeline by stage, forecast of
 -- the current quarter, this week's activities per owner, open cases by the
 -- worst state of their SLA targets, the 10 hottest leads.
-('i', 'i. sales dashboard (pipeline, quarter forecast, week''s activities, open cases by SLA state, hottest leads)', 20, 'once',
+('i', 'i. sales dashboard (pipeline, forecast, week''s activities, cases by SLA state, hottest leads)', 20, 'once',
 $q$SELECT jsonb_build_object(
 	'pipeline', (SELECT jsonb_agg(jsonb_build_object('stage', p.stage, 'count', p.opportunity_count, 'amount', p.amount,
 												  'weighted', p.weighted_amount) ORDER BY p.position)
@@ -129,7 +129,8 @@ $q$SELECT jsonb_build_object(
 	'hottest_leads', (SELECT jsonb_agg(jsonb_build_object('id', l.id, 'name', concat_ws(' ', l.first_name, l.last_name),
 													   'company', l.company, 'status', l.status, 'score', h.lead_score)
 									   ORDER BY h.engagement_ref DESC)
-						FROM crm.hottest_leads(10) h JOIN crm.lead l ON l.id = h.lead_id))$q$,
+						FROM (SELECT * FROM crm.hottest_leads(10) LIMIT 10) h -- (LIMIT: the planner's row estimate)
+						JOIN crm.lead l ON l.id = h.lead_id))$q$,
 $q$SELECT jsonb_build_object(
 	'pipeline', (SELECT jsonb_agg(jsonb_build_object('stage', p.stage, 'count', p.opportunity_count, 'amount', p.amount,
 												  'weighted', p.weighted_amount) ORDER BY p.position)
@@ -175,7 +176,7 @@ NULL),
 -- the data's two years.  crm reads won revenue from its roll-up (close
 -- month x owner x forecast category; the won stage's category is closed);
 -- activities are counted from crm.activity on both sides.
-('j', 'j. report (won revenue and activities per month and owner, two years)', 200, 'once',
+('j', 'j. report (won revenue, activities per month and owner, 2 years)', 200, 'once',
 $q$SELECT month, owner_id, coalesce(w.won_revenue, 0) AS won_revenue, coalesce(w.won_deals, 0) AS won_deals,
 	   coalesce(a.activities, 0) AS activities
   FROM (SELECT r.close_month AS month, r.owner_id, sum(r.amount) AS won_revenue, sum(r.opportunity_count) AS won_deals
