@@ -23,17 +23,18 @@
 --
 -- bench/mix/setup.sql calls the same functions for tenant 0.
 
--- The organization of tenant t, which must be the current one.
-CREATE FUNCTION bench.wave_org(t integer) RETURNS uuid
+-- Tenant t (its organization must be the current one).
+CREATE FUNCTION bench.wave_tenant(t integer) RETURNS bench.tenant
 LANGUAGE plpgsql
 AS $$
 DECLARE
-	o uuid := (SELECT org FROM bench.tenant WHERE bench.tenant.t = wave_org.t);
+	tn bench.tenant;
 BEGIN
-	IF o IS NULL OR o IS DISTINCT FROM crm.current_org() THEN
-		RAISE EXCEPTION 'bench: crm.organization_id must be tenant %''s organization (%)', t, o;
+	SELECT * INTO tn FROM bench.tenant WHERE bench.tenant.t = wave_tenant.t;
+	IF tn.org IS NULL OR tn.org IS DISTINCT FROM crm.current_org() THEN
+		RAISE EXCEPTION 'bench: crm.organization_id must be tenant %''s organization (%)', t, tn.org;
 	END IF;
-	RETURN o;
+	RETURN tn;
 END;
 $$;
 
@@ -44,14 +45,13 @@ CREATE FUNCTION bench.wave_open_deals(t integer, n bigint) RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-	org uuid := bench.wave_org(t);
-	nc bigint := (SELECT contacts FROM bench.tenant WHERE bench.tenant.t = wave_open_deals.t);
+	tn bench.tenant := bench.wave_tenant(t);
 BEGIN
 	INSERT INTO crm.opportunity (id, name, amount, currency, owner_id, close_date, contact_id, account_id)
 	SELECT bench.gid(t, 7, k, n), 'Deal ' || k, 1000 + (k * 7919) % 90000, 'USD',
 		   bench.user_id(t, 1 + k % 50), date '2026-01-01' + (k % 365)::int, c.id, c.account_id
 	  FROM generate_series(1, n) k
-	  LEFT JOIN crm.contact c ON c.organization_id = org AND c.id = bench.gid(t, 2, 1 + (k * 7) % nc, nc)
+	  LEFT JOIN crm.contact c ON c.organization_id = tn.org AND c.id = bench.gid(t, 2, 1 + (k * 7) % tn.contacts, tn.contacts)
 							 AND c.deleted_at IS NULL;
 END;
 $$;
@@ -66,15 +66,14 @@ CREATE FUNCTION bench.wave_deals(t integer, n bigint) RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-	org uuid := bench.wave_org(t);
-	nc bigint := (SELECT contacts FROM bench.tenant WHERE bench.tenant.t = wave_deals.t);
+	tn bench.tenant := bench.wave_tenant(t);
 	salt integer := t * 1000 + 900;
 BEGIN
 	CREATE TEMP TABLE wave_stage ON COMMIT DROP AS
 	SELECT st.pipeline_id, st.id, st.position, st.is_closed, st.is_won,
 		   row_number() OVER (PARTITION BY st.is_closed ORDER BY st.position) AS nth
 	  FROM crm.pipeline_stage st JOIN crm.pipeline pl ON pl.organization_id = st.organization_id AND pl.id = st.pipeline_id
-	 WHERE st.organization_id = org AND pl.is_default;
+	 WHERE st.organization_id = tn.org AND pl.is_default;
 	INSERT INTO crm.opportunity (id, name, pipeline_id, stage_id, amount, currency, owner_id, close_date, closed_at,
 								 lost_reason, competitor, contact_id, account_id, type, lead_source, probability_override,
 								 created_at)
@@ -98,8 +97,8 @@ BEGIN
 										WHEN x.r < 0.40 THEN 1 WHEN x.r < 0.65 THEN 2 WHEN x.r < 0.85 THEN 3 ELSE 4 END
 	 CROSS JOIN LATERAL (SELECT CASE WHEN x.closed THEN (bench.epoch() AT TIME ZONE 'UTC')::date + floor(730 * bench.rnd(k, salt + 13))::int
 									 ELSE current_date + floor(183 * bench.rnd(k, salt + 13))::int END AS close_date) d
-	  LEFT JOIN crm.contact c ON c.organization_id = org AND bench.rnd(k, salt + 14) < 0.9
-							 AND c.id = bench.gid(t, 2, 1 + (k * 11) % nc, nc) AND c.deleted_at IS NULL;
+	  LEFT JOIN crm.contact c ON c.organization_id = tn.org AND bench.rnd(k, salt + 14) < 0.9
+							 AND c.id = bench.gid(t, 2, 1 + (k * 11) % tn.contacts, tn.contacts) AND c.deleted_at IS NULL;
 	DROP TABLE wave_stage;
 END;
 $$;
@@ -111,11 +110,11 @@ CREATE FUNCTION bench.wave_events(t integer) RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-	org uuid := bench.wave_org(t);
+	tn bench.tenant := bench.wave_tenant(t);
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM crm.scoring_rule r JOIN crm.scoring_group g ON g.organization_id = r.organization_id AND g.id = r.group_id
-					WHERE r.organization_id = org AND g.kind = 'fit' AND r.is_active)
-	   OR NOT EXISTS (SELECT 1 FROM crm.scoring_settings s WHERE s.organization_id = org AND s.mql_threshold > 0) THEN
+					WHERE r.organization_id = tn.org AND g.kind = 'fit' AND r.is_active)
+	   OR NOT EXISTS (SELECT 1 FROM crm.scoring_settings s WHERE s.organization_id = tn.org AND s.mql_threshold > 0) THEN
 		RAISE EXCEPTION 'bench: expects the default scoring model (fit rules, thresholds) seeded by crm.create_organization';
 	END IF;
 	INSERT INTO crm.engagement_event (lead_id, event_type, occurred_at, properties, source, url)
@@ -124,7 +123,7 @@ BEGIN
 		   now() - bench.rnd(g * 1000003::bigint + hashtext(l.id::text), 702) * interval '90 days', '{}', 'web',
 		   'https://example.com/p/' || g
 	  FROM crm.lead l, generate_series(1, 3) g
-	 WHERE l.organization_id = org AND l.deleted_at IS NULL;
+	 WHERE l.organization_id = tn.org AND l.deleted_at IS NULL;
 END;
 $$;
 
@@ -134,7 +133,7 @@ CREATE FUNCTION bench.wave_sla(t integer) RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-	org uuid := bench.wave_org(t);
+	tn bench.tenant := bench.wave_tenant(t);
 	cal uuid;
 BEGIN
 	cal := crm.create_business_calendar('Support office hours', 'Europe/Berlin',
@@ -144,9 +143,9 @@ BEGIN
 		holidays => '{2026-04-03,2026-04-06,2026-05-14,2026-05-25,2027-03-26,2027-03-29}',
 		recurring_holidays => '{01-01,05-01,10-03,12-24,12-25,12-26,12-31}');
 	INSERT INTO crm.sla_policy (organization_id, name, position, criteria, calendar_id, first_response_minutes, next_response_minutes, resolution_minutes) VALUES
-		(org, 'Urgent', 10, '{"field": "priority", "op": "eq", "value": "urgent"}', NULL, 60, 30, 480),
-		(org, 'High', 20, '{"field": "priority", "op": "eq", "value": "high"}', cal, 120, 120, 960),
-		(org, 'Standard', 30, NULL, cal, 480, 480, 2400);
+		(tn.org, 'Urgent', 10, '{"field": "priority", "op": "eq", "value": "urgent"}', NULL, 60, 30, 480),
+		(tn.org, 'High', 20, '{"field": "priority", "op": "eq", "value": "high"}', cal, 120, 120, 960),
+		(tn.org, 'Standard', 30, NULL, cal, 480, 480, 2400);
 END;
 $$;
 
@@ -158,8 +157,7 @@ CREATE FUNCTION bench.wave_cases(t integer) RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-	org uuid := bench.wave_org(t);
-	nc bigint := (SELECT contacts FROM bench.tenant WHERE bench.tenant.t = wave_cases.t);
+	tn bench.tenant := bench.wave_tenant(t);
 BEGIN
 	INSERT INTO crm.case (subject, description, contact_id, account_id, priority, severity, channel, assignee_id, created_at)
 	SELECT 'Case ' || k, 'Something does not work as expected (' || k || ').', c.id, c.account_id,
@@ -168,14 +166,14 @@ BEGIN
 		   (ARRAY['email', 'email', 'phone', 'chat', 'portal'])[1 + floor(5 * bench.rnd(k, 803))::int],
 		   bench.user_id(t, 30 + k % 10),
 		   now() - interval '1 day' - bench.rnd(k, 804) * interval '60 days'
-	  FROM generate_series(1, greatest(nc / 20, 10)) k
-	  JOIN crm.contact c ON c.organization_id = org AND c.id = bench.gid(t, 2, 1 + (k * 13) % nc, nc)
+	  FROM generate_series(1, greatest(tn.contacts / 20, 10)) k
+	  JOIN crm.contact c ON c.organization_id = tn.org AND c.id = bench.gid(t, 2, 1 + (k * 13) % tn.contacts, tn.contacts)
 						AND c.deleted_at IS NULL;
 	INSERT INTO crm.case_comment (case_id, author_user_id, body, created_at)
 	SELECT k.id, k.assignee_id, 'Thanks for reporting this; we are looking into it.', k.created_at + interval '2 hours'
-	  FROM crm.case k WHERE k.organization_id = org AND k.number % 20 <> 0;
+	  FROM crm.case k WHERE k.organization_id = tn.org AND k.number % 20 <> 0;
 	UPDATE crm.case k SET status = 'closed', status_changed_at = k.created_at + interval '1 day'
-	 WHERE k.organization_id = org AND k.number % 7 <> 0;
+	 WHERE k.organization_id = tn.org AND k.number % 7 <> 0;
 END;
 $$;
 
@@ -187,10 +185,10 @@ CREATE FUNCTION bench.wave_lists(t integer) RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-	org uuid := bench.wave_org(t);
+	tn bench.tenant := bench.wave_tenant(t);
 BEGIN
 	INSERT INTO crm.marketing_list (organization_id, name, kind, entity, criteria)
-	SELECT org, l.name, 'dynamic', l.entity, l.criteria::jsonb FROM (VALUES
+	SELECT tn.org, l.name, 'dynamic', l.entity, l.criteria::jsonb FROM (VALUES
 		('Executives', 'contact', '{"field": "title", "op": "in", "value": ["CEO", "CTO", "CFO"]}'),
 		('VPs and heads', 'contact', '{"any": [{"field": "title", "op": "contains", "value": "vp"},
 											   {"field": "title", "op": "starts_with", "value": "head of"},
@@ -212,8 +210,8 @@ BEGIN
 		('Qualified leads', 'lead', '{"field": "status", "op": "eq", "value": "qualified"}')) l(name, entity, criteria);
 	-- a list of lists: executives who are promoters (stored membership of both)
 	INSERT INTO crm.marketing_list (organization_id, name, kind, entity, criteria, member_of)
-	SELECT org, 'Executive promoters', 'dynamic', 'contact', '{"field": "last_name", "op": "is_not_null"}',
-		   ARRAY(SELECT id FROM crm.marketing_list WHERE organization_id = org AND name IN ('Executives', 'Promoters') ORDER BY name);
+	SELECT tn.org, 'Executive promoters', 'dynamic', 'contact', '{"field": "last_name", "op": "is_not_null"}',
+		   ARRAY(SELECT id FROM crm.marketing_list WHERE organization_id = tn.org AND name IN ('Executives', 'Promoters') ORDER BY name);
 	PERFORM crm.refresh_lists();
 END;
 $$;
