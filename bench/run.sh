@@ -203,7 +203,7 @@ su_val "INSERT INTO bench.query (figure, label, target_ms, params, crm_sql, bare
 db_size=$(su_val "SELECT pg_size_pretty(pg_database_size(current_database()))")
 # What tenants 0 and 1 hold beyond bench.generate()'s tables (before the mix
 # of figure f adds to it).
-wave_tenants=$(su_val "SELECT string_agg(format('| %s | %s | %s | %s | %s | %s | %s | %s | %s |', t.t, o.n, o.open, o.won, o.lost, k.n, k.open, e.n, s.n, l.n), E'\n' ORDER BY t.t)
+wave_tenants=$(su_val "SELECT string_agg(format('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |', t.t, o.n, o.open, o.won, o.lost, k.n, k.open, e.n, s.n, l.n), E'\n' ORDER BY t.t)
 	  FROM bench.tenant t
 	  CROSS JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE NOT is_closed) AS open, count(*) FILTER (WHERE is_won) AS won,
 								 count(*) FILTER (WHERE is_closed AND NOT is_won) AS lost
