@@ -10,7 +10,7 @@ su_val() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$BENCH_DB" -c "$1"; }
 # One value from the application role: a non-superuser acting for the big
 # tenant as one of its users, under row-level security.
 app_val() {
-	PGUSER=$BENCH_ROLE PGOPTIONS="-c crm.organization_id=$BIG_ORG -c crm.user_id=$BIG_ACTOR ${BENCH_PGOPTIONS_EXTRA:-}" \
+	PGUSER=$BENCH_ROLE PGOPTIONS="-c crm.organization_id=${APP_ORG:-$BIG_ORG} -c crm.user_id=${APP_ACTOR:-$BIG_ACTOR} ${BENCH_PGOPTIONS_EXTRA:-}" \
 		psql -X -q -At -v ON_ERROR_STOP=1 -d "$BENCH_DB" -c "$1"
 }
 

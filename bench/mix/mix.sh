@@ -38,6 +38,7 @@ mix_load() { # DB CONTACTS NOPP ROLE
 CREATE EXTENSION IF NOT EXISTS crm;
 \i $root/bench/sql/00_harness.sql
 \i $root/bench/sql/10_generate.sql
+\i $root/bench/sql/15_wave.sql
 SELECT bench.generate(0, crm.create_organization('Mix tenant 0', 'mix-0'), $n, 2, '$gen');
 SELECT bench.generate(1, crm.create_organization('Mix tenant 1', 'mix-1'), greatest($n / 10, 100), 2, '$gen');
 SQL

@@ -1,6 +1,7 @@
 -- pgbench (bare): read the 360° view of a random contact of the big tenant
--- (the query of figure c, with the contact's open cases and the state of
--- their SLA targets).
+-- = figure c of bench/run.sh: the contact with its account, its colleagues,
+-- its opportunities, its open cases with the state of their SLA targets,
+-- and its last 20 activities.
 \set k random(1, :n)
 SELECT jsonb_build_object(
         'contact', to_jsonb(c) - 'search_vector',
@@ -10,6 +11,12 @@ SELECT jsonb_build_object(
                          FROM bare.contact o
                         WHERE o.organization_id = c.organization_id AND o.account_id = c.account_id
                           AND o.id <> c.id AND o.deleted_at IS NULL),
+        'opportunities', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', o.id, 'name', o.name, 'stage', s.name, 'amount', o.amount,
+                                            'currency', o.currency, 'close_date', o.close_date, 'is_closed', o.is_closed,
+                                            'is_won', o.is_won) ORDER BY o.close_date DESC, o.id), '[]')
+                            FROM bare.opportunity o
+                            JOIN bare.pipeline_stage s ON s.organization_id = o.organization_id AND s.id = o.stage_id
+                           WHERE o.organization_id = c.organization_id AND o.contact_id = c.id AND o.deleted_at IS NULL),
         'open_cases', (SELECT coalesce(jsonb_agg(jsonb_build_object('case_number', k.case_number, 'subject', k.subject,
                                             'status', k.status, 'priority', k.priority, 'sla',
                                             (SELECT jsonb_agg(jsonb_build_object('target', v.target, 'state',

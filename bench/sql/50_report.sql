@@ -45,3 +45,30 @@ AS $$
 				  coalesce(round(ratio::numeric, 2)::text || '×', '—'))
 	  FROM bench.report_rows()
 $$;
+
+-- How cost grows: each read figure's crm median in tenant 1 (BENCH_MID
+-- contacts, side 'mid') and in tenant 0 (BENCH_SCALE contacts), and the
+-- growth factor; flagged when above 2x (for 10x the data).
+CREATE FUNCTION bench.growth_rows()
+RETURNS TABLE (figure text, mid float8, big float8, unit text, growth float8)
+LANGUAGE sql STABLE
+AS $$
+	SELECT regexp_replace(b.label, ' \[no parallel query\]$', ''), m.value, b.value, b.unit, b.value / nullif(m.value, 0)
+	  FROM bench.result b
+	  JOIN bench.result m ON m.side = 'mid'
+						 AND regexp_replace(m.label, ' \[no parallel query\]$', '') = regexp_replace(b.label, ' \[no parallel query\]$', '')
+	 WHERE b.side = 'crm'
+	 ORDER BY b.figure, b.seq
+$$;
+
+CREATE FUNCTION bench.growth_report(mid_contacts bigint, big_contacts bigint) RETURNS SETOF text
+LANGUAGE sql STABLE
+AS $$
+	SELECT format('| figure | at %s contacts | at %s contacts | growth (×) |',
+				  to_char(mid_contacts, 'FM9,999,999,999'), to_char(big_contacts, 'FM9,999,999,999'))
+	UNION ALL SELECT '| --- | ---: | ---: | ---: |'
+	UNION ALL
+	SELECT format('| %s | %s | %s | %s |', figure, bench.fmt(mid, unit), bench.fmt(big, unit),
+				  coalesce(round(growth::numeric, 2)::text || '×', '—') || CASE WHEN growth > 2 THEN ' **> 2×**' ELSE '' END)
+	  FROM bench.growth_rows()
+$$;

@@ -23,9 +23,9 @@ $$;
 
 -- Lookup parameters: 50 addresses written in another case than stored, and
 -- 50 numbers as people type them.
-INSERT INTO bench.param
+INSERT INTO bench.param (name, vals)
 SELECT 'emails_upper', array_agg(upper(email::text)) FROM (SELECT email FROM bench.email_typed ORDER BY email LIMIT 50) s;
-INSERT INTO bench.param
+INSERT INTO bench.param (name, vals)
 SELECT 'phones_typed', array_agg(crm.phone_format(phone, 'international')) FROM (SELECT phone FROM bench.phone_typed ORDER BY phone LIMIT 50) s;
-INSERT INTO bench.param
+INSERT INTO bench.param (name, vals)
 SELECT 'phones_e164', array_agg(phone::text) FROM (SELECT phone FROM bench.phone_typed ORDER BY phone LIMIT 50) s;
