@@ -11,13 +11,13 @@
 #     first sample after warm-up to the last stays within SOAK_MEM_GROWTH_KB
 #     (VmHWM, the high-water mark, is reported for each backend at start and
 #     end too).
-# The CI form is short (SOAK_SECONDS=60); the long form (doc/testing.md):
+# The CI form is short (SOAK_SECONDS=120, as issue 14 asks: 2 minutes); the long form (doc/testing.md):
 #   SOAK_SECONDS=1800 SOAK_VERIFY_EVERY=30 scripts/test.sh scripts soak
 # Runs against the cluster of scripts/test.sh (PGHOST/PGPORT/PGUSER).
 set -uo pipefail
 
-SOAK_SECONDS=${SOAK_SECONDS:-60}
-SOAK_VERIFY_EVERY=${SOAK_VERIFY_EVERY:-15}
+SOAK_SECONDS=${SOAK_SECONDS:-120}
+SOAK_VERIFY_EVERY=${SOAK_VERIFY_EVERY:-30}
 SOAK_CLIENTS=${SOAK_CLIENTS:-4}
 SOAK_CONTACTS=${SOAK_CONTACTS:-3000}
 SOAK_OPPORTUNITIES=${SOAK_OPPORTUNITIES:-400}
