@@ -98,6 +98,11 @@ INSERT INTO crm.pipeline_rollup (organization_id, pipeline_id, stage_id, owner_i
 SELECT organization_id, pipeline_id, stage_id, owner_id, date_trunc('month', close_date)::date, forecast_category, currency,
 	   0, count(*), sum(amount), sum(expected_revenue)
   FROM crm.opportunity WHERE organization_id = '$org' GROUP BY 1, 2, 3, 4, 5, 6, 7;
+INSERT INTO crm.pipeline_stage_rollup (organization_id, pipeline_id, stage_id, close_month, forecast_category, currency,
+									   opportunity_count, amount, expected_revenue)
+SELECT organization_id, pipeline_id, stage_id, close_month, forecast_category, currency,
+	   sum(opportunity_count), sum(amount), sum(expected_revenue)
+  FROM crm.pipeline_rollup WHERE organization_id = '$org' GROUP BY 1, 2, 3, 4, 5, 6;
 RESET crm.restoring;
 CREATE SCHEMA bare;
 CREATE TABLE bare.opportunity AS SELECT * FROM crm.opportunity;
@@ -142,7 +147,7 @@ GRANT EXECUTE ON FUNCTION public.bench_ms(text, int) TO $ROLE;
 VACUUM ANALYZE;
 SQL
 gen_s=$(( $(date +%s) - started ))
-drift=$(su -c "SELECT count(*) FROM crm.verify() WHERE \"check\" IN ('pipeline_rollup', 'opportunity_history')")
+drift=$(su -c "SELECT count(*) FROM crm.verify() WHERE \"check\" IN ('pipeline_rollup', 'pipeline_stage_rollup', 'opportunity_history')")
 opps=$(su -c "SELECT count(*) FROM crm.opportunity")
 stints=$(su -c "SELECT count(*) FROM crm.opportunity_stage_history")
 buckets=$(su -c "SELECT count(*) FROM crm.pipeline_rollup")
@@ -226,7 +231,7 @@ for c in 8 32; do
 		hot[$k$c]="$(mean $k$c) ${failed_sum[$k$c]} ${retried_sum[$k$c]}"
 	done
 done
-drift_after=$(su -c "SELECT count(*) FROM crm.verify() WHERE \"check\" IN ('pipeline_rollup', 'opportunity_history')")
+drift_after=$(su -c "SELECT count(*) FROM crm.verify() WHERE \"check\" IN ('pipeline_rollup', 'pipeline_stage_rollup', 'opportunity_history')")
 
 r() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 {

@@ -82,7 +82,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 drift() { # side: stints or roll-up rows that crm.verify() finds wrong
-	(. "$LOGS/$1.env"; psql -X -q -A -t -d "$BENCH_DB" -c "SELECT count(*) FROM crm.verify() WHERE \"check\" IN ('pipeline_rollup', 'opportunity_history')")
+	(. "$LOGS/$1.env"; psql -X -q -A -t -d "$BENCH_DB" -c "SELECT count(*) FROM crm.verify() WHERE \"check\" IN ('pipeline_rollup', 'pipeline_stage_rollup', 'opportunity_history')")
 }
 m() { awk -v a="${tps_sum[$1]}" -v n="$ROUNDS" 'BEGIN { printf "%.0f", a / n }'; }
 q() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }

@@ -374,6 +374,38 @@ COMMENT ON COLUMN crm.pipeline_rollup.opportunity_count IS 'Number of opportunit
 COMMENT ON COLUMN crm.pipeline_rollup.amount IS 'Sum of amount (this slot''s share).';
 COMMENT ON COLUMN crm.pipeline_rollup.expected_revenue IS 'Sum of expected_revenue (this slot''s share).';
 SELECT crm._setup_tenant_table('crm.pipeline_rollup', audited => false, label => 'pipeline roll-up row');
+-- The folded roll-up summed over owners: what reports over all owners read
+-- (a pipeline's buckets multiply by its owners; these rows do not).  Only
+-- the fold writes it, in the statement that folds the slot rows, so the
+-- folded per-stage rows plus the slot rows not folded yet are always the
+-- whole roll-up (crm._rollup_cells).
+CREATE INDEX pipeline_rollup_unfolded_idx ON crm.pipeline_rollup (organization_id, pipeline_id) WHERE slot <> 0;
+CREATE TABLE crm.pipeline_stage_rollup (
+	id			uuid NOT NULL DEFAULT crm.uuid_v7(),
+	organization_id uuid NOT NULL DEFAULT crm.current_org(),
+	pipeline_id	uuid NOT NULL,
+	stage_id	uuid NOT NULL,
+	close_month	date,
+	forecast_category text NOT NULL,
+	currency	char(3) NOT NULL,
+	opportunity_count bigint NOT NULL,
+	amount		numeric NOT NULL,
+	expected_revenue numeric NOT NULL,
+	CONSTRAINT pipeline_stage_rollup_pkey PRIMARY KEY (organization_id, id),
+	CONSTRAINT pipeline_stage_rollup_organization_fkey FOREIGN KEY (organization_id) REFERENCES crm.organization (id),
+	CONSTRAINT pipeline_stage_rollup_key UNIQUE NULLS NOT DISTINCT
+		(organization_id, pipeline_id, stage_id, close_month, forecast_category, currency)
+);
+COMMENT ON TABLE crm.pipeline_stage_rollup IS 'The folded part of crm.pipeline_rollup summed over owners (per pipeline, stage, close month, forecast category and currency), written by crm.fold_pipeline_rollup only; reports over all owners read it plus the slot rows not folded yet.';
+COMMENT ON COLUMN crm.pipeline_stage_rollup.pipeline_id IS 'The pipeline.';
+COMMENT ON COLUMN crm.pipeline_stage_rollup.stage_id IS 'The stage.';
+COMMENT ON COLUMN crm.pipeline_stage_rollup.close_month IS 'First day of the close date''s month (NULL: no close date).';
+COMMENT ON COLUMN crm.pipeline_stage_rollup.forecast_category IS 'The opportunities'' forecast category.';
+COMMENT ON COLUMN crm.pipeline_stage_rollup.currency IS 'Currency of amount and expected_revenue.';
+COMMENT ON COLUMN crm.pipeline_stage_rollup.opportunity_count IS 'Number of opportunities (folded share).';
+COMMENT ON COLUMN crm.pipeline_stage_rollup.amount IS 'Sum of amount (folded share).';
+COMMENT ON COLUMN crm.pipeline_stage_rollup.expected_revenue IS 'Sum of expected_revenue (folded share).';
+SELECT crm._setup_tenant_table('crm.pipeline_stage_rollup', audited => false, label => 'pipeline stage roll-up row');
 
 -- ---------------------------------------------------------------------------
 -- The C triggers of crm.opportunity (src/pipeline.c)
@@ -497,6 +529,41 @@ $$;
 COMMENT ON FUNCTION crm._per_stage(uuid, uuid, crm._stage_cell[]) IS
 	'Internal: the rows of a per-stage report (every stage of the pipeline in order, zeros where no cell).';
 
+-- The roll-up rows a report sums, of one pipeline (NULL: all) and close
+-- months month_from..month_to (NULL: open-ended; a NULL close month only
+-- when both are NULL).  For all owners (owners NULL): the folded per-stage
+-- rows plus the slot rows not folded yet -- O(stages x months) after a
+-- fold, whatever the number of owners; for given owners their buckets.
+CREATE FUNCTION crm._rollup_cells(org uuid, pipeline uuid, owners uuid[], month_from date, month_to date)
+RETURNS TABLE (stage_id uuid, close_month date, forecast_category text, currency char(3),
+			   n bigint, amount numeric, weighted numeric)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+BEGIN
+	IF owners IS NULL THEN
+		RETURN QUERY
+		SELECT f.stage_id, f.close_month, f.forecast_category, f.currency, f.opportunity_count, f.amount, f.expected_revenue
+		  FROM crm.pipeline_stage_rollup f
+		 WHERE f.organization_id = org AND (pipeline IS NULL OR f.pipeline_id = pipeline)
+		   AND (month_from IS NULL OR f.close_month >= month_from) AND (month_to IS NULL OR f.close_month <= month_to)
+		UNION ALL
+		SELECT u.stage_id, u.close_month, u.forecast_category, u.currency, u.opportunity_count, u.amount, u.expected_revenue
+		  FROM crm.pipeline_rollup u
+		 WHERE u.organization_id = org AND u.slot <> 0 AND (pipeline IS NULL OR u.pipeline_id = pipeline)
+		   AND (month_from IS NULL OR u.close_month >= month_from) AND (month_to IS NULL OR u.close_month <= month_to);
+	ELSE
+		RETURN QUERY
+		SELECT u.stage_id, u.close_month, u.forecast_category, u.currency, u.opportunity_count, u.amount, u.expected_revenue
+		  FROM crm.pipeline_rollup u
+		 WHERE u.organization_id = org AND u.owner_id = ANY (owners) AND (pipeline IS NULL OR u.pipeline_id = pipeline)
+		   AND (month_from IS NULL OR u.close_month >= month_from) AND (month_to IS NULL OR u.close_month <= month_to);
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION crm._rollup_cells(uuid, uuid, uuid[], date, date) IS
+	'Internal: the roll-up rows a report sums -- for all owners the folded per-stage rows (crm.pipeline_stage_rollup) plus the slot rows not folded yet, for given owners their buckets of crm.pipeline_rollup.';
+
 -- The weighted pipeline per stage in the corporate currency, from the
 -- roll-up only: O(stages x buckets), never the opportunity table.  Each
 -- (stage, currency, close month) is converted with the rate in force on the
@@ -524,14 +591,11 @@ BEGIN
 		  FROM crm._fx(org, ARRAY(
 				-- the corporate currency needs no rate: one cell per stage
 				SELECT ROW(u.stage_id::text, u.currency, CASE WHEN u.currency <> corp THEN u.close_month END,
-						   sum(u.opportunity_count), sum(u.amount), sum(u.expected_revenue))::crm._fx_cell
-				  FROM crm.pipeline_rollup u
-				 WHERE u.organization_id = org AND u.pipeline_id = p
-				   AND (owner IS NULL OR u.owner_id = owner)
-				   AND (close_from IS NULL OR u.close_month >= date_trunc('month', close_from)::date)
-				   AND (close_to IS NULL OR u.close_month <= close_to)
+						   sum(u.n), sum(u.amount), sum(u.weighted))::crm._fx_cell
+				  FROM crm._rollup_cells(org, p, CASE WHEN owner IS NOT NULL THEN ARRAY[owner] END,
+										 date_trunc('month', close_from)::date, close_to) u
 				 GROUP BY u.stage_id, u.currency, CASE WHEN u.currency <> corp THEN u.close_month END
-				HAVING sum(u.opportunity_count) <> 0)) f));
+				HAVING sum(u.n) <> 0)) f));
 END;
 $$;
 COMMENT ON FUNCTION crm.pipeline_summary(uuid, uuid, date, date) IS
@@ -555,14 +619,11 @@ BEGIN
 	END IF;
 	p := crm._report_pipeline(org, pipeline);
 	RETURN QUERY SELECT * FROM crm._per_stage(org, p, ARRAY(
-		SELECT ROW(u.stage_id, u.currency, sum(u.opportunity_count), sum(u.amount), sum(u.expected_revenue))::crm._stage_cell
-		  FROM crm.pipeline_rollup u
-		 WHERE u.organization_id = org AND u.pipeline_id = p
-		   AND (owner IS NULL OR u.owner_id = owner)
-		   AND (close_from IS NULL OR u.close_month >= date_trunc('month', close_from)::date)
-		   AND (close_to IS NULL OR u.close_month <= close_to)
+		SELECT ROW(u.stage_id, u.currency, sum(u.n), sum(u.amount), sum(u.weighted))::crm._stage_cell
+		  FROM crm._rollup_cells(org, p, CASE WHEN owner IS NOT NULL THEN ARRAY[owner] END,
+								 date_trunc('month', close_from)::date, close_to) u
 		 GROUP BY u.stage_id, u.currency
-		HAVING sum(u.opportunity_count) <> 0));
+		HAVING sum(u.n) <> 0));
 END;
 $$;
 COMMENT ON FUNCTION crm.pipeline_summary_by_currency(uuid, uuid, date, date) IS
@@ -649,17 +710,35 @@ BEGIN
 			SET opportunity_count = r.opportunity_count + EXCLUDED.opportunity_count,
 				amount = r.amount + EXCLUDED.amount,
 				expected_revenue = r.expected_revenue + EXCLUDED.expected_revenue
+		RETURNING 1),
+	-- the same deltas summed over owners, in the same statement: the
+	-- folded per-stage rows and the slot rows left are the whole roll-up
+	-- in every snapshot
+	staged AS (
+		INSERT INTO crm.pipeline_stage_rollup AS r (organization_id, pipeline_id, stage_id, close_month,
+													forecast_category, currency, opportunity_count, amount, expected_revenue)
+		SELECT org, s.pipeline_id, s.stage_id, s.close_month, s.forecast_category, s.currency,
+			   sum(s.n), sum(s.amount), sum(s.weighted)
+		  FROM sums s
+		 GROUP BY 2, 3, 4, 5, 6
+		 ORDER BY 2, 3, 4, 5, 6
+		ON CONFLICT ON CONSTRAINT pipeline_stage_rollup_key DO UPDATE
+			SET opportunity_count = r.opportunity_count + EXCLUDED.opportunity_count,
+				amount = r.amount + EXCLUDED.amount,
+				expected_revenue = r.expected_revenue + EXCLUDED.expected_revenue
 		RETURNING 1)
 	SELECT count(*) INTO n FROM merged;
 	-- buckets that emptied: nothing of them is left to count
 	DELETE FROM crm.pipeline_rollup r
 	 WHERE r.organization_id = org AND r.slot = 0 AND r.opportunity_count = 0
 	   AND r.amount = 0 AND r.expected_revenue = 0;
+	DELETE FROM crm.pipeline_stage_rollup r
+	 WHERE r.organization_id = org AND r.opportunity_count = 0 AND r.amount = 0 AND r.expected_revenue = 0;
 	RETURN n;
 END;
 $$;
 COMMENT ON FUNCTION crm.fold_pipeline_rollup() IS
-	'Folds the per-backend slot rows of the current organization''s crm.pipeline_rollup into one row per bucket (slot 0) and drops empty buckets; never waits for writers (SKIP LOCKED). Returns the buckets written.';
+	'Folds the per-backend slot rows of the current organization''s crm.pipeline_rollup into one row per bucket (slot 0) and, summed over owners, into crm.pipeline_stage_rollup, and drops empty buckets; never waits for writers (SKIP LOCKED). Returns the buckets written.';
 
 -- The job: fold every organization's roll-up, each in its own tenant context.
 CREATE FUNCTION crm.fold_pipeline_rollups() RETURNS bigint
@@ -727,6 +806,45 @@ COMMENT ON FUNCTION crm.check_pipeline_rollup() IS
 	'crm.verify() check: buckets of crm.pipeline_rollup whose count, amount or expected revenue differ from a recomputation over the live opportunities.';
 INSERT INTO crm.verify_check VALUES
 	('pipeline_rollup', 'crm.check_pipeline_rollup()', 'The weighted-pipeline roll-up equals the sums over the live opportunities.');
+
+-- Drift check: the folded per-stage rows against the folded buckets they
+-- sum (with check_pipeline_rollup: every report over all owners is exact).
+CREATE FUNCTION crm.check_pipeline_stage_rollup()
+RETURNS TABLE (entity text, id uuid, expected text, actual text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, crm, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY
+	WITH want AS (
+		SELECT r.organization_id, r.pipeline_id, r.stage_id, r.close_month, r.forecast_category, r.currency,
+			   sum(r.opportunity_count)::numeric AS n, sum(r.amount) AS amount, sum(r.expected_revenue) AS weighted
+		  FROM crm.pipeline_rollup r
+		 WHERE r.slot = 0
+		 GROUP BY 1, 2, 3, 4, 5, 6),
+	have AS (
+		SELECT r.organization_id, r.pipeline_id, r.stage_id, r.close_month, r.forecast_category, r.currency,
+			   r.opportunity_count::numeric AS n, r.amount, r.expected_revenue AS weighted
+		  FROM crm.pipeline_stage_rollup r)
+	SELECT 'pipeline_stage_rollup'::text, coalesce(w.stage_id, h.stage_id),
+		   format('%s opportunities, amount %s, weighted %s', coalesce(w.n, 0), coalesce(w.amount, 0), coalesce(w.weighted, 0)),
+		   format('%s opportunities, amount %s, weighted %s', coalesce(h.n, 0), coalesce(h.amount, 0), coalesce(h.weighted, 0))
+			 || format(' (close month %s, %s, %s)', coalesce(coalesce(w.close_month, h.close_month)::text, 'none'),
+					   coalesce(w.forecast_category, h.forecast_category), coalesce(w.currency, h.currency))
+	  FROM want w
+	  FULL JOIN have h
+		ON h.organization_id = w.organization_id AND h.pipeline_id = w.pipeline_id AND h.stage_id = w.stage_id
+	   AND h.close_month IS NOT DISTINCT FROM w.close_month
+	   AND h.forecast_category = w.forecast_category AND h.currency = w.currency
+	 WHERE (coalesce(w.n, 0), coalesce(w.amount, 0), coalesce(w.weighted, 0))
+		   IS DISTINCT FROM (coalesce(h.n, 0), coalesce(h.amount, 0), coalesce(h.weighted, 0))
+	 ORDER BY 2, 4;
+END;
+$$;
+COMMENT ON FUNCTION crm.check_pipeline_stage_rollup() IS
+	'crm.verify() check: rows of crm.pipeline_stage_rollup that differ from the sums over owners of the folded buckets of crm.pipeline_rollup.';
+INSERT INTO crm.verify_check VALUES
+	('pipeline_stage_rollup', 'crm.check_pipeline_stage_rollup()', 'The folded per-stage roll-up equals the folded buckets summed over owners.');
 
 -- Drift check: every live opportunity has exactly one open stint, holding
 -- its current values; a deleted one has none.

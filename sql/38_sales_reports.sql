@@ -217,13 +217,11 @@ BEGIN
 	  INTO cats
 	  FROM crm._fx(org, ARRAY(
 		SELECT ROW(u.forecast_category, u.currency, CASE WHEN u.currency <> corp THEN u.close_month END,
-				   sum(u.opportunity_count), sum(u.amount), sum(u.expected_revenue))::crm._fx_cell
-		  FROM crm.pipeline_rollup u
-		 WHERE u.organization_id = org AND u.close_month BETWEEN ps AND pe
-		   AND u.forecast_category <> 'omitted'
-		   AND (owners IS NULL OR u.owner_id = ANY (owners))
+				   sum(u.n), sum(u.amount), sum(u.weighted))::crm._fx_cell
+		  FROM crm._rollup_cells(org, NULL, owners, ps, pe) u
+		 WHERE u.forecast_category <> 'omitted'
 		 GROUP BY u.forecast_category, u.currency, CASE WHEN u.currency <> corp THEN u.close_month END
-		HAVING sum(u.opportunity_count) <> 0)) f;
+		HAVING sum(u.n) <> 0)) f;
 	RETURN QUERY SELECT corp, cats.closed_won, cats.commit, cats.best_case, cats.pipeline, cats.weighted,
 						q, CASE WHEN q > 0 THEN round(cats.closed_won * 100 / q, 2) END;
 END;

@@ -25,6 +25,7 @@ DECLARE
 	-- organization_self limits the change to the current organization)
 	org_settings constant text := 'name, default_currency, default_country, default_timezone';
 	readonly_tables constant text[] := ARRAY['audit_log', 'erasure_log', 'opportunity_stage_history', 'pipeline_rollup',
+											  'pipeline_stage_rollup',
 											  'quote_counter', 'quote_version', 'pipeline_snapshot',
 											  'score', 'score_tally', 'score_base', 'routing_decision', 'case_counter', 'case_sla'];
 	-- parts of a record rather than records (no soft delete): users delete them

@@ -68,7 +68,8 @@ DECLARE
 		-- sales (uuid_point sits in the exclusion constraints of the stage
 		-- history and the quotas, which applications write)
 		'crm.pipeline_summary(uuid, uuid, date, date)', 'crm.pipeline_as_of(timestamptz, uuid)',
-		'crm.fold_pipeline_rollup()', 'crm.check_pipeline_rollup()', 'crm.check_opportunity_history()',
+		'crm.fold_pipeline_rollup()', 'crm.check_pipeline_rollup()', 'crm.check_pipeline_stage_rollup()',
+		'crm.check_opportunity_history()',
 		'crm.uuid_range(uuid, uuid)', 'crm.uuid_range(uuid, uuid, text)', 'crm.uuid_point(uuid)',
 		-- lead conversion, quotes (sql/36_conversion.sql, sql/37_quotes.sql)
 		'crm.convert_lead(uuid, uuid, uuid, boolean, text)', 'crm.expire_quotes(date)',
@@ -111,6 +112,7 @@ DECLARE
 		'crm._person_pairs(regclass, uuid, real)',
 		'crm._account_pairs(uuid, real)', 'crm._report_pipeline(uuid, uuid)',
 		'crm._per_stage(uuid, uuid, crm._stage_cell[])', 'crm._fx(uuid, crm._fx_cell[])',
+		'crm._rollup_cells(uuid, uuid, uuid[], date, date)',
 		-- conversion and pricing: look-ups and defaults as the caller
 		'crm._domain_of(text, crm.email)', 'crm._default_currency()',
 		'crm._list_price(uuid, uuid, uuid, char, date)',

@@ -12,8 +12,9 @@
 --       every trigger firing.  Leaves the session with RESET ROLE.
 --   pg_temp.fill_jobs()
 --       runs, as the owner, the jobs whose tables only they write: the
---       retention prune of engagement events (crm.score_base) and the daily
---       pipeline snapshot (crm.pipeline_snapshot), for every organization.
+--       retention prune of engagement events (crm.score_base), the roll-up
+--       fold (crm.pipeline_stage_rollup) and the daily pipeline snapshot
+--       (crm.pipeline_snapshot), for every organization.
 --
 -- A feature that adds a table gives it rows here, so that both tests see it.
 CREATE FUNCTION pg_temp.fill(n int, org uuid, admin_role name DEFAULT 'crm_dr_admin', user_role name DEFAULT 'crm_dr_user')
@@ -208,6 +209,16 @@ BEGIN
 	IF EXISTS (SELECT 1 FROM crm.engagement_event e WHERE e.occurred_at < '2026-02-06 00:00+00')
 	   OR NOT EXISTS (SELECT 1 FROM crm.score_base) THEN
 		RAISE EXCEPTION 'the prune of the fill left events behind';
+	END IF;
+	-- the roll-up fold (every 10 minutes in a deployment): slot rows into
+	-- one row per bucket and, summed over owners, crm.pipeline_stage_rollup
+	-- (two statements: one query would test the per-stage rows with the
+	-- snapshot taken before the fold wrote them)
+	IF crm.fold_pipeline_rollups() = 0 THEN
+		RAISE EXCEPTION 'the roll-up fold of the fill folded nothing';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM crm.pipeline_stage_rollup) THEN
+		RAISE EXCEPTION 'the roll-up fold of the fill wrote no per-stage row';
 	END IF;
 	-- the daily pipeline snapshot job (trend rows of every tenant)
 	IF crm.snapshot_pipeline(DATE '2027-01-31') = 0 THEN

@@ -135,9 +135,9 @@ echo "info  $(q "SELECT count(*) FROM crm.opportunity") opportunities ($(q "SELE
 check "every tenant has opportunities and history (the workload did something)" \
 	test "$(q "SELECT count(DISTINCT organization_id) FROM crm.opportunity_stage_history")" = 3
 
-drift=$(q "SELECT count(*) FROM crm.verify() WHERE \"check\" IN ('pipeline_rollup', 'opportunity_history')")
+drift=$(q "SELECT count(*) FROM crm.verify() WHERE \"check\" IN ('pipeline_rollup', 'pipeline_stage_rollup', 'opportunity_history')")
 check "crm.verify(): the roll-up equals its recomputation and every live opportunity has its open stint ($drift drifts)" test "$drift" = 0
-[ "$drift" != 0 ] && q "SELECT * FROM crm.verify() WHERE \"check\" IN ('pipeline_rollup', 'opportunity_history') LIMIT 10"
+[ "$drift" != 0 ] && q "SELECT * FROM crm.verify() WHERE \"check\" IN ('pipeline_rollup', 'pipeline_stage_rollup', 'opportunity_history') LIMIT 10"
 
 # pipeline_summary of every tenant and pipeline against a GROUP BY.
 diffs=$(psql -X -A -t -q -v ON_ERROR_STOP=1 -d $db <<'SQL'
