@@ -16,7 +16,8 @@
 --                                six months
 --   bench.wave_events(t)         3 engagement events per live lead (scored)
 --   bench.wave_sla(t)            a business calendar and three SLA policies
---   bench.wave_cases(t)          one case per 20 contacts, most answered and
+--   bench.wave_cases(t, lo, hi)  one case per 20 contacts (cases lo..hi of
+--                                them; default all), most answered and
 --                                closed (SLA targets by crm's triggers)
 --   bench.wave_lists(t)          15 dynamic lists and a list of lists
 --   bench.generate_wave(t, ...)  all of it for a tenant (bench/run.sh)
@@ -153,12 +154,16 @@ $$;
 -- agents 30-39; 19 in 20 got a first answer 2 hours later; 6 in 7 were
 -- closed a day after opening.  Through crm.case with every trigger (SLA
 -- targets, achieved and stopped by the triggers).
-CREATE FUNCTION bench.wave_cases(t integer) RETURNS void
+CREATE FUNCTION bench.wave_cases(t integer, lo bigint DEFAULT 1, hi bigint DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
 	tn bench.tenant := bench.wave_tenant(t);
+	n bigint := greatest(tn.contacts / 20, 10);
+	base bigint;
 BEGIN
+	-- cases lo..hi (default: all); the ones this call adds have numbers above base
+	SELECT coalesce(max(k.number), 0) INTO base FROM crm.case k WHERE k.organization_id = tn.org;
 	INSERT INTO crm.case (subject, description, contact_id, account_id, priority, severity, channel, assignee_id, created_at)
 	SELECT 'Case ' || k, 'Something does not work as expected (' || k || ').', c.id, c.account_id,
 		   (ARRAY['low', 'medium', 'medium', 'medium', 'high', 'high', 'urgent'])[1 + floor(7 * bench.rnd(k, 801))::int],
@@ -166,14 +171,14 @@ BEGIN
 		   (ARRAY['email', 'email', 'phone', 'chat', 'portal'])[1 + floor(5 * bench.rnd(k, 803))::int],
 		   bench.user_id(t, 30 + k % 10),
 		   now() - interval '1 day' - bench.rnd(k, 804) * interval '60 days'
-	  FROM generate_series(1, greatest(tn.contacts / 20, 10)) k
+	  FROM generate_series(lo, least(coalesce(hi, n), n)) k
 	  JOIN crm.contact c ON c.organization_id = tn.org AND c.id = bench.gid(t, 2, 1 + (k * 13) % tn.contacts, tn.contacts)
 						AND c.deleted_at IS NULL;
 	INSERT INTO crm.case_comment (case_id, author_user_id, body, created_at)
 	SELECT k.id, k.assignee_id, 'Thanks for reporting this; we are looking into it.', k.created_at + interval '2 hours'
-	  FROM crm.case k WHERE k.organization_id = tn.org AND k.number % 20 <> 0;
+	  FROM crm.case k WHERE k.organization_id = tn.org AND k.number > base AND k.number % 20 <> 0;
 	UPDATE crm.case k SET status = 'closed', status_changed_at = k.created_at + interval '1 day'
-	 WHERE k.organization_id = tn.org AND k.number % 7 <> 0;
+	 WHERE k.organization_id = tn.org AND k.number > base AND k.number % 7 <> 0;
 END;
 $$;
 
